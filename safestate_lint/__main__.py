@@ -1,0 +1,3 @@
+from safestate_lint.cli import main
+
+raise SystemExit(main())

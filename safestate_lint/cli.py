@@ -1,0 +1,177 @@
+"""`safestate-lint check | fix | rule | rules` (and `python -m safestate_lint`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, Dict, List, Optional, Sequence
+
+from safestate_lint import __version__
+from safestate_lint import config as config_mod
+from safestate_lint import report
+from safestate_lint.config import Config
+from safestate_lint.finding import UserError
+from safestate_lint.files import SourceFile, discover_files
+from safestate_lint.rules import ALL_RULES, RULES_BY_CODE, RULES_BY_NAME
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+        self.print_usage(sys.stderr)
+        raise UserError(f"{self.prog}: error: {message}")
+
+
+def _codes(value: str) -> List[str]:
+    return [code.strip().upper() for code in value.split(",") if code.strip()]
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or directories (default: .); - reads stdin")
+    parser.add_argument("--select", type=_codes, help="comma-separated codes or prefixes to enable (replaces config)")
+    parser.add_argument("--ignore", type=_codes, help="comma-separated codes or prefixes to disable (replaces config)")
+    parser.add_argument("--config", metavar="FILE", help="use this pyproject.toml / TOML file instead of discovery")
+    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="also exclude paths matching GLOB (repeatable)")
+    parser.add_argument("--jobs", "-j", type=int, default=0, metavar="N", help="worker processes (default: number of CPUs)")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    parser.add_argument("--quiet", "-q", action="store_true", help="print findings only, no summary")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="safestate-lint", description="Find and fix unsafe shared state in Python code.")
+    parser.add_argument("--version", action="version", version=f"safestate-lint {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    check = sub.add_parser("check", help="report unsafe shared state")
+    _add_common(check)
+    check.add_argument("--format", choices=report.FORMATS, default="text")
+    check.add_argument("--statistics", action="store_true", help="print counts per rule instead of findings")
+    check.add_argument("--stdin-filename", metavar="NAME", help="the name of the file read from stdin (-)")
+    rule = sub.add_parser("rule", help="print a rule's documentation")
+    rule.add_argument("code", metavar="CODE", help="a rule code (SST101) or name")
+    sub.add_parser("rules", help="list every rule")
+    _add_fix_parser(sub)
+    return parser
+
+
+def _add_fix_parser(sub: "argparse._SubParsersAction") -> None:
+    try:
+        from safestate_lint.fixers.command import add_parser
+    except ImportError:  # pragma: no cover - fixers not built yet
+        return
+    add_parser(sub, _add_common)
+
+
+class Settings:
+    """The effective configuration of each file: discovered or explicit, plus CLI overrides."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.explicit: Optional[Config] = None
+        if args.config:
+            self.explicit = config_mod.load_file(args.config, require_section=True)
+        self._cache: Dict[str, Config] = {}
+
+    def override(self, config: Config) -> Config:
+        changes = {}
+        if self.args.select is not None:
+            changes["select"] = tuple(self.args.select)
+        if self.args.ignore is not None:
+            changes["ignore"] = tuple(self.args.ignore)
+        if self.args.exclude:
+            changes["extend_exclude"] = config.extend_exclude + tuple(self.args.exclude)
+        return config.with_overrides(**changes) if changes else config
+
+    def for_path(self, path: str) -> Config:
+        directory = os.path.dirname(os.path.abspath(path))
+        if directory not in self._cache:
+            self._cache[directory] = self.override(self.explicit or config_mod.discover(directory))
+        return self._cache[directory]
+
+    def validate_codes(self) -> None:
+        for option in ("select", "ignore"):
+            for code in getattr(self.args, option) or []:
+                if code != "ALL" and not any(rule.code.startswith(code) for rule in ALL_RULES):
+                    raise UserError(f"safestate-lint: error: --{option}: unknown rule code or prefix '{code}'")
+
+
+def collect(args: argparse.Namespace, settings: Settings) -> tuple:
+    files, path_errors = discover_files(args.paths, None if settings.explicit is None else settings.override(settings.explicit),
+                                        args.exclude) if args.paths != ["-"] else ([], [])
+    return files, [(e.display, e.reason) for e in path_errors]
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from safestate_lint.runner import run_check
+
+    settings = Settings(args)
+    settings.validate_codes()
+    jobs = args.jobs or os.cpu_count() or 1
+    stdin_data = None
+    if args.paths == ["-"]:
+        name = args.stdin_filename or "-"
+        files = [SourceFile(args.stdin_filename or "stdin.py", name)]
+        path_errors: List = []
+        stdin_data = sys.stdin.buffer.read()
+        if args.stdin_filename and settings.for_path(args.stdin_filename).is_excluded(args.stdin_filename):
+            files = []
+    else:
+        files, path_errors = collect(args, settings)
+    result = run_check(files, settings.for_path, jobs=jobs, use_cache=not args.no_cache, stdin_data=stdin_data)
+    errors = sorted(path_errors + result.errors)
+    for display, reason in errors:
+        sys.stderr.write(f"{display}: error: {reason}\n")
+    if args.statistics:
+        report.statistics(result.findings, sys.stdout)
+    else:
+        report.write(result.findings, args.format, sys.stdout)
+    if not args.quiet and args.format == "text":
+        n = len(result.findings)
+        sys.stderr.write(f"Found {n} finding{'s' if n != 1 else ''} in {len(files)} file{'s' if len(files) != 1 else ''}"
+                         f"{f' ({len(errors)} could not be checked)' if errors else ''}.\n")
+    if errors:
+        return 2
+    return 1 if result.findings else 0
+
+
+def cmd_rule(args: argparse.Namespace) -> int:
+    rule = RULES_BY_CODE.get(args.code.upper()) or RULES_BY_NAME.get(args.code)
+    if rule is None:
+        raise UserError(f"safestate-lint: error: unknown rule '{args.code}' (see `safestate-lint rules`)")
+    sys.stdout.write(rule.documentation())
+    return 0
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    for rule in ALL_RULES:
+        fix = "fix" if rule.fixable else "   "
+        sys.stdout.write(f"{rule.code}  {rule.name:<36} {fix}  {rule.summary}\n")
+    return 0
+
+
+COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {"check": cmd_check, "rule": cmd_rule, "rules": cmd_rules}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
+        if args.command == "fix":
+            from safestate_lint.fixers.command import cmd_fix
+
+            return cmd_fix(args, Settings)
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        sys.stderr.write("safestate-lint: interrupted\n")
+        return 130
+    except BrokenPipeError:  # pragma: no cover - `| head`
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,218 @@
+"""Configuration: `[tool.safestate-lint]` in the nearest pyproject.toml, or `--config FILE`."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from safestate_lint.finding import UserError
+
+if sys.version_info >= (3, 11):  # pragma: no cover - version dependent
+    import tomllib
+else:  # pragma: no cover - version dependent
+    import tomli as tomllib
+
+SECTION = "safestate-lint"
+
+DEFAULT_EXCLUDE: Tuple[str, ...] = (
+    ".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", ".eggs", "*.egg-info",
+    "__pycache__", "build", "dist", "node_modules", ".mypy_cache", ".pytest_cache",
+    ".ruff_cache", ".safestate_cache",
+)
+
+# Names taken as locks in `with NAME:` even when the module does not show how they were made.
+DEFAULT_LOCK_NAMES: Tuple[str, ...] = (
+    "lock", "*_lock", "*_lock_*", "lock_*", "*Lock", "LOCK", "*_LOCK", "*_LOCK_*",
+    "_rlock", "*_rlock", "mutex", "*_mutex", "*Mutex", "*_MUTEX", "MUTEX",
+    "*_sem", "*semaphore", "*Semaphore", "*_SEMAPHORE", "*_cond", "*_condition", "*_cv",
+)
+DEFAULT_SYNCHRONIZED_DECORATORS: Tuple[str, ...] = ("synchronized", "*.synchronized")
+
+# key -> (python type, description used in error messages)
+_KEYS: Dict[str, Tuple[str, str]] = {
+    "select": ("list", "a list of rule codes or prefixes"),
+    "ignore": ("list", "a list of rule codes or prefixes"),
+    "exclude": ("list", "a list of glob patterns"),
+    "extend-exclude": ("list", "a list of glob patterns"),
+    "per-file-ignores": ("table", "a table of glob pattern = list of rule codes"),
+    "lock-names": ("list", "a list of glob patterns of lock names"),
+    "synchronized-decorators": ("list", "a list of decorator names (globs)"),
+    "thread-safe-types": ("list", "a list of type names (e.g. 'mypkg.SafeCache')"),
+    "runtime-module": ("str", "a module name string"),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    select: Tuple[str, ...] = ()
+    ignore: Tuple[str, ...] = ()
+    exclude: Tuple[str, ...] = DEFAULT_EXCLUDE
+    extend_exclude: Tuple[str, ...] = ()
+    per_file_ignores: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
+    lock_names: Tuple[str, ...] = DEFAULT_LOCK_NAMES
+    synchronized_decorators: Tuple[str, ...] = DEFAULT_SYNCHRONIZED_DECORATORS
+    thread_safe_types: Tuple[str, ...] = ()
+    runtime_module: str = "safestate_lint.runtime"
+    root: str = field(default="", compare=False)
+    source: str = field(default="", compare=False)
+
+    # -- selection -------------------------------------------------------
+    def code_enabled(self, code: str, path: Optional[str] = None) -> bool:
+        if self.select and not _matches_code(code, self.select):
+            return False
+        if _matches_code(code, self.ignore):
+            return False
+        if path is not None and self.per_file_ignores:
+            rel = self.relative(path)
+            for pattern, codes in self.per_file_ignores:
+                if _glob_match(rel, pattern) and _matches_code(code, codes):
+                    return False
+        return True
+
+    def is_excluded(self, path: str) -> bool:
+        rel = self.relative(path)
+        patterns = self.exclude + self.extend_exclude
+        parts = Path(rel).parts
+        for pattern in patterns:
+            if _glob_match(rel, pattern):
+                return True
+            if any(fnmatch.fnmatchcase(part, pattern) for part in parts):
+                return True
+        return False
+
+    def relative(self, path: str) -> str:
+        absolute = os.path.abspath(path)
+        root = self.root or os.getcwd()
+        try:
+            rel = os.path.relpath(absolute, root)
+        except ValueError:  # pragma: no cover - different drive on Windows
+            return absolute.replace(os.sep, "/")
+        return rel.replace(os.sep, "/")
+
+    def fingerprint(self) -> str:
+        """A hash of everything that changes findings (used as a cache key)."""
+        data = {
+            "lock_names": self.lock_names,
+            "synchronized_decorators": self.synchronized_decorators,
+            "thread_safe_types": self.thread_safe_types,
+            "runtime_module": self.runtime_module,
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def with_overrides(self, **changes: Any) -> "Config":
+        return replace(self, **changes)
+
+
+def _glob_match(rel: str, pattern: str) -> bool:
+    pattern = pattern.rstrip("/")
+    if pattern.startswith("./"):
+        pattern = pattern[2:]
+    return fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(rel, pattern + "/*")
+
+
+def _matches_code(code: str, selectors: Sequence[str]) -> bool:
+    return any(selector == "ALL" or code.startswith(selector) for selector in selectors)
+
+
+def _error(source: str, key: str, expected: str, got: Any) -> UserError:
+    return UserError(
+        f"{source}: error: [tool.{SECTION}] key '{key}' must be {expected}, got {type(got).__name__} {got!r}"
+    )
+
+
+def _string_list(source: str, key: str, value: Any, expected: str) -> Tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value] if key in ("select", "ignore") else value
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _error(source, key, expected, value)
+    return tuple(value)
+
+
+def parse_table(table: Any, source: str, root: str) -> Config:
+    """Validate a `[tool.safestate-lint]` table; raise UserError naming file and key."""
+    if not isinstance(table, dict):
+        raise UserError(f"{source}: error: [tool.{SECTION}] must be a table")
+    changes: Dict[str, Any] = {"root": root, "source": source}
+    for key, value in table.items():
+        if key not in _KEYS:
+            known = ", ".join(sorted(_KEYS))
+            raise UserError(f"{source}: error: unknown key '{key}' in [tool.{SECTION}] (expected one of: {known})")
+        kind, expected = _KEYS[key]
+        attr = key.replace("-", "_")
+        if kind == "list":
+            items = _string_list(source, key, value, expected)
+            if key in ("select", "ignore"):
+                items = tuple(item.strip().upper() for item in items)
+            changes[attr] = items
+        elif kind == "str":
+            if not isinstance(value, str) or not value:
+                raise _error(source, key, expected, value)
+            changes[attr] = value
+        else:
+            if not isinstance(value, dict):
+                raise _error(source, key, expected, value)
+            pairs = []
+            for pattern, codes in value.items():
+                pairs.append((pattern, tuple(c.upper() for c in _string_list(source, f"{key}.{pattern}", codes, "a list of rule codes"))))
+            changes[attr] = tuple(pairs)
+    return replace(Config(), **changes)
+
+
+def load_file(path: str, *, require_section: bool = False) -> Optional[Config]:
+    """Load a config file (a pyproject.toml, or a TOML file with the table at top level)."""
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise UserError(f"{path}: error: config file not found") from None
+    except OSError as exc:
+        raise UserError(f"{path}: error: cannot read config: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: error: invalid TOML: {exc}") from None
+    root = os.path.dirname(os.path.abspath(path))
+    tool = data.get("tool")
+    if isinstance(tool, dict) and SECTION in tool:
+        return parse_table(tool[SECTION], path, root)
+    if os.path.basename(path) == "pyproject.toml":
+        if require_section:
+            return parse_table({}, path, root)
+        return None
+    return parse_table(data, path, root)
+
+
+_DISCOVERY_CACHE: Dict[str, Config] = {}
+
+
+def discover(start: str) -> Config:
+    """The config of the nearest pyproject.toml with a [tool.safestate-lint] table above `start`."""
+    directory = os.path.abspath(start)
+    if not os.path.isdir(directory):
+        directory = os.path.dirname(directory)
+    visited: List[str] = []
+    config: Optional[Config] = None
+    current = directory
+    while True:
+        if current in _DISCOVERY_CACHE:
+            config = _DISCOVERY_CACHE[current]
+            break
+        visited.append(current)
+        candidate = os.path.join(current, "pyproject.toml")
+        if os.path.isfile(candidate):
+            config = load_file(candidate)
+            if config is not None:
+                break
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    if config is None:
+        config = Config(root=os.getcwd())
+    for directory in visited:
+        _DISCOVERY_CACHE[directory] = config
+    return config

@@ -1,0 +1,113 @@
+"""The engine: decode, parse once, analyse once, run every enabled rule."""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
+
+from safestate_lint.config import Config
+from safestate_lint.engine.analysis import ModuleAnalysis, char_col
+from safestate_lint.finding import Finding, SourceError, UserError
+
+__all__ = [
+    "Finding", "SourceError", "UserError", "ModuleAnalysis",
+    "decode_source", "parse_source", "check_tree", "check_source", "check_bytes",
+]
+
+# the same inline comment flake8 honours
+NOQA_RE = re.compile(r"#\s*noqa(?::[\s]?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
+
+
+def decode_source(data: bytes) -> str:
+    """Decode like the interpreter: BOM, PEP 263 cookie, else UTF-8."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:
+        raise SourceError(f"cannot decode: {exc.msg if hasattr(exc, 'msg') else exc}") from None
+    try:
+        return data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
+        position = f" at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else ""
+        raise SourceError(f"cannot decode as {encoding}{position}: {reason}") from None
+
+
+def parse_source(source: str, path: str = "<unknown>") -> ast.Module:
+    """Parse without executing anything; every failure becomes a one-line SourceError."""
+    if "\0" in source:
+        line = source.count("\n", 0, source.index("\0")) + 1
+        raise SourceError(f"source contains a NUL byte (line {line})")
+    try:
+        return ast.parse(source, filename=path, type_comments=False)
+    except SyntaxError as exc:
+        where = f" at line {exc.lineno}" if exc.lineno else ""
+        if exc.lineno and exc.offset:
+            where += f", column {exc.offset}"
+        raise SourceError(f"syntax error{where}: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise SourceError("too deeply nested to parse") from None
+    except ValueError as exc:  # pragma: no cover - e.g. NUL bytes on some versions
+        raise SourceError(str(exc)) from None
+
+
+def noqa_map(lines: Sequence[str]) -> Dict[int, Optional[FrozenSet[str]]]:
+    """line -> None (suppress everything) or the codes a `# noqa: ...` names."""
+    result: Dict[int, Optional[FrozenSet[str]]] = {}
+    for number, line in enumerate(lines, 1):
+        if "noqa" not in line and "NOQA" not in line.upper():
+            continue
+        match = NOQA_RE.search(line)
+        if match is None:
+            continue
+        codes = match.group("codes")
+        result[number] = None if not codes else frozenset(c.upper() for c in re.split(r"[,\s]+", codes) if c)
+    return result
+
+
+def _suppressed(finding: Finding, noqa: Dict[int, Optional[FrozenSet[str]]]) -> bool:
+    if finding.line not in noqa:
+        return False
+    codes = noqa[finding.line]
+    return codes is None or any(finding.code.startswith(code) for code in codes)
+
+
+def check_tree(tree: ast.Module, lines: Sequence[str], path: str, config: Config,
+               *, honour_noqa: bool = True, codes: Optional[Iterable[str]] = None) -> List[Finding]:
+    """Run every enabled rule over one parsed module and return sorted findings."""
+    from safestate_lint.rules import ALL_RULES
+
+    rules = [rule for rule in ALL_RULES if config.code_enabled(rule.code, path)]
+    if codes is not None:
+        wanted = set(codes)
+        rules = [rule for rule in rules if rule.code in wanted]
+    if not rules:
+        return []
+    analysis = ModuleAnalysis(tree, config, lines)
+    findings = set()
+    for rule in rules:
+        for node, message in rule.check(analysis):
+            line = getattr(node, "lineno", 1)
+            col = char_col(lines, line, getattr(node, "col_offset", 0))
+            end_line = getattr(node, "end_lineno", line) or line
+            findings.add(Finding(path, line, col, rule.code, message, end_line, fixable=rule.fixable))
+    result = sorted(findings)
+    if honour_noqa and result:
+        noqa = noqa_map(lines)
+        result = [f for f in result if not _suppressed(f, noqa)]
+    return result
+
+
+def check_source(source: str, path: str, config: Config, *, honour_noqa: bool = True) -> List[Finding]:
+    tree = parse_source(source, path)
+    return check_tree(tree, source.splitlines(True), path, config, honour_noqa=honour_noqa)
+
+
+def check_bytes(data: bytes, path: str, config: Config) -> List[Finding]:
+    return check_source(decode_source(data), path, config)
+
+
+def split_lines(source: str) -> Tuple[str, ...]:
+    return tuple(source.splitlines(True))

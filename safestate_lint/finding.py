@@ -1,0 +1,55 @@
+"""The value every rule reports and every front end prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One finding: 1-based line, 1-based column (in characters)."""
+
+    path: str
+    line: int
+    col: int
+    code: str
+    message: str
+    end_line: int = 0
+    fixable: bool = False
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "col": self.col,
+            "end_line": self.end_line or self.line,
+            "code": self.code,
+            "message": self.message,
+            "fixable": self.fixable,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Finding":
+        return cls(
+            path=data["path"],
+            line=data["line"],
+            col=data["col"],
+            code=data["code"],
+            message=data["message"],
+            end_line=data.get("end_line", data["line"]),
+            fixable=data.get("fixable", False),
+        )
+
+    def text(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
+
+
+class UserError(Exception):
+    """A user's mistake (bad config, bad option): one line, an exit code, no traceback."""
+
+    exit_code = 2
+
+
+class SourceError(Exception):
+    """A file that cannot be read, decoded or parsed: reported as `path: error: reason`."""

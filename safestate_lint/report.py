@@ -1,0 +1,79 @@
+"""Printing findings: text, json, sarif, github."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import IO, List
+
+from safestate_lint import __version__
+from safestate_lint.finding import Finding
+from safestate_lint.rules import ALL_RULES, RULES_BY_CODE
+
+FORMATS = ("text", "json", "sarif", "github")
+
+
+def write(findings: List[Finding], fmt: str, out: IO[str]) -> None:
+    if fmt == "text":
+        for finding in findings:
+            out.write(finding.text() + "\n")
+    elif fmt == "json":
+        json.dump([f.to_dict() for f in findings], out, indent=2)
+        out.write("\n")
+    elif fmt == "github":
+        for f in findings:
+            message = f.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+            out.write(f"::error title=safestate-lint ({f.code}),file={f.path},line={f.line},col={f.col},"
+                      f"endLine={f.end_line or f.line}::{f.code} {message}\n")
+    elif fmt == "sarif":
+        json.dump(sarif(findings), out, indent=2)
+        out.write("\n")
+    else:  # pragma: no cover - argparse restricts the choices
+        raise ValueError(fmt)
+
+
+def sarif(findings: List[Finding]) -> dict:
+    rules = [
+        {
+            "id": rule.code,
+            "name": rule.name,
+            "shortDescription": {"text": rule.summary},
+            "fullDescription": {"text": rule.documentation()},
+            "help": {"text": rule.documentation()},
+        }
+        for rule in ALL_RULES
+    ]
+    index = {rule.code: i for i, rule in enumerate(ALL_RULES)}
+    results = [
+        {
+            "ruleId": f.code,
+            "ruleIndex": index[f.code],
+            "level": "error",
+            "message": {"text": f.message},
+            "locations": [{
+                "physicalLocation": {
+                    "artifactLocation": {"uri": f.path.replace("\\", "/")},
+                    "region": {"startLine": f.line, "startColumn": f.col, "endLine": f.end_line or f.line},
+                }
+            }],
+        }
+        for f in findings
+    ]
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "safestate-lint", "version": __version__,
+                                "informationUri": "https://pypi.org/project/safestate-lint/", "rules": rules}},
+            "results": results,
+        }],
+    }
+
+
+def statistics(findings: List[Finding], out: IO[str]) -> None:
+    counts = Counter(f.code for f in findings)
+    width = max((len(str(n)) for n in counts.values()), default=1)
+    for code, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        rule = RULES_BY_CODE[code]
+        fix = "[*]" if rule.fixable else "   "
+        out.write(f"{count:>{width}}\t{code}\t{fix} {rule.name}\n")

@@ -1,0 +1,26 @@
+"""The rules, one per file; `ALL_RULES` is the registry in code order."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Type
+
+from safestate_lint.rules.base import Rule
+from safestate_lint.rules.sst101_shared_global_read_modify_write import SharedGlobalReadModifyWrite
+from safestate_lint.rules.sst102_shared_container_mutation import SharedContainerMutation
+from safestate_lint.rules.sst103_shared_container_check_then_act import SharedContainerCheckThenAct
+from safestate_lint.rules.sst201_check_then_act_singleton import CheckThenActSingleton
+from safestate_lint.rules.sst202_check_then_act_class_singleton import CheckThenActClassSingleton
+from safestate_lint.rules.sst203_broken_double_checked_locking import BrokenDoubleCheckedLocking
+
+ALL_RULES: List[Type[Rule]] = [
+    SharedGlobalReadModifyWrite,
+    SharedContainerMutation,
+    SharedContainerCheckThenAct,
+    CheckThenActSingleton,
+    CheckThenActClassSingleton,
+    BrokenDoubleCheckedLocking,
+]
+RULES_BY_CODE: Dict[str, Type[Rule]] = {rule.code: rule for rule in ALL_RULES}
+RULES_BY_NAME: Dict[str, Type[Rule]] = {rule.name: rule for rule in ALL_RULES}
+
+__all__ = ["ALL_RULES", "RULES_BY_CODE", "RULES_BY_NAME", "Rule"]

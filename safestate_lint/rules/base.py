@@ -1,0 +1,59 @@
+"""The base class of every rule: documentation, code, name, examples, and a check."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from typing import ClassVar, Dict, Iterator, List, Set, Tuple
+
+from safestate_lint.engine.analysis import Act, ModuleAnalysis
+
+Report = Tuple[ast.AST, str]
+
+
+class Rule:
+    """Subclasses set `code`, `name`, their docstring (the user documentation, in ruff's
+    sections) and VALID/INVALID examples.  In an INVALID example every line that must be
+    reported ends with a comment naming the rule's code (`# SST101`)."""
+
+    code: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    fixable: ClassVar[bool] = False
+    VALID: ClassVar[List[str]] = []
+    INVALID: ClassVar[List[str]] = []
+
+    @classmethod
+    def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
+        raise NotImplementedError
+
+    @classmethod
+    def documentation(cls) -> str:
+        doc = inspect.cleandoc(cls.__doc__ or "")
+        return f"# {cls.name} ({cls.code})\n\n{doc}\n"
+
+
+def once_per(acts: List[Act], key_fn) -> Iterator[Act]:  # type: ignore[no-untyped-def]
+    """Each act whose key (site, shared thing) was not yet reported."""
+    seen: Set[object] = set()
+    for act in acts:
+        key = key_fn(act)
+        if key in seen:
+            continue
+        seen.add(key)
+        yield act
+
+
+def container_word(m: ModuleAnalysis, act: Act) -> str:
+    binding = m.binding_of(act.key)
+    kind = binding.type_name if binding is not None and binding.type_name else "object"
+    if binding is not None and binding.kind == "locked":
+        kind = {"dict": "LockedDict", "list": "LockedList", "set": "LockedSet"}.get(kind, kind)
+    return kind
+
+
+def where(act: Act) -> str:
+    return f"in '{act.func.qualname}()'"
+
+
+RULE_DOC_SECTIONS: Dict[str, str] = {}

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from safestate_lint.engine.analysis import ModuleAnalysis
+from safestate_lint.rules.base import Report, Rule, once_per, where
+
+
+class SharedGlobalReadModifyWrite(Rule):
+    """
+    ## What it does
+    Flags a function that reads a module global (or an item or attribute of one) and
+    writes it back without holding a lock: `global n; n += 1`, `n = n + 1`, `n = f(n)`,
+    `STATS["hits"] += 1`, `STATS["hits"] = STATS.get("hits", 0) + 1`, `_stats.count += 1`,
+    and `if n > LIMIT: n = 0`.
+
+    ## Why is this bad?
+    The read and the write are separate steps. Two threads can read the same old value,
+    and both write back old + 1: one update is lost. With the GIL this happens whenever a
+    thread switch falls between the two steps (for example inside a call in the
+    expression); on free-threaded CPython (3.13t/3.14t) threads run truly in parallel and
+    it happens all the time.
+
+    ## Example
+    ```python
+    request_count = 0
+
+    def handle():
+        global request_count
+        request_count += 1
+    ```
+
+    ## Use instead
+    ```python
+    import threading
+
+    request_count = 0
+    _request_count_lock = threading.Lock()
+
+    def handle():
+        global request_count
+        with _request_count_lock:
+            request_count += 1
+    ```
+    or `safestate_lint.runtime.AtomicCounter`, or `LockedDict.update_item(key, fn, default)`
+    for items.
+
+    ## Fix
+    `safestate-lint fix` wraps the statement in `with <lock>:`, using the lock that already
+    guards the global elsewhere in the module, or a new module-level `threading.Lock()`
+    named after the global (`_request_count_lock`). The fix is safe.
+
+    ## Options
+    `lock-names`, `synchronized-decorators`, `thread-safe-types`.
+    """
+
+    code = "SST101"
+    name = "shared-global-read-modify-write"
+    summary = "a module global is read and rebound without a lock"
+    fixable = True
+
+    VALID = [
+        "import threading\nn = 0\n_lock = threading.Lock()\ndef f():\n    global n\n    with _lock:\n        n += 1\n",
+        "n = 0\ndef f():\n    n = 1\n    n += 1\n    return n\n",
+        "n = 0\ndef f(n):\n    n += 1\n    return n\n",
+        "n = 0\nn += 1\n",
+        "_config = None\ndef load():\n    global _config\n    _config = {'a': 1}\n",
+        "import threading\n_local = threading.local()\ndef f():\n    _local.count += 1\n",
+        "def outer():\n    n = 0\n    def inner():\n        nonlocal n\n        n += 1\n    inner()\n",
+    ]
+    INVALID = [
+        "request_count = 0\ndef handle():\n    global request_count\n    request_count += 1  # SST101\n",
+        "n = 0\ndef f():\n    global n\n    n = n + 1  # SST101\n",
+        "n = []\ndef f(x):\n    global n\n    n = sorted(n + [x])  # SST101\n",
+        "STATS = {'hits': 0}\ndef hit():\n    STATS['hits'] += 1  # SST101\n",
+        "STATS = {}\ndef hit(k):\n    STATS[k] = STATS.get(k, 0) + 1  # SST101\n",
+        "class S: pass\n_stats = S()\ndef hit():\n    _stats.count += 1  # SST101\n",
+        "n = 0\ndef reset():\n    global n\n    if n > 10:\n        n = 0  # SST101\n",
+        "total = 0\nasync def add(msg):\n    global total\n    total += len(msg)  # SST101\n",
+    ]
+
+    @classmethod
+    def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
+        for act in once_per(m.acts, lambda a: (id(a.stmt), a.key)):
+            if act.key[0] != "g" or m.is_locked(act):
+                continue
+            name = act.key[1]
+            if act.kind == "rebind":
+                if act.reads_self:
+                    yield act.stmt, f"global '{name}' is read and rebound without a lock {where(act)}"
+                elif act.check is not None and act.key in act.check.keys and act.key not in act.check.lazy_keys:
+                    yield act.stmt, f"global '{name}' is tested and then rebound without a lock {where(act)}"
+            elif act.reads_self and act.detail in ("augmented assignment", "item assignment", "attribute assignment"):
+                part = "attribute" if isinstance(act.node, ast.Attribute) else "item"
+                yield act.stmt, f"{part} of global '{name}' is read and rewritten without a lock {where(act)}"
+

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from safestate_lint.engine.analysis import ModuleAnalysis
+from safestate_lint.rules.base import Report, Rule, container_word, once_per, where
+
+
+class SharedContainerMutation(Rule):
+    """
+    ## What it does
+    Flags a function that mutates a module-level mutable container (dict, list, set,
+    defaultdict, OrderedDict, Counter, bytearray, weak containers, or a container held
+    inside one) without holding a lock: item assignment or deletion, mutating methods
+    (`append`, `update`, `setdefault`, `pop`, `add`, ...), `heapq`/`bisect` helpers, and
+    `_groups[k].append(v)` / `d.setdefault(k, []).append(v)`.
+
+    Containers that are only filled at import time are constants and stay quiet, as do
+    `queue.Queue`, `collections.deque`, `threading.local`, `ContextVar` and the runtime's
+    `LockedDict`/`LockedList`/`LockedSet`.
+
+    ## Why is this bad?
+    Every request thread shares the one module-level container. Single operations on a
+    plain dict are atomic in CPython, but the code around them rarely is: iteration in
+    another thread raises `RuntimeError: dictionary changed size during iteration`,
+    readers see half-applied groups of updates, and containers held inside the container
+    are mutated with no protection at all. Free-threaded CPython makes these interleavings
+    common.
+
+    ## Example
+    ```python
+    SERVICE_STATUS = {"db": "unknown"}
+
+    def monitor(name, status):
+        SERVICE_STATUS[name] = status
+    ```
+
+    ## Use instead
+    ```python
+    from safestate_lint.runtime import LockedDict
+
+    SERVICE_STATUS = LockedDict({"db": "unknown"})
+
+    def monitor(name, status):
+        SERVICE_STATUS[name] = status
+    ```
+
+    ## Fix
+    `safestate-lint fix` replaces the container with the runtime's locked container
+    (`{}` -> `LockedDict()`, `[...]` -> `LockedList([...])`, `set()` -> `LockedSet()`) when
+    every use in the module stays valid; otherwise it wraps the mutating statements in a
+    module-level lock. Replacing a container whose exact type or identity the module
+    observes (`type(x) is dict`, passing it to C code) is marked unsafe and applied only
+    with `--unsafe-fixes`.
+
+    ## Options
+    `lock-names`, `synchronized-decorators`, `thread-safe-types`, `runtime-module`.
+    """
+
+    code = "SST102"
+    name = "shared-container-mutation"
+    summary = "a module-level container is mutated without a lock"
+    fixable = True
+
+    VALID = [
+        "import threading\n_cache = {}\n_lock = threading.Lock()\ndef put(k, v):\n    with _lock:\n        _cache[k] = v\n",
+        "DEFAULTS = {'a': 1}\ndef get(k):\n    return DEFAULTS.get(k)\n",
+        "REGISTRY = {}\nREGISTRY['x'] = 1\n",
+        "_items = []\ndef f(_items):\n    _items.append(1)\n",
+        "import queue\nq = queue.Queue()\ndef f(x):\n    q.put(x)\n",
+        "from collections import deque\nd = deque()\ndef f(x):\n    d.append(x)\n",
+        "from safestate_lint.runtime import LockedDict\nd = LockedDict()\ndef f(k, v):\n    d[k] = v\n",
+        "_handlers = {}\ndef register(fn):\n    _handlers[fn.__name__] = fn\n    return fn\n@register\ndef a():\n    pass\n",
+        "import functools\n@functools.lru_cache(maxsize=None)\ndef client():\n    return object()\n",
+        "import threading\n_log = []\n_lock = threading.Lock()\ndef f(x):\n    _lock.acquire()\n    try:\n        _log.append(x)\n    finally:\n        _lock.release()\n",
+        "import threading\n_log = []\n_lock = threading.RLock()\ndef f(x):\n    with open('f') as fh, _lock:\n        _log.append(fh.read())\n",
+    ]
+    INVALID = [
+        "SERVICE_STATUS = {'db': 'unknown'}\ndef monitor(name, status):\n    SERVICE_STATUS[name] = status  # SST102\n",
+        "_groups = {}\ndef add(k, v):\n    _groups[k].append(v)  # SST102\n",
+        "_groups = {}\ndef add(k, v):\n    _groups.setdefault(k, []).append(v)  # SST102\n",
+        "from collections import defaultdict\n_by = defaultdict(list)\ndef add(k, v):\n    _by[k].append(v)  # SST102\n",
+        "_seen = set()\ndef see(x):\n    _seen.add(x)  # SST102\n",
+        "_buf = bytearray()\ndef w(b):\n    _buf.extend(b)  # SST102\n",
+        "from collections import Counter, OrderedDict\nC = Counter()\nO = OrderedDict()\ndef f(k):\n    C.update([k])  # SST102\n    O.move_to_end(k)  # SST102\n",
+        "_cache = {}\ndef evict(k):\n    del _cache[k]  # SST102\n",
+        "import heapq\n_jobs = []\ndef push(j):\n    heapq.heappush(_jobs, j)  # SST102\n",
+        "from typing import Dict\nINCIDENTS: Dict[str, int] = {}\nasync def add(i):\n    INCIDENTS[i] = 1  # SST102\n",
+        "_cache = None\ndef init():\n    global _cache\n    _cache = {}\ndef put(k, v):\n    _cache[k] = v  # SST102\n",
+    ]
+
+    @classmethod
+    def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
+        for act in once_per(m.acts, lambda a: (id(a.stmt), a.key)):
+            if act.key[0] != "g" or act.kind != "mutate" or m.is_locked(act):
+                continue
+            binding = m.binding_of(act.key)
+            if binding is None or not binding.is_mutable_container:
+                continue
+            if act.reads_self and act.detail in ("augmented assignment", "item assignment"):
+                continue  # a read-modify-write of an item: SST101
+            yield act.node, (
+                f"module-level {container_word(m, act)} '{act.key[1]}' is mutated ({act.detail}) "
+                f"{where(act)} without a lock"
+            )

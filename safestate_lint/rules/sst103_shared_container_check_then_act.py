@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from typing import Iterator, Set, Tuple
+
+from safestate_lint.engine.analysis import ModuleAnalysis, SharedKey
+from safestate_lint.rules.base import Report, Rule, container_word, once_per, where
+
+
+class SharedContainerCheckThenAct(Rule):
+    """
+    ## What it does
+    Flags a test of a shared container (membership `k in d`, `d.get(k) is None`, `len(d)`,
+    truthiness) followed by a mutation that depends on it, when the test and the mutation
+    are not under one acquisition of a lock: no lock at all, a lock taken only after the
+    test, or a test inside a lock whose result is acted on after the lock is released.
+    The runtime's `LockedDict`/`LockedList`/`LockedSet` are included: each operation is
+    atomic, but two operations are not.
+
+    ## Why is this bad?
+    Between the test and the act another thread can make the test false: two threads both
+    see the key missing and both compute and store it (the second overwrites the first),
+    or both see it present and the second `del` raises `KeyError`.
+
+    ## Example
+    ```python
+    _cache = {}
+
+    def get(key):
+        if key not in _cache:
+            _cache[key] = compute(key)
+        return _cache[key]
+    ```
+
+    ## Use instead
+    ```python
+    from safestate_lint.runtime import LockedDict
+
+    _cache = LockedDict()
+
+    def get(key):
+        return _cache.get_or_set(key, lambda: compute(key))
+    ```
+    or hold one lock across the test and the act.
+
+    ## Fix
+    `safestate-lint fix` puts the test and the act under one lock (the container's own
+    `lock` for a runtime container, else a module-level `threading.Lock()`), or, for the
+    well-known get-or-create shapes, rewrites them to `get_or_set`.
+
+    ## Options
+    `lock-names`, `synchronized-decorators`, `thread-safe-types`.
+    """
+
+    code = "SST103"
+    name = "shared-container-check-then-act"
+    summary = "a shared container is tested and then mutated without one lock"
+    fixable = True
+
+    VALID = [
+        "import threading\n_cache = {}\n_lock = threading.Lock()\ndef get(k):\n    with _lock:\n        if k not in _cache:\n            _cache[k] = 1\n        return _cache[k]\n",
+        "import threading\n_cache = {}\n_lock = threading.Lock()\ndef get(k):\n    if k not in _cache:\n        with _lock:\n            if k not in _cache:\n                _cache[k] = 1\n    return _cache[k]\n",
+        "_cache = {}\ndef get(k):\n    if k in _cache:\n        return _cache[k]\n    return None\n",
+        "def f(d, k):\n    if k not in d:\n        d[k] = 1\n",
+        "from safestate_lint.runtime import LockedDict\n_c = LockedDict()\ndef get(k):\n    with _c.lock:\n        if k not in _c:\n            _c[k] = 1\n",
+    ]
+    INVALID = [
+        "_cache = {}\ndef get(k):\n    if k not in _cache:  # SST103\n        _cache[k] = k * 2\n    return _cache[k]\n",
+        "_cache = {}\ndef get(k):\n    v = _cache.get(k)\n    if v is None:  # SST103\n        v = _cache[k] = object()\n    return v\n",
+        "_queue = []\ndef pop():\n    if len(_queue) > 0:  # SST103\n        return _queue.pop()\n",
+        "_cache = {}\ndef load():\n    if not _cache:  # SST103\n        _cache.update({'a': 1})\n",
+        "import threading\n_lock = threading.Lock()\n_cache = {}\ndef get(k):\n    with _lock:\n        exists = k in _cache\n    if not exists:  # SST103\n        _cache[k] = 1\n",
+        "import threading\n_lock = threading.Lock()\n_cache = {}\ndef get(k):\n    if k not in _cache:  # SST103\n        with _lock:\n            _cache[k] = 1\n",
+        "from safestate_lint.runtime import LockedDict\n_c = LockedDict()\ndef drop(k):\n    if k in _c:  # SST103\n        del _c[k]\n",
+    ]
+
+    @classmethod
+    def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
+        lazy_rebinds: Set[Tuple[int, SharedKey]] = {
+            (id(a.check.site), a.key) for a in m.acts
+            if a.kind == "rebind" and a.check is not None and a.key in a.check.lazy_keys
+        }
+        for act in once_per(m.acts, lambda a: (id(a.check.site) if a.check else 0, a.key)):
+            check = act.check
+            if act.key[0] != "g" or act.kind != "mutate" or check is None:
+                continue
+            binding = m.binding_of(act.key)
+            if binding is None or not binding.is_container_like:
+                continue
+            if (id(check.site), act.key) in lazy_rebinds or check.shares_lock_with(act.locks):
+                continue
+            yield check.site, (
+                f"'{act.key[1]}' ({container_word(m, act)}) is tested and then mutated ({act.detail}) "
+                f"{where(act)} without one lock held across both"
+            )

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from safestate_lint.engine.analysis import ModuleAnalysis
+from safestate_lint.rules.base import Report, Rule, once_per, where
+
+
+class CheckThenActSingleton(Rule):
+    """
+    ## What it does
+    Flags lazy initialisation of a module global that is not correctly double-checked
+    under a lock: `if _x is None: _x = make()` (also `if not _x`, `if _x is not None:
+    return _x` followed by the assignment, and flags such as `if not _loaded: ...;
+    _loaded = True`), in a `def` or an `async def`.
+
+    ## Why is this bad?
+    Two threads can both see `None` and both run the constructor: two health monitors,
+    two connection pools, two schedulers, each holding its own state, and one of them is
+    silently dropped. An `async def` with no `await` between the test and the assignment
+    is safe among the tasks of one event loop, but not when threads (several loops, a
+    thread pool, free-threaded CPython) call it.
+
+    ## Example
+    ```python
+    _health_monitor = None
+
+    async def get_health_monitor():
+        global _health_monitor
+        if _health_monitor is None:
+            _health_monitor = HealthMonitor()
+        return _health_monitor
+    ```
+
+    ## Use instead
+    ```python
+    import threading
+
+    _health_monitor = None
+    _health_monitor_lock = threading.Lock()
+
+    async def get_health_monitor():
+        global _health_monitor
+        if _health_monitor is None:
+            with _health_monitor_lock:
+                if _health_monitor is None:
+                    _health_monitor = HealthMonitor()
+        return _health_monitor
+    ```
+    or decorate a zero-argument factory with `safestate_lint.runtime.singleton`, or with
+    `functools.lru_cache`/`functools.cache`.
+
+    ## Fix
+    `safestate-lint fix` rewrites the test into double-checked locking with a module-level
+    `threading.Lock()` named after the global; the inner test re-reads the global. When
+    the code between the test and the assignment contains an `await`, a threading lock
+    cannot be held across it (it would block the event loop, and `asyncio.Lock` does not
+    exclude threads). The fixer then moves the creation into an `async def` factory
+    decorated with the runtime's `singleton`, which lets exactly one caller (task or
+    thread) run it and makes every other caller await the same result.
+
+    ## Options
+    `lock-names`, `synchronized-decorators`.
+    """
+
+    code = "SST201"
+    name = "check-then-act-singleton"
+    summary = "a lazily initialised global is tested and set without a lock"
+    fixable = True
+
+    VALID = [
+        "import threading\n_x = None\n_lock = threading.Lock()\ndef get():\n    global _x\n    if _x is None:\n        with _lock:\n            if _x is None:\n                _x = object()\n    return _x\n",
+        "import threading\n_x = None\n_lock = threading.Lock()\ndef get():\n    global _x\n    with _lock:\n        if _x is None:\n            _x = object()\n        return _x\n",
+        "import functools\n@functools.lru_cache(maxsize=None)\ndef get():\n    return object()\n",
+        "_x = None\ndef get():\n    if _x is None:\n        return None\n    return _x\n",
+        "_x = None\nif _x is None:\n    _x = object()\n",
+        "import asyncio\n_m = None\n_lock = asyncio.Lock()\nasync def get():\n    global _m\n    if _m is None:\n        async with _lock:\n            if _m is None:\n                _m = object()\n    return _m\n",
+    ]
+    INVALID = [
+        "_health_monitor = None\nasync def get_health_monitor():\n    global _health_monitor\n    if _health_monitor is None:  # SST201\n        _health_monitor = object()\n    return _health_monitor\n",
+        "_client = None\ndef client():\n    global _client\n    if not _client:  # SST201\n        _client = object()\n    return _client\n",
+        "_client = None\ndef client():\n    global _client\n    if _client is not None:  # SST201\n        return _client\n    _client = object()\n    return _client\n",
+        "_loaded = False\n_data = {}\ndef load():\n    global _loaded\n    if not _loaded:  # SST201\n        _data.update({'a': 1})\n        _loaded = True\n",
+    ]
+
+    @classmethod
+    def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
+        for act in once_per(m.acts, lambda a: (id(a.check.site) if a.check else 0, a.key)):
+            if act.key[0] != "g" or act.check is None or m.lazy_init_status(act) != "unlocked":
+                continue
+            yield act.check.site, (
+                f"global '{act.key[1]}' is tested and then set {where(act)} without a lock; "
+                f"two threads can both initialise it"
+            )

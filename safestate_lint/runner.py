@@ -1,0 +1,91 @@
+"""Running the engine over many files: cache lookups, a process pool, one result list."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from safestate_lint.cache import Cache
+from safestate_lint.config import Config
+from safestate_lint.engine import check_bytes
+from safestate_lint.finding import Finding, SourceError
+from safestate_lint.files import SourceFile, os_reason, read_bytes
+
+
+@dataclass
+class RunResult:
+    findings: List[Finding] = field(default_factory=list)
+    errors: List[Tuple[str, str]] = field(default_factory=list)  # (display path, reason)
+    files: int = 0
+
+
+def analysis_config(config: Config) -> Config:
+    """The config that decides what the analysis finds: selection is applied afterwards."""
+    return replace(config, select=(), ignore=(), per_file_ignores=())
+
+
+def analyse(data: bytes, display: str, config: Config) -> Tuple[List[Finding], Optional[str]]:
+    """All findings of one file, or the reason it could not be checked. Never raises for bad input."""
+    try:
+        return check_bytes(data, display, config), None
+    except SourceError as exc:
+        return [], str(exc)
+
+
+def _analyse_task(task: Tuple[bytes, str, Config]) -> Tuple[List[Finding], Optional[str]]:
+    return analyse(*task)
+
+
+def run_check(files: Sequence[SourceFile], config_for: Callable[[str], Config], *, jobs: int = 1,
+              use_cache: bool = True, stdin_data: Optional[bytes] = None) -> RunResult:
+    result = RunResult(files=len(files))
+    caches: Dict[Tuple[str, str], Cache] = {}
+    pending: List[Tuple[SourceFile, Config, Optional[Cache], str, bytes]] = []
+    for source in files:
+        config = config_for(source.path)
+        try:
+            data = stdin_data if stdin_data is not None else read_bytes(source.path)
+        except OSError as exc:
+            result.errors.append((source.display, os_reason(exc)))
+            continue
+        cache = None
+        key = ""
+        if use_cache and stdin_data is None:
+            root = config.root or os.getcwd()
+            cache_id = (root, config.fingerprint())
+            cache = caches.get(cache_id)
+            if cache is None:
+                cache = caches[cache_id] = Cache(root, config)
+            key = cache.key(data)
+            hit = cache.get(key)
+            if hit is not None:
+                _collect(result, source, config, *hit)
+                continue
+        pending.append((source, config, cache, key, data))
+
+    tasks = [(data, source.display, analysis_config(config)) for source, config, _, _, data in pending]
+    if jobs > 1 and len(tasks) > 4:
+        chunk = max(1, len(tasks) // (jobs * 8))
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            outcomes = list(pool.map(_analyse_task, tasks, chunksize=chunk))
+    else:
+        outcomes = [_analyse_task(task) for task in tasks]
+    for (source, config, cache, key, _), (findings, error) in zip(pending, outcomes):
+        if cache is not None:
+            cache.put(key, findings, error)
+        _collect(result, source, config, findings, error)
+    result.findings.sort()
+    result.errors.sort()
+    return result
+
+
+def _collect(result: RunResult, source: SourceFile, config: Config,
+             findings: List[Finding], error: Optional[str]) -> None:
+    if error is not None:
+        result.errors.append((source.display, error))
+        return
+    for finding in findings:
+        if config.code_enabled(finding.code, source.path):
+            result.findings.append(replace(finding, path=source.display))
