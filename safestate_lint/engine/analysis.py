@@ -22,6 +22,7 @@ what to rewrite.
 from __future__ import annotations
 
 import ast
+import bisect
 import fnmatch
 from dataclasses import dataclass, field
 from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
@@ -88,7 +89,6 @@ MUTATING_FUNCTIONS = frozenset({
 ELEMENT_ACCESSORS = frozenset({"get", "setdefault", "__getitem__"})
 LOCK_METHODS = frozenset({"read", "write", "reader", "writer", "read_lock", "write_lock", "locked",
                           "acquire_read", "acquire_write", "gen_rlock", "gen_wlock", "transaction_lock"})
-_CACHE_DECORATORS = frozenset({"functools.lru_cache", "functools.cache", "functools.cached_property"})
 
 
 @dataclass
@@ -132,6 +132,18 @@ class FunctionInfo:
     closure: Set[str] = field(default_factory=set)
     import_time: bool = False
     synchronized: bool = False
+    parents: List["FunctionInfo"] = field(default_factory=list)
+    scoped: bool = False
+
+    def ensure_scope(self) -> None:
+        """Parameters, locals, declarations and closure names (computed on first use)."""
+        if self.scoped:
+            return
+        self.scoped = True
+        _collect_scope(self)
+        for outer in self.parents:
+            outer.ensure_scope()
+            self.closure |= outer.locals
 
     @property
     def is_async(self) -> bool:
@@ -243,7 +255,8 @@ def iter_scope_nodes(body: Iterable[ast.AST]) -> Iterator[ast.AST]:
 class ModuleAnalysis:
     """Facts about one module, computed once."""
 
-    def __init__(self, tree: ast.Module, config: Config, lines: Optional[Sequence[str]] = None) -> None:
+    def __init__(self, tree: ast.Module, config: Config, lines: Optional[Sequence[str]] = None,
+                 *, prefilter: bool = True) -> None:
         self.tree = tree
         self.config = config
         self.lines = lines
@@ -255,11 +268,121 @@ class ModuleAnalysis:
         self.acts: List[Act] = []
         self.thread_evidence = False
         self._thread_safe_types = set(config.thread_safe_types)
+        self._instance_attrs_done: Set[str] = set()
+        self._def_offsets: Optional[List[int]] = None
+        # the source text lets a cheap exact pre-pass skip functions that cannot touch shared state
+        self._text = "".join(lines) if (lines is not None and prefilter) else None
+        self._line_starts: List[int] = []
+        if self._text is not None:
+            offset = 0
+            for line in lines or ():
+                self._line_starts.append(offset)
+                offset += len(line)
+            self._line_starts.append(offset)
         self._collect_module()
         self._collect_functions()
+        self._collect_global_rebinds()
+        candidates = self._candidate_offsets()
         for info in self.functions:
-            if not info.import_time:
-                _FunctionWalker(self, info).run()
+            if info.import_time or not self._may_touch_shared_state(info, candidates):
+                continue
+            info.ensure_scope()
+            _FunctionWalker(self, info).run()
+
+    # ---- the pre-pass -------------------------------------------------------------------------
+    def _occurrences(self, words: Iterable[str], follow: str = "") -> List[int]:
+        """Sorted offsets of whole-word occurrences in the source text (C-speed `str.find`).
+
+        With `follow`, only occurrences whose next non-blank character (skipping `)` and
+        backslash continuations) is in `follow`."""
+        text = self._text or ""
+        size = len(text)
+        found: List[int] = []
+        for word in words:
+            length = len(word)
+            start = 0
+            while True:
+                index = text.find(word, start)
+                if index < 0:
+                    break
+                start = index + length
+                if index and (text[index - 1].isalnum() or text[index - 1] == "_"):
+                    continue
+                after = index + length
+                if after < size and (text[after].isalnum() or text[after] == "_"):
+                    continue
+                if follow:
+                    while after < size and text[after] in " \t\r\n\\)":
+                        after += 1
+                    if after >= size or text[after] not in follow:
+                        continue
+                found.append(index)
+        found.sort()
+        return found
+
+    def _node_contains(self, offsets: List[int], node: ast.AST) -> bool:
+        """Whether one of `offsets` lies in the source text of `node` (True when there is no text)."""
+        return self._lines_contain(offsets, getattr(node, "lineno", 1), getattr(node, "end_lineno", None))
+
+    def _lines_contain(self, offsets: List[int], first: int, last: Optional[int]) -> bool:
+        if self._text is None:
+            return True
+        count = len(self._line_starts) - 1
+        if last is None or last > count:
+            last = count
+        if first - 1 >= count:
+            return True
+        start, end = self._line_starts[first - 1], self._line_starts[last]
+        index = bisect.bisect_left(offsets, start)
+        return index < len(offsets) and offsets[index] < end
+
+    def _candidate_offsets(self) -> List[int]:
+        """Where a function body can produce a fact.
+
+        A rebinding needs `global`; a mutation or a read-modify-write of an item or attribute
+        needs the shared name followed by `.` or `[` (through parentheses or a backslash
+        continuation); the rest needs `setattr`, `type(self)`/`__class__`, or a function that
+        mutates its argument (`heapq.heappush(X, ...)`).
+        """
+        if self._text is None:
+            return []
+        names = [name for name, b in self.bindings.items() if b.kind not in ("function", "lock", "threadsafe")]
+        hits = self._occurrences(names, follow=".[")
+        hits += self._occurrences(["global", "setattr", "__class__"] + [f.rsplit(".", 1)[-1] for f in MUTATING_FUNCTIONS])
+        hits += self._occurrences(["type"], follow="(")
+        hits.sort()
+        return hits
+
+    def _may_touch_shared_state(self, info: FunctionInfo, candidates: List[int]) -> bool:
+        if info.method_kind in ("classmethod", "new", "metaclass"):
+            return True
+        return self._node_contains(candidates, info.node)
+
+    def _collect_global_rebinds(self) -> None:
+        """Bindings made by `global X; X = {}` in functions, known before any function is walked."""
+        offsets = self._occurrences(["global"])
+        for info in self.functions:
+            if not self._node_contains(offsets, info.node):
+                continue
+            info.ensure_scope()
+            if not info.globals_declared:
+                continue
+            for node in iter_scope_nodes(info.node.body):
+                if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    for target in targets:
+                        if isinstance(target, ast.Name) and target.id in info.globals_declared:
+                            self._infer_global_binding(target.id, node.value)
+            for name in info.globals_declared:
+                self.bindings.setdefault(name, Binding(name, "unknown"))
+
+    def _infer_global_binding(self, name: str, value: ast.AST) -> None:
+        binding = self.classify_value(value)
+        current = self.bindings.get(name)
+        if binding.kind == "container" and (current is None or current.kind in ("none", "unknown")):
+            binding.name = name
+            binding.node = current.node if current is not None else None
+            self.bindings[name] = binding
 
     # ---- names ------------------------------------------------------------------------------
     def qualify(self, node: ast.AST) -> Optional[str]:
@@ -415,7 +538,7 @@ class ModuleAnalysis:
                 self._bind(stmt.name, Binding(stmt.name, "class"), stmt)
                 self.classes[stmt.name] = stmt
                 self._collect_class_attrs(stmt)
-        if not self.thread_evidence:
+        if not self.thread_evidence and self._node_contains(self._occurrences(("to_thread", "run_in_executor")), self.tree):
             for node in ast.walk(self.tree):
                 if isinstance(node, ast.Attribute) and node.attr in ("to_thread", "run_in_executor"):
                     self.thread_evidence = True
@@ -429,7 +552,15 @@ class ModuleAnalysis:
                         self.class_attrs[(cls.name, target.id)] = self.classify_value(stmt.value)
             elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
                 self.class_attrs[(cls.name, stmt.target.id)] = self.classify_value(stmt.value, stmt.annotation)
-            elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.args.args:
+
+    def instance_lock(self, class_name: str, attr: str) -> Optional[Binding]:
+        """A lock stored on instances (`self._lock = threading.Lock()`), found on first use."""
+        if class_name not in self._instance_attrs_done:
+            self._instance_attrs_done.add(class_name)
+            cls = self.classes.get(class_name)
+            for stmt in cls.body if cls is not None else ():
+                if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or not stmt.args.args:
+                    continue
                 self_name = stmt.args.args[0].arg
                 for node in iter_scope_nodes(stmt.body):
                     if isinstance(node, ast.Assign) and len(node.targets) == 1:
@@ -438,7 +569,8 @@ class ModuleAnalysis:
                                 and target.value.id == self_name:
                             binding = self.classify_value(node.value)
                             if binding.kind == "lock":
-                                self.class_attrs.setdefault((cls.name, target.attr), binding)
+                                self.class_attrs.setdefault((class_name, target.attr), binding)
+        return self.class_attrs.get((class_name, attr))
 
     # ---- functions ----------------------------------------------------------------------------
     def _collect_functions(self) -> None:
@@ -460,15 +592,21 @@ class ModuleAnalysis:
             for node in nodes:
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                     top_called.add(node.func.id)
-        referenced_in_functions: Set[str] = set()
         self._walk_defs(self.tree.body, None, [], "")
+        setup = [info for info in self.functions
+                 if info.class_name is None and "." not in info.qualname and info.name in top_called]
+        if not setup:
+            return
+        # called at import time, and never referenced from a function: import-time setup
+        offsets = self._occurrences({info.name for info in setup})
+        referenced: Set[str] = set()
         for info in self.functions:
-            for node in iter_scope_nodes(info.node.body):
-                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-                    referenced_in_functions.add(node.id)
-        for info in self.functions:
-            if info.class_name is None and "." not in info.qualname and info.name in top_called \
-                    and info.name not in referenced_in_functions:
+            if self._node_contains(offsets, info.node):
+                for node in iter_scope_nodes(info.node.body):
+                    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                        referenced.add(node.id)
+        for info in setup:
+            if info.name not in referenced:
                 info.import_time = True
 
     def _walk_defs(self, body: Sequence[ast.stmt], class_node: Optional[ast.ClassDef],
@@ -477,18 +615,15 @@ class ModuleAnalysis:
             if isinstance(node, ast.ClassDef):
                 self._walk_defs(node.body, node, enclosing, f"{prefix}{node.name}.")
                 continue
-            info = FunctionInfo(node=node, qualname=f"{prefix}{node.name}")
+            info = FunctionInfo(node=node, qualname=f"{prefix}{node.name}", parents=list(enclosing))
             if class_node is not None:
                 self._classify_method(info, class_node)
-            _collect_scope(info)
-            for outer in enclosing:
-                info.closure |= outer.locals
             info.synchronized = any(self._is_sync_decorator(d) for d in node.decorator_list)
-            if any(self.qualify(d.func if isinstance(d, ast.Call) else d) in _CACHE_DECORATORS
-                   for d in node.decorator_list):
-                info.import_time = False
             self.functions.append(info)
-            self._walk_defs(node.body, None, enclosing + [info], f"{prefix}{node.name}.<locals>.")
+            if self._def_offsets is None:
+                self._def_offsets = self._occurrences(("def", "class"))
+            if self._lines_contain(self._def_offsets, node.body[0].lineno, node.end_lineno):
+                self._walk_defs(node.body, None, enclosing + [info], f"{prefix}{node.name}.<locals>.")
 
     def _is_sync_decorator(self, decorator: ast.AST) -> bool:
         target = decorator.func if isinstance(decorator, ast.Call) else decorator
@@ -631,7 +766,7 @@ class _FunctionWalker:
         self.m = module
         self.info = info
         self.derived: Dict[str, _Derived] = {}
-        self.instance_locks: Dict[str, bool] = {}
+        self.local_locks: Dict[str, bool] = {}
 
     def run(self) -> None:
         locks: Tuple[LockRegion, ...] = ()
@@ -805,8 +940,8 @@ class _FunctionWalker:
             return None
         last = name.rsplit(".", 1)[-1]
         if isinstance(expr, ast.Name):
-            if expr.id in self.instance_locks:
-                return LockRegion(0, name, self.instance_locks[expr.id])
+            if expr.id in self.local_locks:
+                return LockRegion(0, name, self.local_locks[expr.id])
             binding = self.m.bindings.get(expr.id)
             if binding is not None and binding.kind == "lock" and expr.id not in self.info.locals:
                 return LockRegion(0, name, binding.async_lock)
@@ -816,7 +951,7 @@ class _FunctionWalker:
                     and expr.value.id == self.info.self_param:
                 owner = self.info.class_name
             if owner is not None:
-                binding = self.m.class_attrs.get((owner, expr.attr))
+                binding = self.m.instance_lock(owner, expr.attr)
                 if binding is not None and binding.kind == "lock":
                     return LockRegion(0, name, binding.async_lock)
             if isinstance(expr.value, ast.Name) and expr.attr == "lock":
@@ -936,7 +1071,7 @@ class _FunctionWalker:
                 if value is not None:
                     binding = self.m.classify_value(value)
                     if binding.kind == "lock":
-                        self.instance_locks[name] = binding.async_lock
+                        self.local_locks[name] = binding.async_lock
                 if value_reads:
                     self.derived[name] = _Derived(frozenset(value_reads), stmt, locks)
                 else:
@@ -964,8 +1099,6 @@ class _FunctionWalker:
                 self.add(Act(key, "rebind", stmt, stmt, locks, self.info, detail,
                              reads_self=augmented or bool(value_reads and key in value_reads),
                              augmented=augmented), checks)
-                if not deleting and isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
-                    self._infer_global_binding(target.id, stmt.value)
             return
         if isinstance(target, ast.Attribute):
             direct = self.key_of(target)
@@ -984,16 +1117,6 @@ class _FunctionWalker:
             self.add(Act(key, "mutate", stmt, target, locks, self.info, detail,
                          reads_self=augmented or bool(value_reads and key in value_reads),
                          augmented=augmented), checks)
-
-    def _infer_global_binding(self, name: str, value: ast.AST) -> None:
-        binding = self.m.classify_value(value)
-        current = self.m.bindings.get(name)
-        if binding.kind == "container" and (current is None or current.kind in ("none", "unknown")):
-            binding.name = name
-            binding.node = current.node if current is not None else None
-            self.m.bindings[name] = binding
-        elif current is None:
-            self.m.bindings[name] = Binding(name, "unknown")
 
     def record_calls(self, expr: ast.AST, stmt: ast.stmt, locks: Tuple[LockRegion, ...],
                      checks: Tuple[Check, ...]) -> None:
