@@ -28,7 +28,14 @@ def decode_source(data: bytes) -> str:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as exc:
-        raise SourceError(f"cannot decode: {exc.msg if hasattr(exc, 'msg') else exc}") from None
+        # undecodable bytes in the first two lines, or a bad cookie: say which
+        encoding = "utf-8"
+        try:
+            data.decode(encoding)
+        except UnicodeDecodeError:
+            pass
+        else:
+            raise SourceError(f"cannot decode: {exc.msg}") from None
     try:
         return data.decode(encoding)
     except (UnicodeDecodeError, LookupError) as exc:
