@@ -1,0 +1,340 @@
+"""`LockedDict`, `LockedList`, `LockedSet`: drop-in dict/list/set for shared state.
+
+Each is a real subclass (`isinstance(x, dict)` holds; json, copy, pickle, `==` and repr
+work).  CPython already makes a single read (`d[k]`, `d.get(k)`, `k in d`, `len(d)`)
+atomic on GIL and free-threaded builds alike, so reads are the inherited C methods and
+cost exactly what a plain container's cost.  Every write takes the container's
+re-entrant `lock`; iteration walks a snapshot taken under it, so it never raises
+"changed size during iteration".  Compound work (test-then-act, read-modify-write)
+goes under `with d.lock:`, or through the helpers `get_or_set` and `update_item`.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple, TypeVar,
+                    Union, overload)
+
+K = TypeVar("K")
+V = TypeVar("V")
+T = TypeVar("T")
+_MISSING: Any = object()
+
+
+class LockedDict(Dict[K, V]):
+    """A dict whose every single operation is atomic; `with d.lock:` for compound work."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._lock = threading.RLock()
+        dict.__init__(self, *args, **kwargs)
+
+    @property
+    def lock(self) -> "threading.RLock":  # type: ignore[valid-type]
+        """The re-entrant lock every write takes; hold it for compound operations."""
+        return self._lock
+
+    # -- writes ----------------------------------------------------------------------
+    def __setitem__(self, key: K, value: V) -> None:
+        with self._lock:
+            dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: K) -> None:
+        with self._lock:
+            dict.__delitem__(self, key)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        with self._lock:
+            dict.update(self, *args, **kwargs)
+
+    def __ior__(self, other: Any) -> "LockedDict[K, V]":  # type: ignore[override]
+        with self._lock:
+            dict.update(self, other)
+        return self
+
+    def pop(self, key: K, default: Any = _MISSING) -> Any:  # type: ignore[override]
+        with self._lock:
+            if default is _MISSING:
+                return dict.pop(self, key)
+            return dict.pop(self, key, default)
+
+    def popitem(self) -> Tuple[K, V]:
+        with self._lock:
+            return dict.popitem(self)
+
+    def setdefault(self, key: K, default: Any = None) -> V:  # type: ignore[override]
+        with self._lock:
+            return dict.setdefault(self, key, default)
+
+    def clear(self) -> None:
+        with self._lock:
+            dict.clear(self)
+
+    # -- compound helpers ------------------------------------------------------------
+    def get_or_set(self, key: K, factory: Callable[[], V]) -> V:
+        """The value for `key`, calling `factory()` to create it at most once per key."""
+        value = dict.get(self, key, _MISSING)
+        if value is not _MISSING:
+            return value
+        with self._lock:
+            value = dict.get(self, key, _MISSING)
+            if value is _MISSING:
+                value = factory()
+                dict.__setitem__(self, key, value)
+            return value
+
+    def update_item(self, key: K, fn: Callable[[V], V], default: Any = _MISSING) -> V:
+        """Atomically replace `d[key]` with `fn(d[key])` (`fn(default)` when missing); return it."""
+        with self._lock:
+            current = dict.get(self, key, default)
+            if current is _MISSING:
+                raise KeyError(key)
+            value = fn(current)
+            dict.__setitem__(self, key, value)
+            return value
+
+    # -- snapshots ---------------------------------------------------------------------
+    def __iter__(self) -> Iterator[K]:
+        with self._lock:
+            return iter(list(dict.keys(self)))
+
+    def keys(self):  # type: ignore[override]
+        with self._lock:
+            return dict(dict.items(self)).keys()
+
+    def values(self):  # type: ignore[override]
+        with self._lock:
+            return dict(dict.items(self)).values()
+
+    def items(self):  # type: ignore[override]
+        with self._lock:
+            return dict(dict.items(self)).items()
+
+    def __reversed__(self) -> Iterator[K]:
+        with self._lock:
+            return iter(list(reversed(dict.keys(self))))
+
+    def copy(self) -> "LockedDict[K, V]":
+        with self._lock:
+            return type(self)(dict.items(self))
+
+    def snapshot(self) -> Dict[K, V]:
+        """A plain dict copy, taken atomically.
+
+        (Not `dict.copy(self)`: with `__iter__` overridden CPython copies through `keys()`.)"""
+        with self._lock:
+            return dict(dict.items(self))
+
+    # -- protocols -----------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({dict.__repr__(self.snapshot())})"
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (type(self), (self.snapshot(),))
+
+    def __copy__(self) -> "LockedDict[K, V]":
+        return self.copy()
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "LockedDict[K, V]":
+        return type(self)(copy.deepcopy(self.snapshot(), memo))
+
+
+class LockedList(List[T]):
+    """A list whose every single operation is atomic; `with l.lock:` for compound work."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, iterable: Iterable[T] = ()) -> None:
+        self._lock = threading.RLock()
+        list.__init__(self, iterable)
+
+    @property
+    def lock(self) -> "threading.RLock":  # type: ignore[valid-type]
+        return self._lock
+
+    def append(self, item: T) -> None:
+        with self._lock:
+            list.append(self, item)
+
+    def extend(self, items: Iterable[T]) -> None:
+        items = list(items)  # materialise outside the lock: the iterable may be slow or ourself
+        with self._lock:
+            list.extend(self, items)
+
+    def insert(self, index: int, item: T) -> None:  # type: ignore[override]
+        with self._lock:
+            list.insert(self, index, item)
+
+    def remove(self, item: T) -> None:
+        with self._lock:
+            list.remove(self, item)
+
+    def pop(self, index: int = -1) -> T:  # type: ignore[override]
+        with self._lock:
+            return list.pop(self, index)
+
+    def clear(self) -> None:
+        with self._lock:
+            list.clear(self)
+
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        with self._lock:
+            list.sort(self, *args, **kwargs)
+
+    def reverse(self) -> None:
+        with self._lock:
+            list.reverse(self)
+
+    @overload
+    def __setitem__(self, index: int, value: T) -> None: ...
+    @overload
+    def __setitem__(self, index: slice, value: Iterable[T]) -> None: ...
+    def __setitem__(self, index: Any, value: Any) -> None:
+        with self._lock:
+            list.__setitem__(self, index, value)
+
+    def __delitem__(self, index: Union[int, slice]) -> None:
+        with self._lock:
+            list.__delitem__(self, index)
+
+    def __iadd__(self, other: Iterable[T]) -> "LockedList[T]":  # type: ignore[override]
+        self.extend(other)
+        return self
+
+    def __imul__(self, n: int) -> "LockedList[T]":  # type: ignore[override]
+        with self._lock:
+            list.__imul__(self, n)
+        return self
+
+    def __iter__(self) -> Iterator[T]:
+        with self._lock:
+            return iter(list.copy(self))
+
+    def __reversed__(self) -> Iterator[T]:
+        with self._lock:
+            return iter(list(list.__reversed__(self)))
+
+    def copy(self) -> "LockedList[T]":
+        return type(self)(self.snapshot())
+
+    def snapshot(self) -> List[T]:
+        with self._lock:
+            return list.copy(self)
+
+    def pop_if(self, predicate: Callable[[List[T]], bool], index: int = -1) -> Optional[T]:
+        """Atomically pop `l[index]` when `predicate(l)` holds (`if l: l.pop()`), else None."""
+        with self._lock:
+            if predicate(self):
+                return list.pop(self, index)
+            return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list.__repr__(self.snapshot())})"
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (type(self), (self.snapshot(),))
+
+    def __copy__(self) -> "LockedList[T]":
+        return self.copy()
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "LockedList[T]":
+        return type(self)(copy.deepcopy(self.snapshot(), memo))
+
+
+class LockedSet(Set[T]):
+    """A set whose every single operation is atomic; `with s.lock:` for compound work."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, iterable: Iterable[T] = ()) -> None:
+        self._lock = threading.RLock()
+        set.__init__(self, iterable)
+
+    @property
+    def lock(self) -> "threading.RLock":  # type: ignore[valid-type]
+        return self._lock
+
+    def add(self, item: T) -> None:
+        with self._lock:
+            set.add(self, item)
+
+    def add_if_absent(self, item: T) -> bool:
+        """Atomically add `item`; True when it was not there (`if x not in s: s.add(x)`)."""
+        with self._lock:
+            if set.__contains__(self, item):
+                return False
+            set.add(self, item)
+            return True
+
+    def discard(self, item: T) -> None:
+        with self._lock:
+            set.discard(self, item)
+
+    def remove(self, item: T) -> None:
+        with self._lock:
+            set.remove(self, item)
+
+    def pop(self) -> T:
+        with self._lock:
+            return set.pop(self)
+
+    def clear(self) -> None:
+        with self._lock:
+            set.clear(self)
+
+    def update(self, *others: Iterable[T]) -> None:
+        with self._lock:
+            set.update(self, *others)
+
+    def difference_update(self, *others: Iterable[Any]) -> None:
+        with self._lock:
+            set.difference_update(self, *others)
+
+    def intersection_update(self, *others: Iterable[Any]) -> None:
+        with self._lock:
+            set.intersection_update(self, *others)
+
+    def symmetric_difference_update(self, other: Iterable[T]) -> None:
+        with self._lock:
+            set.symmetric_difference_update(self, other)
+
+    def __ior__(self, other: Any) -> "LockedSet[T]":  # type: ignore[override]
+        self.update(other)
+        return self
+
+    def __iand__(self, other: Any) -> "LockedSet[T]":  # type: ignore[override]
+        self.intersection_update(other)
+        return self
+
+    def __isub__(self, other: Any) -> "LockedSet[T]":  # type: ignore[override]
+        self.difference_update(other)
+        return self
+
+    def __ixor__(self, other: Any) -> "LockedSet[T]":  # type: ignore[override]
+        self.symmetric_difference_update(other)
+        return self
+
+    def __iter__(self) -> Iterator[T]:
+        with self._lock:
+            return iter(set.copy(self))
+
+    def copy(self) -> "LockedSet[T]":
+        return type(self)(self.snapshot())
+
+    def snapshot(self) -> Set[T]:
+        with self._lock:
+            return set.copy(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({set.__repr__(self.snapshot())})"
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (type(self), (self.snapshot(),))
+
+    def __copy__(self) -> "LockedSet[T]":
+        return self.copy()
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "LockedSet[T]":
+        return type(self)(copy.deepcopy(self.snapshot(), memo))

@@ -1,0 +1,43 @@
+"""`AtomicCounter`: an integer whose increments are never lost."""
+
+from __future__ import annotations
+
+import threading
+
+
+class AtomicCounter:
+    """A thread-safe integer counter: `increment(n=1)`, `decrement(n=1)`, `value`."""
+
+    __slots__ = ("_value", "_lock")
+
+    def __init__(self, initial: int = 0) -> None:
+        self._value = initial
+        self._lock = threading.Lock()
+
+    def increment(self, n: int = 1) -> int:
+        """Add `n` and return the new value."""
+        with self._lock:
+            self._value += n
+            return self._value
+
+    def decrement(self, n: int = 1) -> int:
+        """Subtract `n` and return the new value."""
+        with self._lock:
+            self._value -= n
+            return self._value
+
+    def get_and_set(self, value: int) -> int:
+        """Set a new value and return the old one (e.g. to read-and-reset a statistic)."""
+        with self._lock:
+            old, self._value = self._value, value
+            return old
+
+    @property
+    def value(self) -> int:
+        return self._value
+
+    def __int__(self) -> int:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"AtomicCounter({self._value})"

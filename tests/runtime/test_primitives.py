@@ -1,0 +1,283 @@
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from safestate_lint.runtime import AsyncRWLock, AtomicCounter, LockTimeout, RWLock, Singleton, singleton
+from safestate_lint.runtime.testing import hammer
+
+from .harness import python_call, races
+
+
+class Counter:
+    def __init__(self):
+        self.value = 0
+
+    def increment(self):
+        self.value = python_call(self.value) + 1
+
+
+def test_atomic_counter_loses_nothing():
+    counter = AtomicCounter()
+    hammer(counter.increment, threads=8, iterations=20_000).raise_first()
+    assert counter.value == 160_000 and int(counter) == 160_000
+    assert counter.decrement(60_000) == 100_000 and counter.get_and_set(0) == 100_000 and counter.value == 0
+
+
+def test_naive_counter_loses_increments():
+    def attempt():
+        counter = Counter()
+        hammer(counter.increment, threads=8, iterations=5_000)
+        return counter.value < 40_000
+
+    assert races(attempt)
+
+
+def make_slow(created):
+    lock = threading.Lock()
+
+    class Slow:
+        def __init__(self):
+            time.sleep(0.01)
+            with lock:
+                created.append(self)
+
+    return Slow
+
+
+def test_singleton_creates_once_under_32_threads():
+    created = []
+    Slow = make_slow(created)
+
+    @singleton
+    def get():
+        return Slow()
+
+    outcome = hammer(get, threads=32, iterations=2)
+    outcome.raise_first()
+    assert len(created) == 1 and all(r is created[0] for r in outcome.results)
+    get.reset()
+    assert get() is not created[0] and len(created) == 2
+
+
+def test_naive_module_singleton_creates_twice():
+    def attempt():
+        created, state = [], {"instance": None}
+        Slow = make_slow(created)
+
+        def get():
+            if state["instance"] is None:
+                state["instance"] = Slow()
+            return state["instance"]
+
+        hammer(get, threads=32, iterations=1)
+        return len(created) > 1
+
+    assert races(attempt, tries=3)
+
+
+def test_singleton_error_reaches_every_waiter_and_next_call_retries():
+    attempts = []
+
+    @singleton
+    def get():
+        attempts.append(1)
+        time.sleep(0.05)
+        if len(attempts) == 1:
+            raise ValueError("boom")
+        return "ok"
+
+    outcome = hammer(get, threads=8, iterations=1)
+    assert len(attempts) == 1 and len(outcome.exceptions) == 8
+    assert all(isinstance(e, ValueError) for e in outcome.exceptions)
+    assert get() == "ok" and len(attempts) == 2
+
+
+def test_async_singleton_once_across_threads_and_event_loops():
+    created = []
+    lock = threading.Lock()
+
+    @singleton
+    async def get():
+        await asyncio.sleep(0.01)
+        with lock:
+            created.append(object())
+        return created[-1]
+
+    async def many():
+        return await asyncio.gather(*(get() for _ in range(20)))
+
+    results = []
+    outcome = hammer(lambda: results.extend(asyncio.run(many())), threads=8, iterations=1)
+    outcome.raise_first()
+    assert len(created) == 1 and len(results) == 160 and all(r is created[0] for r in results)
+
+
+def test_singleton_base_class_one_instance_per_subclass():
+    created = []
+
+    class Service(Singleton):
+        def __init__(self):
+            time.sleep(0.01)
+            created.append(type(self))
+
+    class Other(Service):
+        pass
+
+    outcome = hammer(Service.instance, threads=16, iterations=1)
+    outcome.raise_first()
+    assert created == [Service] and Other.instance() is not Service.instance() and created == [Service, Other]
+    Service.reset_instance()
+    Other.reset_instance()
+
+
+class Tracker:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.readers = self.writers = self.violations = 0
+
+    def enter(self, writer):
+        with self.lock:
+            if writer:
+                self.writers += 1
+                if self.writers > 1 or self.readers:
+                    self.violations += 1
+            else:
+                self.readers += 1
+                if self.writers:
+                    self.violations += 1
+
+    def leave(self, writer):
+        with self.lock:
+            if writer:
+                self.writers -= 1
+            else:
+                self.readers -= 1
+
+
+def exercise(read_ctx, write_ctx, iterations=300):
+    tracker, i = Tracker(), [0]
+    counter_lock = threading.Lock()
+
+    def work():
+        with counter_lock:
+            i[0] += 1
+            writer = i[0] % 4 == 0
+        with (write_ctx() if writer else read_ctx()):
+            tracker.enter(writer)
+            python_call(None)
+            time.sleep(0)
+            tracker.leave(writer)
+
+    hammer(work, threads=8, iterations=iterations).raise_first()
+    return tracker.violations
+
+
+def test_rwlock_never_lets_a_writer_overlap():
+    lock = RWLock()
+    assert exercise(lock.read, lock.write) == 0
+
+
+def test_a_lock_that_does_not_exclude_shows_overlaps():
+    import contextlib
+
+    assert races(lambda: exercise(contextlib.nullcontext, contextlib.nullcontext) > 0, tries=5)
+
+
+def stream_readers(acquire_read, release_read, stop):
+    def reader():
+        while not stop.is_set():
+            acquire_read()
+            time.sleep(0.002)
+            release_read()
+
+    threads = [threading.Thread(target=reader) for _ in range(6)]
+    for t in threads:
+        t.start()
+        time.sleep(0.001)  # staggered: there is always a reader inside
+    return threads
+
+
+def test_waiting_writer_is_not_starved_by_readers():
+    lock, stop = RWLock(), threading.Event()
+    threads = stream_readers(lock.acquire_read, lock.release_read, stop)
+    try:
+        time.sleep(0.05)
+        assert lock.acquire_write(timeout=2.0)
+        lock.release_write()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
+def test_reader_preferring_lock_starves_the_writer():
+    class ReaderPreferring:
+        def __init__(self):
+            self.cond = threading.Condition()
+            self.readers = 0
+
+        def acquire_read(self):
+            with self.cond:
+                self.readers += 1
+
+        def release_read(self):
+            with self.cond:
+                self.readers -= 1
+                self.cond.notify_all()
+
+        def acquire_write(self, timeout):
+            with self.cond:
+                return self.cond.wait_for(lambda: self.readers == 0, timeout)
+
+    lock, stop = ReaderPreferring(), threading.Event()
+    threads = stream_readers(lock.acquire_read, lock.release_read, stop)
+    try:
+        time.sleep(0.05)
+        assert not lock.acquire_write(timeout=0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
+def test_rwlock_timeouts():
+    lock = RWLock()
+    with lock.read():
+        with pytest.raises(LockTimeout):
+            with lock.write(timeout=0.05):
+                pass
+        with lock.read(timeout=0.05):  # no writer waits any more: readers share
+            assert lock.readers == 2
+    with lock.write():
+        assert lock.writer_active
+        assert not lock.acquire_read(timeout=0.05)
+    with pytest.raises(RuntimeError):
+        lock.release_read()
+
+
+def test_async_rwlock():
+    async def main():
+        lock, tracker = AsyncRWLock(), Tracker()
+
+        async def task(writer):
+            async with (lock.write() if writer else lock.read()):
+                tracker.enter(writer)
+                await asyncio.sleep(0.001)
+                tracker.leave(writer)
+
+        await asyncio.gather(*(task(i % 3 == 0) for i in range(60)))
+        async with lock.read():
+            with pytest.raises(LockTimeout):
+                async with lock.write(timeout=0.05):
+                    pass
+        async with lock.write_lock():
+            with pytest.raises(LockTimeout):
+                async with lock.read_lock(timeout=0.05):
+                    pass
+        return tracker.violations
+
+    assert asyncio.run(main()) == 0
