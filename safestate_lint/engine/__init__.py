@@ -11,12 +11,12 @@ import tokenize
 from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 from safestate_lint.config import Config
-from safestate_lint.engine.analysis import ModuleAnalysis, char_col
+from safestate_lint.engine.analysis import Act, ModuleAnalysis, char_col
 from safestate_lint.finding import Finding, SourceError, UserError
 
 __all__ = [
     "Finding", "SourceError", "UserError", "ModuleAnalysis",
-    "decode_source", "parse_source", "check_tree", "check_source", "check_bytes",
+    "decode_source", "parse_source", "reports", "check_tree", "check_source", "check_bytes",
 ]
 
 # the same inline comment flake8 honours
@@ -96,30 +96,40 @@ def _suppressed(finding: Finding, noqa: Dict[int, Optional[FrozenSet[str]]]) -> 
     return codes is None or any(finding.code.startswith(code) for code in codes)
 
 
-def check_tree(tree: ast.Module, lines: Sequence[str], path: str, config: Config,
-               *, honour_noqa: bool = True, codes: Optional[Iterable[str]] = None) -> List[Finding]:
-    """Run every enabled rule over one parsed module and return sorted findings."""
+def reports(analysis: ModuleAnalysis, path: str, *, honour_noqa: bool = True,
+            codes: Optional[Iterable[str]] = None) -> List[Tuple[Finding, Act]]:
+    """Each enabled rule's findings with the fact behind them, sorted, `# noqa` applied.
+
+    The one decision point: `check`, the flake8 plugin and `fix` all go through here."""
     from safestate_lint.rules import ALL_RULES
 
-    rules = [rule for rule in ALL_RULES if config.code_enabled(rule.code, path)]
-    if codes is not None:
-        wanted = set(codes)
-        rules = [rule for rule in rules if rule.code in wanted]
-    if not rules:
-        return []
-    analysis = ModuleAnalysis(tree, config, lines)
-    findings = set()
-    for rule in rules:
-        for node, message in rule.check(analysis):
+    config, lines = analysis.config, analysis.lines
+    wanted = set(codes) if codes is not None else None
+    seen: Dict[Finding, Act] = {}
+    for rule in ALL_RULES:
+        if not config.code_enabled(rule.code, path) or (wanted is not None and rule.code not in wanted):
+            continue
+        for node, message, act in rule.check(analysis):
             line = getattr(node, "lineno", 1)
             col = char_col(lines, line, getattr(node, "col_offset", 0))
             end_line = getattr(node, "end_lineno", line) or line
-            findings.add(Finding(path, line, col, rule.code, message, end_line, fixable=rule.fixable))
-    result = sorted(findings)
-    if honour_noqa and result:
+            seen.setdefault(Finding(path, line, col, rule.code, message, end_line, fixable=rule.fixable), act)
+    result = sorted(seen.items(), key=lambda item: item[0])
+    if honour_noqa and result and lines is not None:
         noqa = noqa_map(lines)
-        result = [f for f in result if not _suppressed(f, noqa)]
+        result = [(f, act) for f, act in result if not _suppressed(f, noqa)]
     return result
+
+
+def check_tree(tree: ast.Module, lines: Sequence[str], path: str, config: Config,
+               *, honour_noqa: bool = True, prefilter: bool = True) -> List[Finding]:
+    """Run every enabled rule over one parsed module and return sorted findings."""
+    from safestate_lint.rules import ALL_RULES
+
+    if not any(config.code_enabled(rule.code, path) for rule in ALL_RULES):
+        return []
+    analysis = ModuleAnalysis(tree, config, lines, prefilter=prefilter)
+    return [finding for finding, _ in reports(analysis, path, honour_noqa=honour_noqa)]
 
 
 def check_source(source: str, path: str, config: Config, *, honour_noqa: bool = True) -> List[Finding]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import ast
 import inspect
-from typing import ClassVar, Dict, Iterator, List, Set, Tuple
+from typing import ClassVar, Iterator, List, Set, Tuple
 
 from safestate_lint.engine.analysis import Act, ModuleAnalysis
 
-Report = Tuple[ast.AST, str]
+Report = Tuple[ast.AST, str, Act]  # where to report, the message, the fact behind it
 
 
 class Rule:
@@ -56,4 +56,3 @@ def where(act: Act) -> str:
     return f"in '{act.func.qualname}()'"
 
 
-RULE_DOC_SECTIONS: Dict[str, str] = {}

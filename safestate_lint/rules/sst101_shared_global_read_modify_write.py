@@ -88,10 +88,10 @@ class SharedGlobalReadModifyWrite(Rule):
             name = act.key[1]
             if act.kind == "rebind":
                 if act.reads_self:
-                    yield act.stmt, f"global '{name}' is read and rebound without a lock {where(act)}"
+                    yield act.stmt, f"global '{name}' is read and rebound without a lock {where(act)}", act
                 elif act.check is not None and act.key in act.check.keys and act.key not in act.check.lazy_keys:
-                    yield act.stmt, f"global '{name}' is tested and then rebound without a lock {where(act)}"
+                    yield act.stmt, f"global '{name}' is tested and then rebound without a lock {where(act)}", act
             elif act.reads_self and act.detail in ("augmented assignment", "item assignment", "attribute assignment"):
                 part = "attribute" if isinstance(act.node, ast.Attribute) else "item"
-                yield act.stmt, f"{part} of global '{name}' is read and rewritten without a lock {where(act)}"
+                yield act.stmt, f"{part} of global '{name}' is read and rewritten without a lock {where(act)}", act
 

@@ -102,4 +102,4 @@ class SharedContainerMutation(Rule):
             yield act.node, (
                 f"module-level {container_word(m, act)} '{act.key[1]}' is mutated ({act.detail}) "
                 f"{where(act)} without a lock"
-            )
+            ), act

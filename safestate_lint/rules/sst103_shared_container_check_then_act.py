@@ -91,4 +91,4 @@ class SharedContainerCheckThenAct(Rule):
             yield check.site, (
                 f"'{act.key[1]}' ({container_word(m, act)}) is tested and then mutated ({act.detail}) "
                 f"{where(act)} without one lock held across both"
-            )
+            ), act

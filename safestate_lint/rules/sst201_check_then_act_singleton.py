@@ -91,4 +91,4 @@ class CheckThenActSingleton(Rule):
             yield act.check.site, (
                 f"global '{act.key[1]}' is tested and then set {where(act)} without a lock; "
                 f"two threads can both initialise it"
-            )
+            ), act

@@ -85,4 +85,4 @@ class CheckThenActClassSingleton(Rule):
             yield act.check.site, (
                 f"class attribute '{m.describe(act.key)}' is tested and then set {where(act)} "
                 f"without a lock; two threads can both create it"
-            )
+            ), act

@@ -76,9 +76,9 @@ class BrokenDoubleCheckedLocking(Rule):
                 yield act.check.site, (
                     f"'{m.describe(act.key)}' is tested before the lock is taken and not tested again "
                     f"inside it {where(act)}; two threads can both initialise it"
-                )
+                ), act
             elif status == "async-lock":
                 yield act.check.site, (
                     f"'{m.describe(act.key)}' is guarded {where(act)} by an asyncio-style lock, "
                     f"which cannot exclude the threads this module runs"
-                )
+                ), act
