@@ -82,3 +82,33 @@ def os_reason(exc: OSError) -> str:
     if isinstance(exc, IsADirectoryError):
         return "is a directory"
     return (exc.strerror or str(exc)).rstrip(".")
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Write `data` to a temporary file beside `path`, fsync it, keep the mode, then replace:
+    an interrupted write leaves the original untouched and no temporary file behind."""
+    import stat
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def is_read_only(path: str) -> bool:
+    import stat
+
+    return not (os.stat(path).st_mode & stat.S_IWUSR)

@@ -59,6 +59,8 @@ LOCK_CTORS: Dict[str, bool] = {  # qualified name -> is an asyncio-style (task-o
 RUNTIME_LOCKS: Dict[str, bool] = {"RWLock": False, "AsyncRWLock": True}
 RUNTIME_CONTAINERS: Dict[str, str] = {"LockedDict": "dict", "LockedList": "list", "LockedSet": "set"}
 RUNTIME_THREAD_SAFE = frozenset({"AtomicCounter", "StateManager", "TTLCache", "Singleton", "singleton"})
+# decorators that make a zero-argument factory return one object however many threads call it
+ONCE_DECORATORS = frozenset({"functools.lru_cache", "functools.cache"})
 THREAD_SAFE_CTORS = frozenset({
     "queue.Queue", "queue.LifoQueue", "queue.PriorityQueue", "queue.SimpleQueue",
     "multiprocessing.Queue", "multiprocessing.SimpleQueue", "multiprocessing.JoinableQueue",
@@ -117,6 +119,7 @@ class LockRegion:
     node_id: int
     name: str
     async_lock: bool = False  # asyncio-style lock: excludes tasks of one loop, not threads
+    node: Optional[ast.AST] = field(default=None, compare=False, hash=False)  # the `with`/`try`/def
 
 
 @dataclass
@@ -185,6 +188,7 @@ class Act:
     reads_self: bool = False  # the statement (or a local read from it) reads the target too
     check: Optional[Check] = None
     augmented: bool = False
+    idempotent: bool = False  # stores the result of a run-once factory: every racer stores the same object
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -262,6 +266,7 @@ class ModuleAnalysis:
         self.lines = lines
         self.imports: Dict[str, str] = {}
         self.bindings: Dict[str, Binding] = {}
+        self.binding_counts: Dict[str, int] = {}  # module-level assignments of each name
         self.classes: Dict[str, ast.ClassDef] = {}
         self.class_attrs: Dict[Tuple[str, str], Binding] = {}
         self.functions: List[FunctionInfo] = []
@@ -489,6 +494,7 @@ class ModuleAnalysis:
         binding.name = name
         binding.node = node
         self.bindings[name] = binding
+        self.binding_counts[name] = self.binding_counts.get(name, 0) + 1
 
     def _collect_module(self) -> None:
         for stmt in self._module_statements():
@@ -625,6 +631,19 @@ class ModuleAnalysis:
             if self._lines_contain(self._def_offsets, node.body[0].lineno, node.end_lineno):
                 self._walk_defs(node.body, None, enclosing + [info], f"{prefix}{node.name}.<locals>.")
 
+    def is_once_factory(self, name: str) -> bool:
+        """A module-level function decorated with the runtime's `singleton` or `functools.cache`."""
+        binding = self.bindings.get(name)
+        node = binding.node if binding is not None and binding.kind == "function" else None
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.args.args:
+            return False
+        for decorator in node.decorator_list:
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            qualified = self.qualify(target) or ""
+            if qualified in ONCE_DECORATORS or self._runtime_name(qualified) == "singleton":
+                return True
+        return False
+
     def _is_sync_decorator(self, decorator: ast.AST) -> bool:
         target = decorator.func if isinstance(decorator, ast.Call) else decorator
         written = dotted_name(target)
@@ -675,7 +694,7 @@ class ModuleAnalysis:
         "async-lock": the only lock is an asyncio-style lock, but threads reach the state.
         """
         check = act.check
-        if check is None or act.key not in check.keys or act.reads_self:
+        if check is None or act.key not in check.keys or act.reads_self or act.idempotent:
             return None
         if act.key[0] == "g" and (act.kind != "rebind" or act.key not in check.lazy_keys):
             return None
@@ -771,7 +790,7 @@ class _FunctionWalker:
     def run(self) -> None:
         locks: Tuple[LockRegion, ...] = ()
         if self.info.synchronized:
-            locks = (LockRegion(id(self.info.node), "@synchronized"),)
+            locks = (LockRegion(id(self.info.node), "@synchronized", False, self.info.node),)
         self.block(self.info.node.body, locks, ())
 
     # ---- resolution -------------------------------------------------------------------------
@@ -972,7 +991,7 @@ class _FunctionWalker:
             if acquired is not None:
                 region = self.lock_of(acquired)
                 if region is not None:
-                    held[ast.dump(acquired)] = LockRegion(id(stmt), region.name, region.async_lock)
+                    held[ast.dump(acquired)] = LockRegion(id(stmt), region.name, region.async_lock, stmt)
             released = _release_target(stmt)
             if released is not None:
                 held.pop(ast.dump(released), None)
@@ -1008,7 +1027,7 @@ class _FunctionWalker:
                 self.record_calls(item.context_expr, stmt, locks, checks)
                 region = self.lock_of(item.context_expr)
                 if region is not None:
-                    inner_locks = inner_locks + (LockRegion(id(stmt), region.name, region.async_lock),)
+                    inner_locks = inner_locks + (LockRegion(id(stmt), region.name, region.async_lock, stmt),)
             self.block(stmt.body, inner_locks, checks)
             return
         if isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
@@ -1018,7 +1037,7 @@ class _FunctionWalker:
                 released = _release_target(final)
                 region = self.lock_of(released) if released is not None else None
                 if region is not None:
-                    inner_locks = inner_locks + (LockRegion(id(stmt), region.name, region.async_lock),)
+                    inner_locks = inner_locks + (LockRegion(id(stmt), region.name, region.async_lock, stmt),)
             self.block(try_stmt.body, inner_locks, checks)
             for handler in try_stmt.handlers:
                 self.block(handler.body, inner_locks, checks)
@@ -1098,7 +1117,7 @@ class _FunctionWalker:
                 detail = "del" if deleting else ("augmented assignment" if augmented else "assignment")
                 self.add(Act(key, "rebind", stmt, stmt, locks, self.info, detail,
                              reads_self=augmented or bool(value_reads and key in value_reads),
-                             augmented=augmented), checks)
+                             augmented=augmented, idempotent=self._stores_once_result(stmt)), checks)
             return
         if isinstance(target, ast.Attribute):
             direct = self.key_of(target)
@@ -1148,6 +1167,14 @@ class _FunctionWalker:
                     if key is not None and self._container_key(key):
                         self.add(Act(key, "mutate", stmt, node, locks, self.info, f"{dotted_name(func)}()"), checks)
             stack.extend(ast.iter_child_nodes(node))
+
+    def _stores_once_result(self, stmt: ast.stmt) -> bool:
+        """`x = make()` / `x = await make()` where `make` is a run-once factory."""
+        value = getattr(stmt, "value", None)
+        if isinstance(value, ast.Await):
+            value = value.value
+        return isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and not value.args \
+            and not value.keywords and self.m.is_once_factory(value.func.id)
 
     def _container_key(self, key: SharedKey) -> bool:
         binding = self.m.binding_of(key)

@@ -1,0 +1,370 @@
+"""What every fixer shares: finding LibCST nodes for the analysis' facts, providing locks,
+planning non-overlapping edits, and applying them in one LibCST transformation.
+
+Fixers only plan edits; the analysis (read through `engine.reports`) decides what is
+unsafe, exactly as `check` does.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+
+import libcst as cst
+from libcst.codemod import CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor
+from libcst.metadata import CodeRange, MetadataWrapper, ParentNodeProvider, PositionProvider
+
+from safestate_lint.engine.analysis import Act, FunctionInfo, ModuleAnalysis, char_col
+
+Block = Union[cst.Module, cst.IndentedBlock]
+
+
+class Unfixable(Exception):
+    """This finding has no automatic fix (the reason is kept for `--verbose` style output)."""
+
+
+@dataclass
+class Edits:
+    """Edits keyed by the identity of original LibCST nodes."""
+
+    wrap: Dict[int, Tuple[cst.CSTNode, str]] = field(default_factory=dict)  # first stmt -> (last stmt, lock)
+    double_check: Dict[int, str] = field(default_factory=dict)  # If -> lock
+    early_return: Dict[int, str] = field(default_factory=dict)  # guarding If -> lock (rest of block)
+    recheck: Dict[int, cst.BaseExpression] = field(default_factory=dict)  # With -> test to repeat inside
+    recheck_if: Dict[int, cst.If] = field(default_factory=dict)  # With -> guarding If copied in front
+    to_thread_lock: Dict[int, str] = field(default_factory=dict)  # async With -> threading lock
+    replace_expr: Dict[int, str] = field(default_factory=dict)
+    insert_after: Dict[int, List[str]] = field(default_factory=dict)
+    insert_before: Dict[int, List[str]] = field(default_factory=dict)
+    body_start: Dict[int, List[str]] = field(default_factory=dict)  # ClassDef -> statements
+
+    def empty(self) -> bool:
+        return not any(vars(self).values())
+
+
+class FixContext:
+    """One pass over one module: the analysis, the LibCST tree, and the plan being built."""
+
+    def __init__(self, analysis: ModuleAnalysis, source: str, unsafe_fixes: bool) -> None:
+        self.m = analysis
+        self.unsafe_fixes = unsafe_fixes
+        self.wrapper = MetadataWrapper(cst.parse_module(source))
+        self.module = self.wrapper.module
+        self.positions: Dict[cst.CSTNode, CodeRange] = dict(self.wrapper.resolve(PositionProvider))
+        self.parents = self.wrapper.resolve(ParentNodeProvider)
+        self._by_start: Dict[Tuple[int, int], List[cst.CSTNode]] = {}
+        for node, where in self.positions.items():
+            if isinstance(node, (cst.BaseStatement, cst.BaseSmallStatement, cst.BaseExpression)):
+                self._by_start.setdefault((where.start.line, where.start.column), []).append(node)
+        self.edits = Edits()
+        self.imports: Set[Tuple[str, Optional[str]]] = set()
+        self._claimed: List[Tuple[Tuple[int, int], Tuple[int, int]]] = []
+        self._locks: Dict[Tuple[str, ...], str] = {}
+        self._new_names: Set[str] = set()
+
+    # ---- locating ---------------------------------------------------------------------
+    def _key(self, node: ast.AST) -> Tuple[int, int]:
+        decorators = getattr(node, "decorator_list", None)
+        if decorators:
+            first = decorators[0]
+            return first.lineno, char_col(self.m.lines, first.lineno, first.col_offset) - 2
+        return node.lineno, char_col(self.m.lines, node.lineno, node.col_offset) - 1  # type: ignore[attr-defined]
+
+    def statement(self, node: ast.AST) -> cst.BaseStatement:
+        """The block-level LibCST statement (a line or a compound statement) of an ast statement."""
+        candidates = self._by_start.get(self._key(node), [])
+        for candidate in candidates:
+            if isinstance(candidate, cst.BaseCompoundStatement):
+                return candidate
+        for candidate in candidates:
+            if isinstance(candidate, cst.BaseSmallStatement):
+                parent = self.parents[candidate]
+                if isinstance(parent, cst.SimpleStatementLine):
+                    return parent
+        for candidate in candidates:
+            if isinstance(candidate, cst.SimpleStatementLine):
+                return candidate
+        raise Unfixable(f"cannot locate the statement at line {getattr(node, 'lineno', '?')}")
+
+    def expression(self, node: ast.AST, kind: type) -> cst.BaseExpression:
+        for candidate in self._by_start.get(self._key(node), []):
+            if isinstance(candidate, kind):
+                return candidate  # type: ignore[return-value]
+        raise Unfixable("cannot locate the expression")
+
+    def block_of(self, stmt: cst.CSTNode) -> Tuple[Block, int]:
+        parent = self.parents[stmt]
+        if not isinstance(parent, (cst.Module, cst.IndentedBlock)):
+            raise Unfixable("statement is not in a block")
+        return parent, list(parent.body).index(stmt)  # type: ignore[arg-type]
+
+    def same_block_range(self, first: cst.CSTNode, last: cst.CSTNode) -> List[cst.CSTNode]:
+        block, i = self.block_of(first)
+        other, j = self.block_of(last)
+        if other is not block or j < i:
+            raise Unfixable("the check and the act are in different blocks")
+        return list(block.body[i:j + 1])
+
+    def code(self, node: cst.CSTNode) -> str:
+        return self.module.code_for_node(node)
+
+    # ---- overlap -------------------------------------------------------------------------
+    def claim(self, nodes: Iterable[cst.CSTNode]) -> None:
+        """Reserve the text these nodes cover; overlapping edits wait for the next pass."""
+        spans = []
+        for node in nodes:
+            where = self.positions[node]
+            span = ((where.start.line, where.start.column), (where.end.line, where.end.column))
+            for start, end in self._claimed:
+                if span[0] < end and start < span[1]:
+                    raise Unfixable("overlaps another fix in this pass")
+            spans.append(span)
+        self._claimed.extend(spans)
+
+    # ---- locks ---------------------------------------------------------------------------
+    def fresh_name(self, wanted: str, taken: Iterable[str] = ()) -> str:
+        names = set(self.m.bindings) | set(self.m.imports) | self._new_names | set(taken)
+        name, n = wanted, 2
+        while name in names:
+            name, n = f"{wanted}_{n}", n + 1
+        self._new_names.add(name)
+        return name
+
+    def existing_guard(self, key: Tuple[str, ...]) -> Optional[str]:
+        """The module-level threading lock that already guards `key` somewhere in the module."""
+        for act in self.m.acts:
+            if act.key != key:
+                continue
+            for region in act.locks:
+                binding = self.m.bindings.get(region.name)
+                if binding is not None and binding.kind == "lock" and not binding.async_lock:
+                    return region.name
+        return None
+
+    def use_lock(self, key: Tuple[str, ...], lock: str) -> None:
+        """Guard `key` with `lock` in this pass (e.g. the `lock` of a container being replaced)."""
+        self._locks[key] = lock
+
+    def lock_for_global(self, name: str) -> str:
+        """`X.lock` for a runtime container, the lock already guarding X, or a new module lock."""
+        key = ("g", name)
+        if key in self._locks:
+            return self._locks[key]
+        binding = self.m.bindings.get(name)
+        if binding is not None and binding.kind == "locked":
+            lock = f"{name}.lock"
+        else:
+            lock = self.existing_guard(key) or self._new_module_lock(name, binding.node if binding else None)
+        self._locks[key] = lock
+        return lock
+
+    def _new_module_lock(self, name: str, node: Optional[ast.AST]) -> str:
+        wanted = f"_{name.strip('_').lower() or 'state'}_lock"
+        existing = self.m.bindings.get(wanted)
+        if existing is not None and existing.kind == "lock" and not existing.async_lock:
+            return wanted
+        lock = self.fresh_name(wanted)
+        self.imports.add(("threading", None))
+        statement = f"{lock} = threading.Lock()"
+        anchor = self._module_anchor(node)
+        if anchor is None:
+            self.edits.body_start.setdefault(id(self.module), []).append(statement)
+        else:
+            self.edits.insert_after.setdefault(id(anchor), []).append(statement)
+        return lock
+
+    def _module_anchor(self, node: Optional[ast.AST]) -> Optional[cst.CSTNode]:
+        if node is not None and isinstance(node, ast.stmt):
+            try:
+                return self.statement(node)
+            except Unfixable:
+                pass
+        return None
+
+    def lock_for_class(self, func: FunctionInfo, class_name: str, attr: str) -> str:
+        key = ("c", class_name, attr)
+        if key not in self._locks:
+            cls = self.m.classes.get(class_name)
+            if cls is None:
+                raise Unfixable(f"class {class_name} is not defined in this module")
+            existing = [name for (owner, name), b in self.m.class_attrs.items()
+                        if owner == class_name and b.kind == "lock" and not b.async_lock and
+                        any(isinstance(s, (ast.Assign, ast.AnnAssign)) and name in _assigned_names(s) for s in cls.body)]
+            if existing:
+                self._locks[key] = existing[0]
+            else:
+                taken = {name for (owner, name) in self.m.class_attrs if owner == class_name}
+                lock = self.fresh_name(f"_{attr.strip('_') or 'state'}_lock", taken)
+                self.imports.add(("threading", None))
+                statement = f"{lock} = threading.Lock()"
+                anchor = next((s for s in cls.body if isinstance(s, (ast.Assign, ast.AnnAssign)) and attr in _assigned_names(s)), None)
+                if anchor is not None:
+                    self.edits.insert_after.setdefault(id(self.statement(anchor)), []).append(statement)
+                else:
+                    self.edits.body_start.setdefault(id(self.statement(cls)), []).append(statement)
+                self._locks[key] = lock
+        owner = func.cls_param if func.cls_param and func.class_name == class_name else class_name
+        return f"{owner}.{self._locks[key]}"
+
+    # ---- applying --------------------------------------------------------------------------
+    def apply(self) -> str:
+        updated = self.module.visit(_Apply(self.edits))
+        if self.imports:
+            context = CodemodContext()
+            for module, obj in sorted(self.imports, key=lambda item: (item[0], item[1] or "")):
+                AddImportsVisitor.add_needed_import(context, module, obj)
+            updated = AddImportsVisitor(context).transform_module(updated)
+        return updated.code
+
+
+def _assigned_names(stmt: ast.stmt) -> Set[str]:
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]  # type: ignore[attr-defined]
+    return {t.id for t in targets if isinstance(t, ast.Name)}
+
+
+def contains_await(nodes: Sequence[ast.AST]) -> bool:
+    """An `await` (or async for/with) that would run while a lock is held."""
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Await, ast.AsyncFor, ast.AsyncWith)):
+            return True
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def ast_block_of(func: ast.AST, stmt: ast.stmt) -> Optional[List[ast.stmt]]:
+    """The statement list of `func` (at any depth) that holds `stmt`."""
+    stack = [func]
+    while stack:
+        node = stack.pop()
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                if stmt in value:
+                    return value
+                stack.extend(v for v in value if isinstance(v, ast.AST))
+    return None
+
+
+def _statement(code: str, newline_module: cst.Module) -> cst.BaseStatement:
+    return cst.parse_statement(code, config=newline_module.config_for_parsing)
+
+
+class _Apply(cst.CSTTransformer):
+    """Applies an `Edits` plan; block edits zip original and updated statement lists."""
+
+    def __init__(self, edits: Edits) -> None:
+        super().__init__()
+        self.e = edits
+        self.module: Optional[cst.Module] = None
+
+    def visit_Module(self, node: cst.Module) -> bool:
+        self.module = node
+        return True
+
+    def _stmt(self, code: str) -> cst.BaseStatement:
+        assert self.module is not None
+        return _statement(code, self.module)
+
+    def _lock_item(self, lock: str) -> cst.WithItem:
+        return cst.WithItem(item=cst.parse_expression(lock))
+
+    def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode):  # type: ignore[no-untyped-def]
+        e = self.e
+        key = id(original)
+        if key in e.replace_expr:
+            return cst.parse_expression(e.replace_expr[key])
+        if isinstance(updated, cst.If) and key in e.double_check:
+            inner = cst.If(test=cst.ensure_type(original, cst.If).test.deep_clone(), body=updated.body)
+            guarded = cst.With(items=[self._lock_item(e.double_check[key])], body=cst.IndentedBlock(body=[inner]))
+            updated = updated.with_changes(body=cst.IndentedBlock(body=[guarded]))
+        if isinstance(updated, cst.With):
+            if key in e.to_thread_lock:
+                updated = updated.with_changes(asynchronous=None, items=[self._lock_item(e.to_thread_lock[key])])
+            if key in e.recheck:
+                inner_if = cst.If(test=e.recheck[key].deep_clone(), body=updated.body)
+                updated = updated.with_changes(body=cst.IndentedBlock(body=[inner_if]))
+            if key in e.recheck_if:
+                guard = e.recheck_if[key].deep_clone().with_changes(leading_lines=())
+                body = cst.ensure_type(updated.body, cst.IndentedBlock)
+                updated = updated.with_changes(body=body.with_changes(body=[guard, *body.body]))
+        if isinstance(updated, cst.ClassDef) and key in e.body_start:
+            body = cst.ensure_type(updated.body, cst.IndentedBlock)
+            items = list(body.body)
+            at = 1 if items and _is_docstring(items[0]) else 0
+            items[at:at] = [self._stmt(code) for code in e.body_start[key]]
+            updated = updated.with_changes(body=body.with_changes(body=items))
+        if isinstance(updated, (cst.Module, cst.IndentedBlock)):
+            updated = self._edit_block(original, updated)  # type: ignore[arg-type]
+        return updated
+
+    def _edit_block(self, original: Block, updated: Block) -> Block:
+        e = self.e
+        old, new = list(original.body), list(updated.body)
+        result: List[cst.BaseStatement] = []
+        if isinstance(original, cst.Module) and id(original) in e.body_start:
+            at = _after_imports(new)
+            new[at:at] = [self._stmt(code) for code in e.body_start[id(original)]]
+            old[at:at] = [None] * len(e.body_start[id(original)])  # type: ignore[list-item]
+        i = 0
+        while i < len(new):
+            orig, stmt = old[i], new[i]
+            key = id(orig) if orig is not None else 0
+            for code in e.insert_before.get(key, []):
+                # a new definition takes the blank lines and comments that preceded its anchor
+                result.append(self._stmt(code).with_changes(leading_lines=getattr(stmt, "leading_lines", ())))
+                stmt = stmt.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])  # type: ignore[attr-defined]
+            if key in e.wrap:
+                last, lock = e.wrap[key]
+                j = next(k for k in range(i, len(old)) if old[k] is last)
+                result.append(self._wrapped(new[i:j + 1], lock))
+                for code in e.insert_after.get(id(last), []):
+                    result.append(self._stmt(code))
+                i = j + 1
+                continue
+            if key in e.early_return:
+                guard = cst.ensure_type(stmt, cst.If)
+                copy = guard.deep_clone().with_changes(leading_lines=())
+                result.append(stmt)
+                result.append(self._wrapped([copy, *new[i + 1:]], e.early_return[key], move_comments=False))
+                break
+            result.append(stmt)
+            for code in e.insert_after.get(key, []):
+                result.append(self._stmt(code))
+            i += 1
+        return updated.with_changes(body=result)
+
+    def _wrapped(self, stmts: List[cst.BaseStatement], lock: str, move_comments: bool = True) -> cst.With:
+        first = stmts[0]
+        leading = getattr(first, "leading_lines", ()) if move_comments else ()
+        if leading:
+            stmts = [first.with_changes(leading_lines=()), *stmts[1:]]  # type: ignore[attr-defined]
+        return cst.With(items=[self._lock_item(lock)], body=cst.IndentedBlock(body=stmts), leading_lines=leading)
+
+
+def _is_docstring(stmt: cst.BaseStatement) -> bool:
+    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr)
+            and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))
+
+
+def _after_imports(body: List[cst.BaseStatement]) -> int:
+    """Index after the module docstring and the leading imports."""
+    at = 0
+    if body and _is_docstring(body[0]):
+        at = 1
+    while at < len(body):
+        stmt = body[at]
+        if isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body):
+            at += 1
+        else:
+            break
+    return at
+
+
+def act_statement(ctx: FixContext, act: Act) -> cst.BaseStatement:
+    return ctx.statement(act.stmt)

@@ -1,0 +1,146 @@
+"""Fixer for family SST2 (lazy initialisation): SST201, SST202, SST203.
+
+DESCRIPTION:
+* SST201/SST202: rewrite `if TEST: <create>` into double-checked locking,
+  `if TEST: with LOCK: if TEST: <create>`, with a module-level (or class-level)
+  `threading.Lock()` named after the attribute; the inner test re-reads the shared name.
+  The early-return shape (`if x is not None: return x` then the creation) keeps its fast
+  path and repeats the guard inside the lock.
+* An `async def` whose creation awaits cannot hold a threading lock across the `await`,
+  and an `asyncio.Lock` does not exclude threads. When the creation is
+  `_x = await make()` with no local inputs, the awaited expression moves into a module-level
+  `async def _create_x()` decorated with the runtime's `singleton`, which runs it exactly
+  once across threads and event loops; every caller then stores the same object.
+* SST203: add the missing inner test inside the existing lock; replace an asyncio lock that
+  threads reach by a threading lock when no `await` is inside it.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import List, Set, Tuple
+
+import libcst as cst
+
+from safestate_lint.engine.analysis import Act
+from safestate_lint.finding import Finding
+from safestate_lint.fixers.base import FixContext, Unfixable, ast_block_of, contains_await
+
+CODES = ("SST201", "SST202", "SST203")
+
+
+def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
+    fixed: Set[Finding] = set()
+    for finding, act in items:
+        if finding.code not in CODES:
+            continue
+        try:
+            status = ctx.m.lazy_init_status(act)
+            if status == "unlocked":
+                _double_check(ctx, act)
+            elif status == "no-recheck":
+                _add_recheck(ctx, act)
+            elif status == "async-lock":
+                _to_thread_lock(ctx, act)
+            else:
+                continue
+        except Unfixable:
+            continue
+        fixed.add(finding)
+    return fixed
+
+
+def _lock(ctx: FixContext, act: Act) -> str:
+    if act.key[0] == "g":
+        return ctx.lock_for_global(act.key[1])
+    return ctx.lock_for_class(act.func, act.key[1], act.key[2])
+
+
+def _site(act: Act) -> ast.If:
+    check = act.check
+    if check is None or check.origin is not check.site or not isinstance(check.site, ast.If):
+        raise Unfixable("the test reads the shared state through a local")
+    return check.site
+
+
+def _inside(node: ast.AST, container: ast.AST) -> bool:
+    return any(child is node for child in ast.walk(container))
+
+
+def _double_check(ctx: FixContext, act: Act) -> None:
+    site = _site(act)
+    if _inside(act.stmt, site):
+        if site.orelse:
+            raise Unfixable("the test has an else branch")
+        if act.func.is_async and contains_await(site.body):
+            _async_singleton(ctx, act, site)
+            return
+        node = ctx.statement(site)
+        ctx.claim([node])
+        ctx.edits.double_check[id(node)] = _lock(ctx, act)
+        return
+    block = ast_block_of(act.func.node, site)
+    if block is None:
+        raise Unfixable("guard not found")
+    rest = block[block.index(site):]
+    if act.func.is_async and contains_await(rest):
+        raise Unfixable("a threading lock cannot be held across an await")
+    node = ctx.statement(site)
+    ctx.claim(ctx.same_block_range(node, ctx.statement(rest[-1])))
+    ctx.edits.early_return[id(node)] = _lock(ctx, act)
+
+
+def _add_recheck(ctx: FixContext, act: Act) -> None:
+    site = _site(act)
+    regions = [r for r in act.locks if isinstance(r.node, (ast.With, ast.AsyncWith)) and ctx.m.thread_capable(r)]
+    if not regions:
+        raise Unfixable("the lock is not a `with` statement")
+    with_ast = regions[-1].node
+    assert with_ast is not None
+    with_node = ctx.statement(with_ast)
+    site_node = ctx.statement(site)
+    ctx.claim([with_node])
+    if _inside(with_ast, site):
+        ctx.edits.recheck[id(with_node)] = site_node.test  # type: ignore[attr-defined]
+    else:  # early return: repeat the guard at the top of the lock
+        ctx.edits.recheck_if[id(with_node)] = site_node  # type: ignore[assignment]
+
+
+def _to_thread_lock(ctx: FixContext, act: Act) -> None:
+    regions = [r for r in (act.locks + (act.check.locks if act.check else ())) if r.async_lock
+               and isinstance(r.node, ast.AsyncWith)]
+    if not regions:
+        raise Unfixable("no async with to replace")
+    region = regions[0]
+    if contains_await(region.node.body):  # type: ignore[union-attr]
+        raise Unfixable("an await inside the lock: a threading lock cannot be held across it")
+    with_node = ctx.statement(region.node)  # type: ignore[arg-type]
+    ctx.claim([with_node])
+    ctx.edits.to_thread_lock[id(with_node)] = _lock(ctx, act)
+
+
+def _async_singleton(ctx: FixContext, act: Act, site: ast.If) -> None:
+    """`if _x is None: _x = await make()` -> the creation runs once, via `@singleton`."""
+    body = site.body
+    if act.key[0] != "g" or "." in act.func.qualname or len(body) != 1 or body[0] is not act.stmt:
+        raise Unfixable("only a module-level `_x = await ...` creation moves into a singleton factory")
+    stmt = act.stmt
+    if not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1 or not isinstance(stmt.value, ast.Await):
+        raise Unfixable("the creation is not `_x = await ...`")
+    used = {n.id for n in ast.walk(stmt.value) if isinstance(n, ast.Name)}
+    if used & (act.func.locals | act.func.closure):
+        raise Unfixable("the creation uses local values")
+    name = act.key[1]
+    factory = ctx.fresh_name(f"_create_{name.strip('_') or 'instance'}")
+    source = "".join(ctx.m.lines or ())
+    awaited = ast.get_source_segment(source, stmt.value)
+    if awaited is None:
+        raise Unfixable("source not available")
+    func_node = ctx.statement(act.func.node)
+    await_node = ctx.expression(stmt.value, cst.Await)
+    ctx.claim([await_node])
+    ctx.edits.insert_before.setdefault(id(func_node), []).append(
+        f"@singleton\nasync def {factory}():\n    return {awaited}\n"
+    )
+    ctx.edits.replace_expr[id(await_node)] = f"await {factory}()"
+    ctx.imports.add((ctx.m.config.runtime_module, "singleton"))

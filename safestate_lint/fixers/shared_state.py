@@ -1,0 +1,171 @@
+"""Fixer for family SST1 (module-level shared state): SST101, SST102, SST103.
+
+DESCRIPTION:
+* SST102: replace the container with the runtime's locked container (`{}` ->
+  `LockedDict()`, `[...]` -> `LockedList([...])`, `set()` -> `LockedSet()`) when every use in
+  the module stays valid; when the module observes the container's exact type or identity
+  (`type(x)`, `x.__class__`, `id(x)`, `x is y`) that replacement is unsafe and needs
+  `--unsafe-fixes`; otherwise (or for defaultdict, Counter, ...) the mutating statements are
+  wrapped in a module lock.
+* SST101: wrap the statement in `with <lock>:`; for "tested and then rebound", the test and
+  the rebinding together.
+* SST103: hold one lock across the test and the act (the container's own `lock` for a
+  runtime container); when the act is already under a lock taken after the test, repeat the
+  test inside that lock instead (wrapping would take the same lock twice).
+Never holds a lock across an `await`: such findings are left for a person.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Dict, List, Optional, Set, Tuple
+
+import libcst as cst
+
+from safestate_lint.engine.analysis import Act, ModuleAnalysis
+from safestate_lint.finding import Finding
+from safestate_lint.fixers.base import FixContext, Unfixable, ast_block_of, contains_await
+
+CODES = ("SST101", "SST102", "SST103")
+LOCKED = {"dict": "LockedDict", "list": "LockedList", "set": "LockedSet"}
+
+
+def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
+    """Plan fixes; return the findings this pass fixes."""
+    fixed: Set[Finding] = set()
+    replaced: Dict[str, bool] = {}
+    for finding, act in items:  # first decide which containers become runtime containers
+        name = act.key[1]
+        if finding.code == "SST102" and name not in replaced:
+            try:
+                replaced[name] = _replace_container(ctx, name)
+            except Unfixable:
+                replaced[name] = False
+            if replaced[name]:
+                ctx.use_lock(("g", name), f"{name}.lock")
+    for finding, act in items:
+        try:
+            if finding.code == "SST102":
+                if not replaced[act.key[1]]:
+                    _wrap_statements(ctx, act, [act.stmt])
+            elif finding.code == "SST101":
+                check = act.check
+                if act.kind == "rebind" and not act.reads_self and check is not None:
+                    _wrap_statements(ctx, act, [check.origin, check.site])
+                else:
+                    _wrap_statements(ctx, act, [act.stmt])
+            elif finding.code == "SST103":
+                _fix_check_then_act(ctx, act)
+            else:
+                continue
+        except Unfixable:
+            continue
+        fixed.add(finding)
+    return fixed
+
+
+def _wrap_statements(ctx: FixContext, act: Act, span: List[ast.stmt]) -> None:
+    """`with <lock>:` around the statements from span[0] to span[-1] (one block)."""
+    first, last = ctx.statement(span[0]), ctx.statement(span[-1])
+    statements = ctx.same_block_range(first, last)
+    block = ast_block_of(act.func.node, span[0])
+    if block is None:
+        raise Unfixable("statement not found in its function")
+    start, end = block.index(span[0]), block.index(span[-1])
+    if act.func.is_async and contains_await(block[start:end + 1]):
+        raise Unfixable("a threading lock cannot be held across an await")
+    lock = ctx.lock_for_global(act.key[1])
+    ctx.claim(statements)
+    ctx.edits.wrap[id(first)] = (last, lock)
+
+
+def _fix_check_then_act(ctx: FixContext, act: Act) -> None:
+    check = act.check
+    assert check is not None
+    inner = [r for r in act.locks if r.node is not None and isinstance(r.node, (ast.With, ast.AsyncWith))
+             and ctx.m.thread_capable(r)]
+    if inner and not check.locks and check.origin is check.site and isinstance(check.site, ast.If):
+        # `if k not in d: with lock: d[k] = v` -> test again inside the lock
+        region = inner[-1]
+        with_node = ctx.statement(region.node)  # type: ignore[arg-type]
+        if not _inside(region.node, check.site):
+            raise Unfixable("the lock is not inside the test")
+        ctx.claim([with_node])
+        site = ctx.statement(check.site)
+        ctx.edits.recheck[id(with_node)] = site.test  # type: ignore[attr-defined]
+        return
+    if check.locks:
+        raise Unfixable("the test is made under a lock that is released before the act")
+    _wrap_statements(ctx, act, [check.origin, check.site])
+
+
+def _inside(node: ast.AST, container: ast.AST) -> bool:
+    return any(child is node for child in ast.walk(container))
+
+
+# -- container replacement ------------------------------------------------------------------
+
+
+def _replace_container(ctx: FixContext, name: str) -> bool:
+    """Plan `X = {}` -> `X = LockedDict()`; False when the module would notice the change."""
+    m = ctx.m
+    binding = m.bindings.get(name)
+    if binding is None or binding.type_name not in LOCKED or m.binding_counts.get(name) != 1:
+        return False
+    node = binding.node
+    if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
+        return False
+    if isinstance(node, ast.Assign) and (len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name)):
+        return False
+    if any(act.key == ("g", name) and act.kind == "rebind" for act in m.acts):
+        return False
+    new_value = _locked_value(ctx, node.value, binding.type_name)
+    if new_value is None:
+        return False
+    if _identity_observed(m, name) and not ctx.unsafe_fixes:
+        return False
+    expr = ctx.expression(node.value, _cst_class(node.value))
+    ctx.claim([expr])
+    ctx.edits.replace_expr[id(expr)] = new_value
+    ctx.imports.add((m.config.runtime_module, LOCKED[binding.type_name]))
+    return True
+
+
+def _cst_class(value: ast.AST) -> type:
+    """The LibCST node class of an ast container value."""
+    return {ast.Dict: cst.Dict, ast.List: cst.List, ast.Set: cst.Set, ast.DictComp: cst.DictComp,
+            ast.ListComp: cst.ListComp, ast.SetComp: cst.SetComp}.get(type(value), cst.Call)
+
+
+def _locked_value(ctx: FixContext, value: ast.AST, type_name: str) -> Optional[str]:
+    cls = LOCKED[type_name]
+    source = ast.get_source_segment("".join(ctx.m.lines or ()), value)
+    if source is None:
+        return None
+    if isinstance(value, ast.Call):
+        if ctx.m.qualify(value.func) != type_name:
+            return None
+        inner = source[source.index("(") + 1:source.rindex(")")]
+        return f"{cls}({inner})"
+    empty = (isinstance(value, ast.Dict) and not value.keys) or (isinstance(value, (ast.List,)) and not value.elts)
+    if empty:
+        return f"{cls}()"
+    if isinstance(value, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)):
+        return f"{cls}({source})"
+    return None
+
+
+def _identity_observed(m: ModuleAnalysis, name: str) -> bool:
+    """`type(X)`, `X.__class__`, `id(X)` or `X is ...`: the replacement would be noticed."""
+    for node in ast.walk(m.tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("type", "id") \
+                and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == name:
+            return True
+        if isinstance(node, ast.Attribute) and node.attr == "__class__" and isinstance(node.value, ast.Name) \
+                and node.value.id == name:
+            return True
+        if isinstance(node, ast.Compare) and any(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops):
+            operands = [node.left, *node.comparators]
+            if any(isinstance(o, ast.Name) and o.id == name for o in operands):
+                return True
+    return False
