@@ -62,7 +62,7 @@ class FixContext:
         self.imports: Set[Tuple[str, Optional[str]]] = set()
         self._claimed: List[Tuple[Tuple[int, int], Tuple[int, int]]] = []
         self._locks: Dict[Tuple[str, ...], str] = {}
-        self._new_names: Set[str] = set()
+        self._new_names: Dict[str, Set[str]] = {}  # scope ("" = module, else class name) -> names
 
     # ---- locating ---------------------------------------------------------------------
     def _key(self, node: ast.AST) -> Tuple[int, int]:
@@ -124,13 +124,21 @@ class FixContext:
         self._claimed.extend(spans)
 
     # ---- locks ---------------------------------------------------------------------------
-    def fresh_name(self, wanted: str, taken: Iterable[str] = ()) -> str:
-        names = set(self.m.bindings) | set(self.m.imports) | self._new_names | set(taken)
-        name, n = wanted, 2
-        while name in names:
-            name, n = f"{wanted}_{n}", n + 1
-        self._new_names.add(name)
-        return name
+    def fresh_name(self, wanted: str, taken: Iterable[str] = (), scope: str = "", alternative: str = "") -> str:
+        """`wanted`, else `alternative`, else `wanted_2`, ... : a name not used in the scope."""
+        new = self._new_names.setdefault(scope, set())
+        names = new | set(taken)
+        if not scope:
+            names |= set(self.m.bindings) | set(self.m.imports)
+        for name in filter(None, (wanted, alternative)):
+            if name not in names:
+                new.add(name)
+                return name
+        n = 2
+        while f"{wanted}_{n}" in names:
+            n += 1
+        new.add(f"{wanted}_{n}")
+        return f"{wanted}_{n}"
 
     def existing_guard(self, key: Tuple[str, ...]) -> Optional[str]:
         """The module-level threading lock that already guards `key` somewhere in the module."""
@@ -161,11 +169,12 @@ class FixContext:
         return lock
 
     def _new_module_lock(self, name: str, node: Optional[ast.AST]) -> str:
-        wanted = f"_{name.strip('_').lower() or 'state'}_lock"
+        base = name.strip('_').lower() or 'state'
+        wanted = f"_{base}_lock"
         existing = self.m.bindings.get(wanted)
         if existing is not None and existing.kind == "lock" and not existing.async_lock:
             return wanted
-        lock = self.fresh_name(wanted)
+        lock = self.fresh_name(wanted, alternative=f"_{base}_thread_lock")
         self.imports.add(("threading", None))
         statement = f"{lock} = threading.Lock()"
         anchor = self._module_anchor(node)
@@ -196,7 +205,8 @@ class FixContext:
                 self._locks[key] = existing[0]
             else:
                 taken = {name for (owner, name) in self.m.class_attrs if owner == class_name}
-                lock = self.fresh_name(f"_{attr.strip('_') or 'state'}_lock", taken)
+                base = attr.strip('_') or 'state'
+                lock = self.fresh_name(f"_{base}_lock", taken, scope=class_name, alternative=f"_{base}_thread_lock")
                 self.imports.add(("threading", None))
                 statement = f"{lock} = threading.Lock()"
                 anchor = next((s for s in cls.body if isinstance(s, (ast.Assign, ast.AnnAssign)) and attr in _assigned_names(s)), None)
@@ -297,7 +307,13 @@ class _Apply(cst.CSTTransformer):
             body = cst.ensure_type(updated.body, cst.IndentedBlock)
             items = list(body.body)
             at = 1 if items and _is_docstring(items[0]) else 0
-            items[at:at] = [self._stmt(code) for code in e.body_start[key]]
+            added = [self._stmt(code) for code in e.body_start[key]]
+            following = at
+            items[at:at] = added
+            after = following + len(added)
+            if after < len(items) and isinstance(items[after], cst.BaseCompoundStatement) \
+                    and not items[after].leading_lines:  # type: ignore[attr-defined]
+                items[after] = items[after].with_changes(leading_lines=[cst.EmptyLine(indent=False)])
             updated = updated.with_changes(body=body.with_changes(body=items))
         if isinstance(updated, (cst.Module, cst.IndentedBlock)):
             updated = self._edit_block(original, updated)  # type: ignore[arg-type]
@@ -318,7 +334,7 @@ class _Apply(cst.CSTTransformer):
             for code in e.insert_before.get(key, []):
                 # a new definition takes the blank lines and comments that preceded its anchor
                 result.append(self._stmt(code).with_changes(leading_lines=getattr(stmt, "leading_lines", ())))
-                stmt = stmt.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])  # type: ignore[attr-defined]
+                stmt = stmt.with_changes(leading_lines=[cst.EmptyLine(indent=False), cst.EmptyLine(indent=False)])  # type: ignore[attr-defined]
             if key in e.wrap:
                 last, lock = e.wrap[key]
                 j = next(k for k in range(i, len(old)) if old[k] is last)

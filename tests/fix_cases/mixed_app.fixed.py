@@ -1,0 +1,71 @@
+import asyncio
+import threading
+from safestate_lint.runtime import LockedDict, singleton
+
+request_count = 0
+_request_count_lock = threading.Lock()
+SERVICE_STATUS = LockedDict({"db": "unknown"})
+_cache = LockedDict()
+_health_monitor = None
+_health_monitor_lock = threading.Lock()
+_db = None
+
+
+class HealthMonitor:
+    pass
+
+
+async def connect():
+    return object()
+
+
+def handle():
+    global request_count
+    # count it
+    with _request_count_lock:
+        request_count += 1
+
+
+def monitor(name, status):
+    SERVICE_STATUS[name] = status
+
+
+def get(key):
+    with _cache.lock:
+        if key not in _cache:
+            _cache[key] = key * 2
+    return _cache[key]
+
+
+async def get_health_monitor():
+    global _health_monitor
+    if _health_monitor is None:
+        with _health_monitor_lock:
+            if _health_monitor is None:
+                _health_monitor = HealthMonitor()
+    return _health_monitor
+
+
+@singleton
+async def _create_db():
+    return await connect()
+
+
+async def get_db():
+    global _db
+    if _db is None:
+        _db = await _create_db()
+    return _db
+
+
+class Config:
+    _instance = None
+    _instance_lock = threading.Lock()
+
+    @classmethod
+    def instance(cls):
+        if cls._instance is None:
+            with cls._instance_lock:
+                if cls._instance is None:
+                    cls._instance = cls()
+        return cls._instance

@@ -1,0 +1,9 @@
+_cache = {}
+
+
+def put(k, v):
+    _cache[k] = v
+
+
+def is_plain():
+    return type(_cache) is dict

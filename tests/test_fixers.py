@@ -1,0 +1,164 @@
+"""Fixers: before/after as source text, plus the fix guarantees of PRODUCT.md."""
+
+from __future__ import annotations
+
+import ast
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, run_cli
+
+from safestate_lint.config import Config
+from safestate_lint.engine import check_source
+from safestate_lint.fixers import fix_bytes, fix_source
+
+CASES = sorted(p for p in (ROOT / "tests" / "fix_cases").glob("*.py") if not p.name.endswith(".fixed.py"))
+UNFIXABLE = {"unfixable_await": ["SST101"]}
+
+
+def comments(text):
+    return [line.strip() for line in text.splitlines() if line.strip().startswith("#") or "  # " in line]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
+def test_before_after(case):
+    before = case.read_text()
+    expected = case.with_name(case.stem + ".fixed.py").read_text()
+    result = fix_source(before, case.name, Config())
+    assert result.source == expected
+    ast.parse(result.source)  # the output parses
+    left = [f.code for f in check_source(result.source, case.name, Config())]
+    assert left == UNFIXABLE.get(case.stem, [])  # check no longer reports what was fixed
+    assert [f.code for f in result.remaining] == left
+    assert result.fixed == len(check_source(before, case.name, Config())) - len(left)
+    assert not fix_source(result.source, case.name, Config()).changed  # a second fix changes nothing
+    for comment in comments(before):  # comments survive
+        assert comment in result.source
+
+
+def test_fix_is_minimal_outside_edited_statements():
+    source = "import os  # keep\n\n\nX = {}  # registry\n\n\ndef helper(a,b):  # odd   spacing kept\n    return a+b\n\n\ndef put(k):\n    X[k] = helper(1,2)\n"
+    result = fix_source(source, "m.py", Config()).source
+    assert "def helper(a,b):  # odd   spacing kept\n    return a+b\n" in result
+    assert "X = LockedDict()  # registry\n" in result and "import os  # keep\n" in result
+
+
+def test_unsafe_container_replacement_needs_the_flag():
+    case = ROOT / "tests" / "fix_cases" / "sst102_unsafe.py"
+    safe = fix_source(case.read_text(), "u.py", Config()).source
+    assert "LockedDict" not in safe and "with _cache_lock:" in safe
+    unsafe = fix_source(case.read_text(), "u.py", Config(), unsafe_fixes=True).source
+    assert "_cache = LockedDict()" in unsafe and "_cache_lock" not in unsafe
+
+
+def test_configured_runtime_module():
+    config = Config(runtime_module="myapp.safe")
+    result = fix_source("D = {}\n\n\ndef f(k):\n    D[k] = 1\n", "m.py", config).source
+    assert "from myapp.safe import LockedDict" in result
+    assert check_source(result, "m.py", config) == []
+
+
+def test_noqa_findings_are_not_fixed():
+    source = "D = {}\n\n\ndef f(k):\n    D[k] = 1  # noqa: SST102\n"
+    assert not fix_source(source, "m.py", Config()).changed
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\n"])
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_crlf_and_bom_round_trip(newline, bom):
+    source = "n = 0\n\n\ndef inc():\n    global n\n    n += 1\n".replace("\n", newline)
+    new, result = fix_bytes(bom + source.encode(), "m.py", Config())
+    assert new is not None and new.startswith(bom) and result.fixed == 1
+    text = new[len(bom):].decode()
+    assert text.count(newline) == text.count("\n") if newline == "\r\n" else "\r" not in text
+    assert "    with _n_lock:" + newline + "        n += 1" + newline in text
+
+
+def test_latin1_file_keeps_its_encoding():
+    data = b"# -*- coding: latin-1 -*-\nNAME = '\xe9'\nD = {}\n\n\ndef f(k):\n    D[k] = NAME\n"
+    new, _ = fix_bytes(data, "m.py", Config())
+    assert new is not None and b"NAME = '\xe9'" in new and new.decode("latin-1")
+
+
+# -- the command ----------------------------------------------------------------------------
+
+UNSAFE = "n = 0\n\n\ndef inc():\n    global n\n    n += 1\n"
+
+
+def test_fix_command_writes_and_summarises(tmp_path):
+    (tmp_path / "a.py").write_text(UNSAFE)
+    (tmp_path / "b.py").write_text((ROOT / "tests" / "fix_cases" / "unfixable_await.py").read_text())
+    result = run_cli(["fix"], cwd=tmp_path)
+    err = result.stderr.decode()
+    assert result.returncode == 1  # something is left without a fix
+    assert "b.py:10:5: SST101 global 'total' is read and rebound without a lock in 'add()'" in err
+    assert err.strip().endswith("fixed 1 finding in 1 file, 1 left without an automatic fix.")
+    assert "with _n_lock:" in (tmp_path / "a.py").read_text()
+    again = run_cli(["fix", "a.py"], cwd=tmp_path)
+    assert again.returncode == 0 and b"fixed 0 findings in 0 files, 0 left" in again.stderr
+
+
+def test_fix_diff_writes_nothing(tmp_path):
+    (tmp_path / "a.py").write_text(UNSAFE)
+    result = run_cli(["fix", "--diff"], cwd=tmp_path)
+    assert result.returncode == 1
+    out = result.stdout.decode()
+    assert out.startswith("--- a/a.py\n+++ b/a.py\n") and "+    with _n_lock:" in out
+    assert (tmp_path / "a.py").read_text() == UNSAFE
+    (tmp_path / "a.py").write_text("x = 1\n")
+    assert run_cli(["fix", "--diff"], cwd=tmp_path).returncode == 0
+
+
+def test_fix_select_and_jobs(tmp_path):
+    for i in range(8):
+        (tmp_path / f"m{i}.py").write_text(UNSAFE + "D = {}\n\n\ndef put(k):\n    D[k] = 1\n")
+    result = run_cli(["fix", "--select", "SST102", "--jobs", "2"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for i in range(8):
+        text = (tmp_path / f"m{i}.py").read_text()
+        assert "D = LockedDict()" in text and "_n_lock" not in text
+
+
+def test_fix_leaves_unparsable_and_read_only_files_alone(tmp_path):
+    (tmp_path / "bad.py").write_text("def f(:\n")
+    (tmp_path / "ro.py").write_text(UNSAFE)
+    os.chmod(tmp_path / "ro.py", stat.S_IRUSR | stat.S_IRGRP)
+    (tmp_path / "ok.py").write_text(UNSAFE)
+    result = run_cli(["fix"], cwd=tmp_path)
+    err = result.stderr.decode().splitlines()
+    assert result.returncode == 2
+    assert err[0].startswith("bad.py: error: syntax error at line 1")
+    assert err[1] == "ro.py: error: file is read-only; not fixed"
+    assert (tmp_path / "bad.py").read_text() == "def f(:\n" and (tmp_path / "ro.py").read_text() == UNSAFE
+    assert "with _n_lock:" in (tmp_path / "ok.py").read_text()
+
+
+def test_interrupted_write_leaves_the_original_intact(tmp_path, monkeypatch):
+    from safestate_lint.fixers import command
+
+    target = tmp_path / "a.py"
+    target.write_text(UNSAFE)
+    real_write = os.fdopen
+
+    class Exploding:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            self.handle.write(data[: len(data) // 2])
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: Exploding(real_write(fd, mode)))
+    outcome = command._fix_one((str(target), "a.py", Config(), False, True))
+    monkeypatch.undo()
+    assert outcome[3] == "cannot write: No space left on device; file left unchanged"
+    assert target.read_text() == UNSAFE
+    assert [p.name for p in tmp_path.iterdir()] == ["a.py"]  # no temporary file left behind
