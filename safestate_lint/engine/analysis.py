@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 import bisect
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
@@ -59,6 +60,8 @@ LOCK_CTORS: Dict[str, bool] = {  # qualified name -> is an asyncio-style (task-o
 RUNTIME_LOCKS: Dict[str, bool] = {"RWLock": False, "AsyncRWLock": True}
 RUNTIME_CONTAINERS: Dict[str, str] = {"LockedDict": "dict", "LockedList": "list", "LockedSet": "set"}
 RUNTIME_THREAD_SAFE = frozenset({"AtomicCounter", "StateManager", "TTLCache", "Singleton", "singleton"})
+# an identifier followed by `.` or `[` (through blanks, `)` and backslash continuations)
+_ACCESSED = re.compile(r"(?<![\w])([^\W\d]\w*)[ \t\r\n\\)]*[.\[]")
 # decorators that make a zero-argument factory return one object however many threads call it
 ONCE_DECORATORS = frozenset({"functools.lru_cache", "functools.cache"})
 THREAD_SAFE_CTORS = frozenset({
@@ -352,7 +355,11 @@ class ModuleAnalysis:
         if self._text is None:
             return []
         names = [name for name, b in self.bindings.items() if b.kind not in ("function", "lock", "threadsafe")]
-        hits = self._occurrences(names, follow=".[")
+        if len(names) > 64:  # one scan of the text instead of one per name
+            wanted = set(names)
+            hits = [m.start() for m in _ACCESSED.finditer(self._text) if m.group(1) in wanted]
+        else:
+            hits = self._occurrences(names, follow=".[")
         hits += self._occurrences(["global", "setattr", "__class__"] + [f.rsplit(".", 1)[-1] for f in MUTATING_FUNCTIONS])
         hits += self._occurrences(["type"], follow="(")
         hits.sort()

@@ -137,8 +137,10 @@ def _async_singleton(ctx: FixContext, act: Act, site: ast.If) -> None:
     if awaited is None:
         raise Unfixable("source not available")
     func_node = ctx.statement(act.func.node)
-    await_node = ctx.expression(stmt.value, cst.Await)
-    ctx.claim([await_node])
+    await_node = getattr(ctx.small_statement(stmt), "value", None)
+    if not isinstance(await_node, cst.Await):
+        raise Unfixable("cannot locate the await")
+    ctx.claim([ctx.statement(stmt)])
     ctx.edits.insert_before.setdefault(id(func_node), []).append(
         f"@singleton\nasync def {factory}():\n    return {awaited}\n"
     )

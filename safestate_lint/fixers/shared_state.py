@@ -124,8 +124,11 @@ def _replace_container(ctx: FixContext, name: str) -> bool:
         return False
     if _identity_observed(m, name) and not ctx.unsafe_fixes:
         return False
-    expr = ctx.expression(node.value, _cst_class(node.value))
-    ctx.claim([expr])
+    assign = ctx.small_statement(node)
+    expr = getattr(assign, "value", None)
+    if not isinstance(expr, _cst_class(node.value)):
+        return False
+    ctx.claim([ctx.statement(node)])
     ctx.edits.replace_expr[id(expr)] = new_value
     ctx.imports.add((m.config.runtime_module, LOCKED[binding.type_name]))
     return True

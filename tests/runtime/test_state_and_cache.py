@@ -99,15 +99,17 @@ def test_plain_dict_updates_are_seen_half_done():
         thread = threading.Thread(target=reader)
         with tiny_switch_interval():
             thread.start()
-            for i in range(1, 2000):
+            for i in range(1, 20_000):
                 state["a"] = i
                 python_call(i)
                 state["b"] = i
+                if torn:
+                    break
             stop.set()
             thread.join()
         return bool(torn)
 
-    assert races(attempt, tries=5)
+    assert races(attempt, tries=20)
 
 
 def test_listeners_run_outside_the_lock_and_a_failing_one_is_contained(caplog):
