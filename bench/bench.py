@@ -117,8 +117,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 [str(peers), "-m", "pylint", "--disable=all", "--enable=global-statement", "-j", str(args.jobs),
                  "--exit-zero", "."], corpus, 1)))
         base = rows[0][1]
-        print(f"| tool | time (s) | x safestate-lint cold | lines/s | peak RSS (MB) |")
-        print(f"| --- | ---: | ---: | ---: | ---: |")
+        print("| tool | time (s) | x safestate-lint cold | lines/s | peak RSS (MB) |")
+        print("| --- | ---: | ---: | ---: | ---: |")
         for name, seconds, peak in rows:
             print(f"| {name} | {seconds:.2f} | {seconds / base:.2f} | {lines / seconds:,.0f} | {peak:.0f} |")
         timings = {name: seconds for name, seconds, _ in rows}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, NoReturn, Optional, Sequence
 
 from safestate_lint import __version__
 from safestate_lint import config as config_mod
@@ -13,11 +13,10 @@ from safestate_lint import report
 from safestate_lint.config import Config
 from safestate_lint.finding import UserError
 from safestate_lint.files import SourceFile, discover_files
-from safestate_lint.rules import ALL_RULES, RULES_BY_CODE, RULES_BY_NAME
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+    def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         raise UserError(f"{self.prog}: error: {message}")
 
@@ -49,16 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     rule = sub.add_parser("rule", help="print a rule's documentation")
     rule.add_argument("code", metavar="CODE", help="a rule code (SST101) or name")
     sub.add_parser("rules", help="list every rule")
-    _add_fix_parser(sub)
+    fix = sub.add_parser("fix", help="rewrite unsafe shared state into correct code")
+    _add_common(fix)
+    fix.add_argument("--diff", action="store_true",
+                     help="print a unified diff and write nothing (exit 1 if anything would change)")
+    fix.add_argument("--unsafe-fixes", action="store_true", help="also apply fixes that can change behaviour")
     return parser
-
-
-def _add_fix_parser(sub: "argparse._SubParsersAction") -> None:
-    try:
-        from safestate_lint.fixers.command import add_parser
-    except ImportError:  # pragma: no cover - fixers not built yet
-        return
-    add_parser(sub, _add_common)
 
 
 class Settings:
@@ -88,9 +83,11 @@ class Settings:
         return self._cache[directory]
 
     def validate_codes(self) -> None:
+        from safestate_lint.rules.codes import CODES
+
         for option in ("select", "ignore"):
             for code in getattr(self.args, option) or []:
-                if code != "ALL" and not any(rule.code.startswith(code) for rule in ALL_RULES):
+                if code != "ALL" and not any(known.startswith(code) for known in CODES):
                     raise UserError(f"safestate-lint: error: --{option}: unknown rule code or prefix '{code}'")
 
 
@@ -134,6 +131,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_rule(args: argparse.Namespace) -> int:
+    from safestate_lint.rules import RULES_BY_CODE, RULES_BY_NAME
+
     rule = RULES_BY_CODE.get(args.code.upper()) or RULES_BY_NAME.get(args.code)
     if rule is None:
         raise UserError(f"safestate-lint: error: unknown rule '{args.code}' (see `safestate-lint rules`)")
@@ -142,6 +141,8 @@ def cmd_rule(args: argparse.Namespace) -> int:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
+    from safestate_lint.rules import ALL_RULES
+
     for rule in ALL_RULES:
         fix = "fix" if rule.fixable else "   "
         sys.stdout.write(f"{rule.code}  {rule.name:<36} {fix}  {rule.summary}\n")
@@ -159,7 +160,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             parser.print_help(sys.stderr)
             return 2
         if args.command == "fix":
-            from safestate_lint.fixers.command import cmd_fix
+            from safestate_lint.fixers.command import cmd_fix  # libcst is imported only to fix
 
             return cmd_fix(args, Settings)
         return COMMANDS[args.command](args)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import json
 import os
 import sys
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import re
+from typing import Any, Dict, List, NamedTuple, Optional, Pattern, Sequence, Tuple
 
 from safestate_lint.finding import UserError
 
@@ -48,8 +48,7 @@ _KEYS: Dict[str, Tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     select: Tuple[str, ...] = ()
     ignore: Tuple[str, ...] = ()
     exclude: Tuple[str, ...] = DEFAULT_EXCLUDE
@@ -59,8 +58,8 @@ class Config:
     synchronized_decorators: Tuple[str, ...] = DEFAULT_SYNCHRONIZED_DECORATORS
     thread_safe_types: Tuple[str, ...] = ()
     runtime_module: str = "safestate_lint.runtime"
-    root: str = field(default="", compare=False)
-    source: str = field(default="", compare=False)
+    root: str = ""  # the directory of the config file (paths in it are relative to it)
+    source: str = ""  # the config file
 
     # -- selection -------------------------------------------------------
     def code_enabled(self, code: str, path: Optional[str] = None) -> bool:
@@ -76,15 +75,10 @@ class Config:
         return True
 
     def is_excluded(self, path: str) -> bool:
+        """A pattern matches the path relative to the config's directory, or any part of it."""
+        whole, part = _exclude_patterns(self.exclude + self.extend_exclude)
         rel = self.relative(path)
-        patterns = self.exclude + self.extend_exclude
-        parts = Path(rel).parts
-        for pattern in patterns:
-            if _glob_match(rel, pattern):
-                return True
-            if any(fnmatch.fnmatchcase(part, pattern) for part in parts):
-                return True
-        return False
+        return bool(whole.match(rel)) or any(part.match(p) for p in rel.split("/"))
 
     def relative(self, path: str) -> str:
         absolute = os.path.abspath(path)
@@ -106,7 +100,16 @@ class Config:
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_overrides(self, **changes: Any) -> "Config":
-        return replace(self, **changes)
+        return self._replace(**changes)
+
+
+@functools.lru_cache(maxsize=64)
+def _exclude_patterns(patterns: Tuple[str, ...]) -> Tuple[Pattern[str], Pattern[str]]:
+    """One regex for the whole relative path (`pat` or `pat/...`) and one for a single part."""
+    cleaned = [p.rstrip("/")[2:] if p.startswith("./") else p.rstrip("/") for p in patterns] or ["(?!)"]
+    whole = "|".join(f"(?:{fnmatch.translate(p)[:-2]})(?:/.*)?" for p in cleaned if p != "(?!)")
+    part = "|".join(fnmatch.translate(p)[:-2] for p in cleaned if p != "(?!)")
+    return re.compile(f"(?s:{whole or '(?!)'})\\Z"), re.compile(f"(?s:{part or '(?!)'})\\Z")
 
 
 def _glob_match(rel: str, pattern: str) -> bool:
@@ -161,7 +164,7 @@ def parse_table(table: Any, source: str, root: str) -> Config:
             for pattern, codes in value.items():
                 pairs.append((pattern, tuple(c.upper() for c in _string_list(source, f"{key}.{pattern}", codes, "a list of rule codes"))))
             changes[attr] = tuple(pairs)
-    return replace(Config(), **changes)
+    return Config()._replace(**changes)
 
 
 def load_file(path: str, *, require_section: bool = False) -> Optional[Config]:

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from safestate_lint import config as config_mod
 from safestate_lint.config import Config
 
 
-@dataclass(frozen=True)
-class SourceFile:
+class SourceFile(NamedTuple):
     path: str  # the path to open
     display: str  # the path to print: relative to the current directory as given
 
 
-@dataclass(frozen=True)
-class PathError:
+class PathError(NamedTuple):
     display: str
     reason: str
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict
+from typing import Any, Dict, NamedTuple
 
 
-@dataclass(frozen=True, order=True)
-class Finding:
-    """One finding: 1-based line, 1-based column (in characters)."""
+class Finding(NamedTuple):
+    """One finding: 1-based line, 1-based column (in characters); sorts by path, line, column."""
 
     path: str
     line: int

@@ -8,7 +8,6 @@ from typing import IO, List
 
 from safestate_lint import __version__
 from safestate_lint.finding import Finding
-from safestate_lint.rules import ALL_RULES, RULES_BY_CODE
 
 FORMATS = ("text", "json", "sarif", "github")
 
@@ -33,6 +32,8 @@ def write(findings: List[Finding], fmt: str, out: IO[str]) -> None:
 
 
 def sarif(findings: List[Finding]) -> dict:
+    from safestate_lint.rules import ALL_RULES
+
     rules = [
         {
             "id": rule.code,
@@ -71,6 +72,8 @@ def sarif(findings: List[Finding]) -> dict:
 
 
 def statistics(findings: List[Finding], out: IO[str]) -> None:
+    from safestate_lint.rules import RULES_BY_CODE
+
     counts = Counter(f.code for f in findings)
     width = max((len(str(n)) for n in counts.values()), default=1)
     for code, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):

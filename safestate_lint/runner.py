@@ -3,31 +3,32 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from safestate_lint.cache import Cache
 from safestate_lint.config import Config
-from safestate_lint.engine import check_bytes
 from safestate_lint.finding import Finding, SourceError
 from safestate_lint.files import SourceFile, os_reason, read_bytes
 
+# The engine and the process pool are imported on the first cache miss: a warm run needs neither.
 
-@dataclass
+
 class RunResult:
-    findings: List[Finding] = field(default_factory=list)
-    errors: List[Tuple[str, str]] = field(default_factory=list)  # (display path, reason)
-    files: int = 0
+    def __init__(self, files: int = 0) -> None:
+        self.findings: List[Finding] = []
+        self.errors: List[Tuple[str, str]] = []  # (display path, reason)
+        self.files = files
 
 
 def analysis_config(config: Config) -> Config:
     """The config that decides what the analysis finds: selection is applied afterwards."""
-    return replace(config, select=(), ignore=(), per_file_ignores=())
+    return config._replace(select=(), ignore=(), per_file_ignores=())
 
 
 def analyse(data: bytes, display: str, config: Config) -> Tuple[List[Finding], Optional[str]]:
     """All findings of one file, or the reason it could not be checked. Never raises for bad input."""
+    from safestate_lint.engine import check_bytes
+
     try:
         return check_bytes(data, display, config), None
     except SourceError as exc:
@@ -67,6 +68,8 @@ def run_check(files: Sequence[SourceFile], config_for: Callable[[str], Config], 
 
     tasks = [(data, source.display, analysis_config(config)) for source, config, _, _, data in pending]
     if jobs > 1 and len(tasks) > 4:
+        from concurrent.futures import ProcessPoolExecutor
+
         chunk = max(1, len(tasks) // (jobs * 8))
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             outcomes = list(pool.map(_analyse_task, tasks, chunksize=chunk))
@@ -88,4 +91,4 @@ def _collect(result: RunResult, source: SourceFile, config: Config,
         return
     for finding in findings:
         if config.code_enabled(finding.code, source.path):
-            result.findings.append(replace(finding, path=source.display))
+            result.findings.append(finding._replace(path=source.display))

@@ -46,3 +46,9 @@ def test_messages_name_the_shared_thing():
     [finding] = check_source(src, "app.py", Config())
     assert finding.message == "global 'request_count' is read and rebound without a lock in 'handle()'"
     assert (finding.line, finding.col, finding.code) == (4, 5, "SST101")
+
+
+def test_code_list_matches_the_registry():
+    from safestate_lint.rules.codes import CODES
+
+    assert CODES == tuple(rule.code for rule in ALL_RULES)

@@ -7,7 +7,7 @@ import difflib
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from safestate_lint.config import Config
 from safestate_lint.finding import Finding, SourceError
@@ -15,13 +15,6 @@ from safestate_lint.files import atomic_write, is_read_only, os_reason, read_byt
 from safestate_lint.fixers import FixError, fix_bytes
 
 Outcome = Tuple[Optional[bytes], List[Finding], List[Finding], Optional[str]]  # new, before, remaining, error
-
-
-def add_parser(sub: "argparse._SubParsersAction", add_common: Callable[[argparse.ArgumentParser], None]) -> None:
-    fix = sub.add_parser("fix", help="rewrite unsafe shared state into correct code")
-    add_common(fix)
-    fix.add_argument("--diff", action="store_true", help="print a unified diff and write nothing (exit 1 if anything would change)")
-    fix.add_argument("--unsafe-fixes", action="store_true", help="also apply fixes that can change behaviour")
 
 
 def _fix_one(task: Tuple[str, str, Config, bool, bool]) -> Outcome:

@@ -44,6 +44,17 @@ def once_per(acts: List[Act], key_fn) -> Iterator[Act]:  # type: ignore[no-untyp
         yield act
 
 
+def lazy_inits(m: ModuleAnalysis, key_kind: str = "") -> Iterator[Tuple[Act, str]]:
+    """Each lazy initialisation that is not protected, once per test, with how
+    (`ModuleAnalysis.lazy_init_status`); `key_kind` "g" (module globals) or "c" (class attributes)."""
+    for act in once_per(m.acts, lambda a: (id(a.check.site) if a.check else 0, a.key)):
+        if act.check is None or (key_kind and act.key[0] != key_kind):
+            continue
+        status = m.lazy_init_status(act)
+        if status is not None:
+            yield act, status
+
+
 def container_word(m: ModuleAnalysis, act: Act) -> str:
     binding = m.binding_of(act.key)
     kind = binding.type_name if binding is not None and binding.type_name else "object"

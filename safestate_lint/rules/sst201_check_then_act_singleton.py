@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from safestate_lint.engine.analysis import ModuleAnalysis
-from safestate_lint.rules.base import Report, Rule, once_per, where
+from safestate_lint.rules.base import Report, Rule, lazy_inits, where
 
 
 class CheckThenActSingleton(Rule):
@@ -85,9 +85,10 @@ class CheckThenActSingleton(Rule):
 
     @classmethod
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
-        for act in once_per(m.acts, lambda a: (id(a.check.site) if a.check else 0, a.key)):
-            if act.key[0] != "g" or act.check is None or m.lazy_init_status(act) != "unlocked":
+        for act, status in lazy_inits(m, "g"):
+            if status != "unlocked":
                 continue
+            assert act.check is not None
             yield act.check.site, (
                 f"global '{act.key[1]}' is tested and then set {where(act)} without a lock; "
                 f"two threads can both initialise it"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from safestate_lint.engine.analysis import ModuleAnalysis
-from safestate_lint.rules.base import Report, Rule, once_per, where
+from safestate_lint.rules.base import Report, Rule, lazy_inits, where
 
 
 class CheckThenActClassSingleton(Rule):
@@ -79,9 +79,10 @@ class CheckThenActClassSingleton(Rule):
 
     @classmethod
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
-        for act in once_per(m.acts, lambda a: (id(a.check.site) if a.check else 0, a.key)):
-            if act.key[0] != "c" or act.check is None or m.lazy_init_status(act) != "unlocked":
+        for act, status in lazy_inits(m, "c"):
+            if status != "unlocked":
                 continue
+            assert act.check is not None
             yield act.check.site, (
                 f"class attribute '{m.describe(act.key)}' is tested and then set {where(act)} "
                 f"without a lock; two threads can both create it"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from safestate_lint.engine.analysis import ModuleAnalysis
-from safestate_lint.rules.base import Report, Rule, once_per, where
+from safestate_lint.rules.base import Report, Rule, lazy_inits, where
 
 
 class BrokenDoubleCheckedLocking(Rule):
@@ -68,10 +68,8 @@ class BrokenDoubleCheckedLocking(Rule):
 
     @classmethod
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
-        for act in once_per(m.acts, lambda a: (id(a.check.site) if a.check else 0, a.key)):
-            if act.check is None:
-                continue
-            status = m.lazy_init_status(act)
+        for act, status in lazy_inits(m):
+            assert act.check is not None
             if status == "no-recheck":
                 yield act.check.site, (
                     f"'{m.describe(act.key)}' is tested before the lock is taken and not tested again "

@@ -12,7 +12,7 @@ import asyncio
 import functools
 import inspect
 import threading
-from typing import Any, Awaitable, Callable, Dict, Generic, List, Optional, Tuple, Type, TypeVar, Union, cast
+from typing import Any, Awaitable, Callable, Dict, Generic, List, Optional, Tuple, Type, TypeVar, cast
 
 T = TypeVar("T")
 S = TypeVar("S", bound="Singleton")
