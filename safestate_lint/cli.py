@@ -83,7 +83,7 @@ class Settings:
         return self._cache[directory]
 
     def validate_codes(self) -> None:
-        from safestate_lint.rules.codes import CODES
+        from safestate_lint.codes import CODES
 
         for option in ("select", "ignore"):
             for code in getattr(self.args, option) or []:

@@ -12,6 +12,7 @@ import re
 from typing import Any, Dict, List, NamedTuple, Optional, Pattern, Sequence, Tuple
 
 from safestate_lint.finding import UserError
+from safestate_lint.runtime import LockedDict
 
 if sys.version_info >= (3, 11):  # pragma: no cover - version dependent
     import tomllib
@@ -189,7 +190,7 @@ def load_file(path: str, *, require_section: bool = False) -> Optional[Config]:
     return parse_table(data, path, root)
 
 
-_DISCOVERY_CACHE: Dict[str, Config] = {}
+_DISCOVERY_CACHE: Dict[str, Config] = LockedDict()
 
 
 def discover(start: str) -> Config:

@@ -49,6 +49,6 @@ def test_messages_name_the_shared_thing():
 
 
 def test_code_list_matches_the_registry():
-    from safestate_lint.rules.codes import CODES
+    from safestate_lint.codes import CODES
 
     assert CODES == tuple(rule.code for rule in ALL_RULES)

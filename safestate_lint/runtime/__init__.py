@@ -2,17 +2,48 @@
 
 Standard library only (importing it never imports libcst), correct on GIL and
 free-threaded CPython alike.  Fixed code imports these; so can you.
+
+Names load on first use (PEP 562), so `from safestate_lint.runtime import LockedDict`
+costs only the containers module, not asyncio.
 """
 
-from safestate_lint.runtime.containers import LockedDict, LockedList, LockedSet
-from safestate_lint.runtime.counter import AtomicCounter
-from safestate_lint.runtime.errors import LockTimeout
-from safestate_lint.runtime.rwlock import AsyncRWLock, RWLock
-from safestate_lint.runtime.singleton import Singleton, singleton
-from safestate_lint.runtime.state import MISSING, StateManager, Transaction
-from safestate_lint.runtime.ttl import TTLCache
+from __future__ import annotations
 
-__all__ = [
-    "AsyncRWLock", "AtomicCounter", "LockTimeout", "LockedDict", "LockedList", "LockedSet",
-    "MISSING", "RWLock", "Singleton", "StateManager", "TTLCache", "Transaction", "singleton",
-]
+import importlib
+from typing import TYPE_CHECKING, Any, Dict
+
+_WHERE: Dict[str, str] = {
+    "LockedDict": "containers", "LockedList": "containers", "LockedSet": "containers",
+    "AtomicCounter": "counter", "LockTimeout": "errors",
+    "RWLock": "rwlock", "AsyncRWLock": "rwlock",
+    "singleton": "singleton", "Singleton": "singleton",
+    "StateManager": "state", "Transaction": "state", "MISSING": "state",
+    "TTLCache": "ttl",
+}
+__all__ = sorted(_WHERE)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from safestate_lint.runtime.containers import LockedDict, LockedList, LockedSet
+    from safestate_lint.runtime.counter import AtomicCounter
+    from safestate_lint.runtime.errors import LockTimeout
+    from safestate_lint.runtime.rwlock import AsyncRWLock, RWLock
+    from safestate_lint.runtime.singleton import Singleton, singleton
+    from safestate_lint.runtime.state import MISSING, StateManager, Transaction
+    from safestate_lint.runtime.ttl import TTLCache
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'safestate_lint.runtime' has no attribute {name!r}")
+    loaded = importlib.import_module(f"safestate_lint.runtime.{module}")
+    # bind every name of that submodule now: importing `singleton.py` set the package
+    # attribute `singleton` to the submodule itself, and the function must win
+    for other, where in _WHERE.items():
+        if where == module:
+            globals()[other] = getattr(loaded, other)
+    return globals()[name]
+
+
+def __dir__() -> list:
+    return __all__

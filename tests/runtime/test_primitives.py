@@ -281,3 +281,17 @@ def test_async_rwlock():
         return tracker.violations
 
     assert asyncio.run(main()) == 0
+
+
+def test_runtime_names_load_lazily_and_correctly():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom safestate_lint.runtime import Singleton\nfrom safestate_lint.runtime import singleton\n"
+            "assert callable(singleton) and not isinstance(singleton, type(sys)), singleton\n"
+            "from safestate_lint.runtime import LockedDict\nassert 'asyncio' not in sys.modules or True\n"
+            "import safestate_lint.runtime as r\nassert set(r.__all__) >= {'LockedDict', 'singleton', 'TTLCache'}\n"
+            "assert 'libcst' not in sys.modules\n")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    only_dict = "import sys\nfrom safestate_lint.runtime import LockedDict\nassert 'asyncio' not in sys.modules\n"
+    assert subprocess.run([sys.executable, "-c", only_dict]).returncode == 0
