@@ -192,6 +192,7 @@ class Act:
     check: Optional[Check] = None
     augmented: bool = False
     idempotent: bool = False  # stores the result of a run-once factory: every racer stores the same object
+    resets: bool = False  # stores None/False/0: a teardown, not an initialisation
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -701,7 +702,7 @@ class ModuleAnalysis:
         "async-lock": the only lock is an asyncio-style lock, but threads reach the state.
         """
         check = act.check
-        if check is None or act.key not in check.keys or act.reads_self or act.idempotent:
+        if check is None or act.key not in check.keys or act.reads_self or act.idempotent or act.resets:
             return None
         if act.key[0] == "g" and (act.kind != "rebind" or act.key not in check.lazy_keys):
             return None
@@ -1124,7 +1125,8 @@ class _FunctionWalker:
                 detail = "del" if deleting else ("augmented assignment" if augmented else "assignment")
                 self.add(Act(key, "rebind", stmt, stmt, locks, self.info, detail,
                              reads_self=augmented or bool(value_reads and key in value_reads),
-                             augmented=augmented, idempotent=self._stores_once_result(stmt)), checks)
+                             augmented=augmented, idempotent=self._stores_once_result(stmt),
+                             resets=deleting or _is_reset(stmt)), checks)
             return
         if isinstance(target, ast.Attribute):
             direct = self.key_of(target)
@@ -1132,7 +1134,7 @@ class _FunctionWalker:
                 self.add(Act(direct, "rebind", stmt, stmt, locks, self.info,
                              "del" if deleting else "assignment",
                              reads_self=augmented or bool(value_reads and direct in value_reads),
-                             augmented=augmented), checks)
+                             augmented=augmented, resets=deleting or _is_reset(stmt)), checks)
                 return
         if isinstance(target, (ast.Subscript, ast.Attribute)):
             key, _depth = self.root_key(target, through_calls=True)
@@ -1201,6 +1203,13 @@ class _FunctionWalker:
                 act.check = check
                 break
         self.m.acts.append(act)
+
+
+def _is_reset(stmt: ast.stmt) -> bool:
+    """`x = None` / `x = False` / `x = 0`: clearing a value, not creating one."""
+    value = getattr(stmt, "value", None)
+    return isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(value, ast.Constant) \
+        and value.value in (None, False, 0) and not isinstance(value.value, str)
 
 
 def _value_locals(value: Optional[ast.AST]) -> Iterator[str]:

@@ -78,6 +78,7 @@ class SharedGlobalReadModifyWrite(Rule):
         "class S: pass\n_stats = S()\ndef hit():\n    _stats.count += 1  # SST101\n",
         "n = 0\ndef reset():\n    global n\n    if n > 10:\n        n = 0  # SST101\n",
         "total = 0\nasync def add(msg):\n    global total\n    total += len(msg)  # SST101\n",
+        "logfp = None\ndef closelog():\n    global logfp\n    if logfp:\n        logfp.close()\n        logfp = None  # SST101\n",
     ]
 
     @classmethod
@@ -89,7 +90,8 @@ class SharedGlobalReadModifyWrite(Rule):
             if act.kind == "rebind":
                 if act.reads_self:
                     yield act.stmt, f"global '{name}' is read and rebound without a lock {where(act)}", act
-                elif act.check is not None and act.key in act.check.keys and act.key not in act.check.lazy_keys:
+                elif act.check is not None and act.key in act.check.keys and \
+                        (act.key not in act.check.lazy_keys or act.resets):
                     yield act.stmt, f"global '{name}' is tested and then rebound without a lock {where(act)}", act
             elif act.reads_self and act.detail in ("augmented assignment", "item assignment", "attribute assignment"):
                 part = "attribute" if isinstance(act.node, ast.Attribute) else "item"
