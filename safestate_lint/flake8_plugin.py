@@ -14,7 +14,7 @@ from typing import Any, Iterator, Sequence, Tuple, Type
 
 from safestate_lint import __version__
 from safestate_lint import config as config_mod
-from safestate_lint.engine import check_tree
+from safestate_lint.engine import check_tree, no_cyclic_gc
 from safestate_lint.finding import UserError
 
 
@@ -37,5 +37,7 @@ class SafeStatePlugin:
             raise SystemExit(str(exc)) from None
         if self.filename not in ("stdin", "-") and config.is_excluded(self.filename):
             return
-        for finding in check_tree(self.tree, self.lines, self.filename, config, honour_noqa=False):
+        with no_cyclic_gc():
+            findings = check_tree(self.tree, self.lines, self.filename, config, honour_noqa=False)
+        for finding in findings:
             yield finding.line, finding.col - 1, f"{finding.code} {finding.message}", type(self)

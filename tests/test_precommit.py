@@ -45,7 +45,13 @@ def test_pre_commit_try_repo_fails_on_unsafe_code_and_passes_when_fixed(tmp_path
     failing = subprocess.run(command, cwd=repo, capture_output=True, text=True, env=env, timeout=900)
     assert failing.returncode == 1, failing.stdout + failing.stderr
     assert "app.py:6:5: SST101 global 'count' is read and rebound without a lock in 'inc()'" in failing.stdout
-    (repo / "app.py").write_text(SAFE)
+    fix = [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "safestate-lint-fix", "--all-files"]
+    fixing = subprocess.run(fix, cwd=repo, capture_output=True, text=True, env=env, timeout=900)
+    assert fixing.returncode == 1 and "files were modified by this hook" in fixing.stdout, fixing.stdout
+    assert "with _count_lock:" in (repo / "app.py").read_text()
     git("add", "app.py", cwd=repo)
     passing = subprocess.run(command, cwd=repo, capture_output=True, text=True, env=env, timeout=900)
     assert passing.returncode == 0, passing.stdout + passing.stderr
+    (repo / "app.py").write_text(SAFE)
+    git("add", "app.py", cwd=repo)
+    assert subprocess.run(command, cwd=repo, capture_output=True, env=env, timeout=900).returncode == 0

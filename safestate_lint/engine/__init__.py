@@ -45,7 +45,7 @@ def decode_source(data: bytes) -> str:
 
 
 @contextlib.contextmanager
-def _no_cyclic_gc():
+def no_cyclic_gc():
     """AST nodes are acyclic: pausing the cyclic collector while building and walking
     a tree saves a third of the time and frees nothing later than reference counting."""
     enabled = gc.isenabled()
@@ -133,7 +133,7 @@ def check_tree(tree: ast.Module, lines: Sequence[str], path: str, config: Config
 
 
 def check_source(source: str, path: str, config: Config, *, honour_noqa: bool = True) -> List[Finding]:
-    with _no_cyclic_gc():
+    with no_cyclic_gc():
         tree = parse_source(source, path)
         return check_tree(tree, source.splitlines(True), path, config, honour_noqa=honour_noqa)
 
