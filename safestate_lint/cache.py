@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from typing import List, Optional, Tuple
 
 from safestate_lint import __version__
 from safestate_lint.config import Config
 from safestate_lint.finding import Finding
+from safestate_lint.runtime._atomic import atomic_write
 
 CACHE_DIR_NAME = ".safestate_cache"
 Entry = Tuple[List[Finding], Optional[str]]  # findings (path left empty), or an error reason
@@ -55,16 +55,6 @@ class Cache:
                     with open(gitignore, "w") as handle:
                         handle.write("# created by safestate-lint\n*\n")
             payload = json.dumps({"findings": [f.to_dict() for f in findings], "error": error}).encode()
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(payload)
-                os.replace(tmp, path)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            atomic_write(path, payload, durable=False)  # a lost entry is only a cache miss
         except OSError:
             pass  # a read-only tree still gets checked, just without a cache

@@ -82,27 +82,12 @@ def os_reason(exc: OSError) -> str:
 
 
 def atomic_write(path: str, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, fsync it, keep the mode, then replace:
-    an interrupted write leaves the original untouched and no temporary file behind."""
+    """Replace a source file atomically and durably, keeping its permissions."""
     import stat
-    import tempfile
 
-    directory = os.path.dirname(os.path.abspath(path))
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from safestate_lint.runtime._atomic import atomic_write as write
+
+    write(path, data, durable=True, mode=stat.S_IMODE(os.stat(path).st_mode))
 
 
 def is_read_only(path: str) -> bool:

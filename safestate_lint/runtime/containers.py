@@ -22,7 +22,31 @@ T = TypeVar("T")
 _MISSING: Any = object()
 
 
-class LockedDict(Dict[K, V]):
+class _Snapshots:
+    """copy, repr, pickle and deepcopy through an atomic `snapshot()` (a plain container)."""
+
+    __slots__ = ()
+
+    def snapshot(self) -> Any:
+        raise NotImplementedError
+
+    def copy(self) -> Any:
+        return type(self)(self.snapshot())  # type: ignore[call-arg]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.snapshot()!r})"
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (type(self), (self.snapshot(),))
+
+    def __copy__(self) -> Any:
+        return self.copy()
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> Any:
+        return type(self)(copy.deepcopy(self.snapshot(), memo))  # type: ignore[call-arg]
+
+
+class LockedDict(_Snapshots, Dict[K, V]):
     """A dict whose every single operation is atomic; `with d.lock:` for compound work."""
 
     __slots__ = ("_lock",)
@@ -116,10 +140,6 @@ class LockedDict(Dict[K, V]):
         with self._lock:
             return iter(list(reversed(dict.keys(self))))
 
-    def copy(self) -> "LockedDict[K, V]":
-        with self._lock:
-            return type(self)(dict.items(self))
-
     def snapshot(self) -> Dict[K, V]:
         """A plain dict copy, taken atomically.
 
@@ -127,21 +147,9 @@ class LockedDict(Dict[K, V]):
         with self._lock:
             return dict(dict.items(self))
 
-    # -- protocols -----------------------------------------------------------------------
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({dict.__repr__(self.snapshot())})"
-
-    def __reduce__(self) -> Tuple[Any, ...]:
-        return (type(self), (self.snapshot(),))
-
-    def __copy__(self) -> "LockedDict[K, V]":
-        return self.copy()
-
-    def __deepcopy__(self, memo: Dict[int, Any]) -> "LockedDict[K, V]":
-        return type(self)(copy.deepcopy(self.snapshot(), memo))
 
 
-class LockedList(List[T]):
+class LockedList(_Snapshots, List[T]):
     """A list whose every single operation is atomic; `with l.lock:` for compound work."""
 
     __slots__ = ("_lock",)
@@ -216,9 +224,6 @@ class LockedList(List[T]):
         with self._lock:
             return iter(list(list.__reversed__(self)))
 
-    def copy(self) -> "LockedList[T]":
-        return type(self)(self.snapshot())
-
     def snapshot(self) -> List[T]:
         with self._lock:
             return list.copy(self)
@@ -230,20 +235,9 @@ class LockedList(List[T]):
                 return list.pop(self, index)
             return None
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({list.__repr__(self.snapshot())})"
-
-    def __reduce__(self) -> Tuple[Any, ...]:
-        return (type(self), (self.snapshot(),))
-
-    def __copy__(self) -> "LockedList[T]":
-        return self.copy()
-
-    def __deepcopy__(self, memo: Dict[int, Any]) -> "LockedList[T]":
-        return type(self)(copy.deepcopy(self.snapshot(), memo))
 
 
-class LockedSet(Set[T]):
+class LockedSet(_Snapshots, Set[T]):
     """A set whose every single operation is atomic; `with s.lock:` for compound work."""
 
     __slots__ = ("_lock",)
@@ -320,21 +314,6 @@ class LockedSet(Set[T]):
         with self._lock:
             return iter(set.copy(self))
 
-    def copy(self) -> "LockedSet[T]":
-        return type(self)(self.snapshot())
-
     def snapshot(self) -> Set[T]:
         with self._lock:
             return set.copy(self)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({set.__repr__(self.snapshot())})"
-
-    def __reduce__(self) -> Tuple[Any, ...]:
-        return (type(self), (self.snapshot(),))
-
-    def __copy__(self) -> "LockedSet[T]":
-        return self.copy()
-
-    def __deepcopy__(self, memo: Dict[int, Any]) -> "LockedSet[T]":
-        return type(self)(copy.deepcopy(self.snapshot(), memo))

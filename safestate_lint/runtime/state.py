@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, MutableMapping, Optional, Set, Tuple
 
+from safestate_lint.runtime._atomic import atomic_write
 from safestate_lint.runtime.errors import LockTimeout
 
 log = logging.getLogger(__name__)
@@ -184,20 +184,7 @@ class StateManager:
 
     def _persist(self, data: Dict[str, Any]) -> None:
         payload = json.dumps(data, indent=2, sort_keys=True)  # TypeError before touching the disk
-        directory = os.path.dirname(os.path.abspath(self._path or "")) or "."
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".state-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self._path or "")
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write(self._path or "", payload.encode("utf-8"), durable=True)
 
     # -- listeners -----------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:
