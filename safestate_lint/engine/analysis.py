@@ -182,7 +182,7 @@ class Act:
     """A write to shared state: rebinding a global/class attribute, or mutating a container."""
 
     key: SharedKey
-    kind: str  # rebind | mutate
+    kind: str  # rebind | mutate | iterate
     stmt: ast.stmt
     node: ast.AST
     locks: Tuple[LockRegion, ...]
@@ -350,8 +350,9 @@ class ModuleAnalysis:
 
         A rebinding needs `global`; a mutation or a read-modify-write of an item or attribute
         needs the shared name followed by `.` or `[` (through parentheses or a backslash
-        continuation); the rest needs `setattr`, `type(self)`/`__class__`, or a function that
-        mutates its argument (`heapq.heappush(X, ...)`).
+        continuation); iterating a plain container needs its name anywhere; the rest needs
+        `setattr`, `type(self)`/`__class__`, or a function that mutates its argument
+        (`heapq.heappush(X, ...)`).
         """
         if self._text is None:
             return []
@@ -361,6 +362,8 @@ class ModuleAnalysis:
             hits = [m.start() for m in _ACCESSED.finditer(self._text) if m.group(1) in wanted]
         else:
             hits = self._occurrences(names, follow=".[")
+        # a plain container can also be iterated (`for x in X`, `enumerate(X)`): any mention counts
+        hits += self._occurrences([name for name, b in self.bindings.items() if b.kind == "container"])
         hits += self._occurrences(["global", "setattr", "__class__"] + [f.rsplit(".", 1)[-1] for f in MUTATING_FUNCTIONS])
         hits += self._occurrences(["type"], follow="(")
         hits.sort()
@@ -1053,6 +1056,7 @@ class _FunctionWalker:
             self.block(try_stmt.finalbody, locks, checks)
             return
         if isinstance(stmt, (ast.For, ast.AsyncFor)):
+            self.record_iteration(stmt.iter, stmt, locks, checks)
             self.record_calls(stmt.iter, stmt, locks, checks)
             for name in _target_names(stmt.target):
                 self.derived.pop(name, None)
@@ -1152,9 +1156,12 @@ class _FunctionWalker:
         stack = [expr]
         while stack:
             node = stack.pop()
-            if isinstance(node, (ast.Lambda,) + _COMPREHENSIONS) and node is not expr:
-                if isinstance(node, _COMPREHENSIONS):
+            if isinstance(node, _COMPREHENSIONS):
+                self.record_iteration(node.generators[0].iter, stmt, locks, checks)
+                if node is not expr:
                     stack.append(node.generators[0].iter)
+                    continue
+            elif isinstance(node, ast.Lambda) and node is not expr:
                 continue
             if isinstance(node, ast.Call):
                 func = node.func
@@ -1184,6 +1191,21 @@ class _FunctionWalker:
             value = value.value
         return isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and not value.args \
             and not value.keywords and self.m.is_once_factory(value.func.id)
+
+    def record_iteration(self, iterable: ast.AST, stmt: ast.stmt, locks: Tuple[LockRegion, ...],
+                         checks: Tuple[Check, ...]) -> None:
+        """`for x in X`, `X.items()`/`keys()`/`values()`, `enumerate(...)`/`reversed(...)` of them.
+        Copies (`list(X)`, `sorted(X)`, ...) are snapshots taken in one C call: not recorded."""
+        node = iterable
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("enumerate", "reversed") \
+                and node.args:
+            node = node.args[0]
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not node.args \
+                and node.func.attr in ("items", "keys", "values"):
+            node = node.func.value
+        key = self.key_of(node) if isinstance(node, ast.Name) else None
+        if key is not None and self._container_key(key):
+            self.add(Act(key, "iterate", stmt, iterable, locks, self.info, "iteration"), ())
 
     def _container_key(self, key: SharedKey) -> bool:
         binding = self.m.binding_of(key)

@@ -9,6 +9,8 @@ DESCRIPTION:
   wrapped in a module lock.
 * SST101: wrap the statement in `with <lock>:`; for "tested and then rebound", the test and
   the rebinding together.
+* SST104: the same container replacement (a runtime container's iteration walks a
+  snapshot); otherwise no automatic fix: a loop body may take the same lock again.
 * SST103: hold one lock across the test and the act (the container's own `lock` for a
   runtime container); when the act is already under a lock taken after the test, repeat the
   test inside that lock instead (wrapping would take the same lock twice).
@@ -26,7 +28,7 @@ from safestate_lint.engine.analysis import Act, ModuleAnalysis
 from safestate_lint.finding import Finding
 from safestate_lint.fixers.base import FixContext, Unfixable, ast_block_of, contains_await
 
-CODES = ("SST101", "SST102", "SST103")
+CODES = ("SST101", "SST102", "SST103", "SST104")
 LOCKED = {"dict": "LockedDict", "list": "LockedList", "set": "LockedSet"}
 
 
@@ -36,7 +38,7 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
     replaced: Dict[str, bool] = {}
     for finding, act in items:  # first decide which containers become runtime containers
         name = act.key[1]
-        if finding.code == "SST102" and name not in replaced:
+        if finding.code in ("SST102", "SST104") and name not in replaced:
             try:
                 replaced[name] = _replace_container(ctx, name)
             except Unfixable:
@@ -56,6 +58,9 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
                     _wrap_statements(ctx, act, [act.stmt])
             elif finding.code == "SST103":
                 _fix_check_then_act(ctx, act)
+            elif finding.code == "SST104":
+                if not replaced[act.key[1]]:
+                    raise Unfixable("a loop is not wrapped in a lock automatically")
             else:
                 continue
         except Unfixable:

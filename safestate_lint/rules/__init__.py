@@ -8,6 +8,7 @@ from safestate_lint.rules.base import Rule
 from safestate_lint.rules.sst101_shared_global_read_modify_write import SharedGlobalReadModifyWrite
 from safestate_lint.rules.sst102_shared_container_mutation import SharedContainerMutation
 from safestate_lint.rules.sst103_shared_container_check_then_act import SharedContainerCheckThenAct
+from safestate_lint.rules.sst104_shared_container_iteration import SharedContainerIteration
 from safestate_lint.rules.sst201_check_then_act_singleton import CheckThenActSingleton
 from safestate_lint.rules.sst202_check_then_act_class_singleton import CheckThenActClassSingleton
 from safestate_lint.rules.sst203_broken_double_checked_locking import BrokenDoubleCheckedLocking
@@ -16,6 +17,7 @@ ALL_RULES: List[Type[Rule]] = [
     SharedGlobalReadModifyWrite,
     SharedContainerMutation,
     SharedContainerCheckThenAct,
+    SharedContainerIteration,
     CheckThenActSingleton,
     CheckThenActClassSingleton,
     BrokenDoubleCheckedLocking,

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from typing import Dict, Iterator
+
+from safestate_lint.engine.analysis import Act, ModuleAnalysis, SharedKey
+from safestate_lint.rules.base import Report, Rule, container_word, once_per, where
+
+
+class SharedContainerIteration(Rule):
+    """
+    ## What it does
+    Flags a loop or comprehension over a module-level mutable container (`for k in d`,
+    `d.items()`, `d.keys()`, `d.values()`, `enumerate(l)`, `reversed(l)`) without holding a
+    lock, when a function in the module mutates that container. Copies made in one call
+    (`list(d)`, `sorted(d)`, `dict(d)`, ...) are snapshots and stay quiet, as do containers
+    that are only filled at import time and the runtime's locked containers, whose iteration
+    already walks a snapshot.
+
+    ## Why is this bad?
+    Iterating a dict or set while another thread adds or removes a key raises
+    `RuntimeError: dictionary changed size during iteration`; a list being appended to or
+    popped from can be walked past its end or skip items. The error is intermittent: it
+    happens only when the other thread's mutation lands inside the loop.
+
+    ## Example
+    ```python
+    _clients = {}
+
+    def register(name, client):
+        _clients[name] = client
+
+    def broadcast(message):
+        for client in _clients.values():
+            client.send(message)
+    ```
+
+    ## Use instead
+    ```python
+    from safestate_lint.runtime import LockedDict
+
+    _clients = LockedDict()   # iteration walks a snapshot; every write is atomic
+    ```
+    or iterate over a copy taken under the lock that guards the writes.
+
+    ## Fix
+    `safestate-lint fix` replaces the container with the runtime's locked container (as for
+    SST102), when every use in the module stays valid. Wrapping the loop in a lock is not
+    done automatically: the loop body may take the same lock again (a `threading.Lock` would
+    deadlock) or run slow code while holding it.
+
+    ## Options
+    `lock-names`, `synchronized-decorators`, `thread-safe-types`.
+    """
+
+    code = "SST104"
+    name = "shared-container-iteration"
+    summary = "a shared container is iterated without a lock while other code mutates it"
+    fixable = True
+
+    VALID = [
+        "import threading\n_c = {}\n_lock = threading.Lock()\ndef add(k):\n    with _lock:\n        _c[k] = 1\ndef show():\n    with _lock:\n        return [k for k in _c]\n",
+        "_c = {}\ndef add(k):\n    _c[k] = 1\ndef show():\n    return sorted(_c)\n",
+        "HANDLERS = {'a': 1}\ndef show():\n    for k in HANDLERS:\n        print(k)\n",
+        "from safestate_lint.runtime import LockedDict\n_c = LockedDict()\ndef add(k):\n    _c[k] = 1\ndef show():\n    for k in _c.items():\n        print(k)\n",
+    ]
+    INVALID = [
+        "_clients = {}\ndef register(n, c):\n    _clients[n] = c\ndef broadcast(m):\n    for c in _clients.values():  # SST104\n        c.send(m)\n",
+        "_seen = set()\ndef see(x):\n    _seen.add(x)\ndef dump():\n    return [x for x in _seen]  # SST104\n",
+        "_jobs = []\ndef add(j):\n    _jobs.append(j)\ndef report():\n    for i, j in enumerate(_jobs):  # SST104\n        print(i, j)\n",
+    ]
+
+    @classmethod
+    def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
+        mutators: Dict[SharedKey, Act] = {}
+        for act in m.acts:
+            if act.kind == "mutate":
+                mutators.setdefault(act.key, act)
+        for act in once_per(m.acts, lambda a: (id(a.node), a.key)):
+            if act.kind != "iterate" or m.is_locked(act) or act.key not in mutators:
+                continue
+            binding = m.binding_of(act.key)
+            if binding is None or not binding.is_mutable_container:
+                continue
+            writer = mutators[act.key].func.qualname
+            yield act.node, (
+                f"module-level {container_word(m, act)} '{act.key[1]}' is iterated {where(act)} without a lock "
+                f"while '{writer}()' mutates it"
+            ), act
