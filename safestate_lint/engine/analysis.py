@@ -1076,7 +1076,7 @@ class _FunctionWalker:
         self.simple(stmt, locks, checks)
 
     def simple(self, stmt: ast.stmt, locks: Tuple[LockRegion, ...], checks: Tuple[Check, ...]) -> None:
-        targets: List[ast.AST] = []
+        targets: List[ast.expr] = []
         value: Optional[ast.AST] = None
         augmented = False
         if isinstance(stmt, ast.Assign):
@@ -1141,9 +1141,10 @@ class _FunctionWalker:
                              augmented=augmented, resets=deleting or _is_reset(stmt)), checks)
                 return
         if isinstance(target, (ast.Subscript, ast.Attribute)):
-            key, _depth = self.root_key(target, through_calls=True)
-            if key is None:
+            root, _depth = self.root_key(target, through_calls=True)
+            if root is None:
                 return
+            key = root
             detail = "del" if deleting else ("augmented assignment" if augmented else
                                              ("item assignment" if isinstance(target, ast.Subscript) else "attribute assignment"))
             self.add(Act(key, "mutate", stmt, target, locks, self.info, detail,

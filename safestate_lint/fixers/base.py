@@ -217,7 +217,7 @@ class FixContext:
                   if not self._imported(module, obj)]
         if needed:
             # AddImportsVisitor on the import header only: it walks every node it is given
-            body = list(updated.body)
+            body: List[cst.BaseStatement] = list(updated.body)
             at = _after_imports(body)
             context = CodemodContext()
             for module, obj in needed:
@@ -282,9 +282,10 @@ def _align_compound(ctx: FixContext, node: ast.stmt, statement: cst.CSTNode) -> 
             _suite(ctx, node.orelse, statement.orelse.body)  # type: ignore[attr-defined]
     elif isinstance(statement, (cst.With, cst.FunctionDef, cst.ClassDef)):
         _suite(ctx, node.body, statement.body)  # type: ignore[attr-defined]
-    elif isinstance(statement, (cst.Try, getattr(cst, "TryStar", cst.Try))):
+    elif isinstance(statement, (cst.Try, cst.TryStar)):
         _suite(ctx, node.body, statement.body)  # type: ignore[attr-defined]
-        for handler, ast_handler in zip(statement.handlers, node.handlers):  # type: ignore[attr-defined]
+        handlers: Sequence[Union[cst.ExceptHandler, cst.ExceptStarHandler]] = statement.handlers
+        for handler, ast_handler in zip(handlers, node.handlers):  # type: ignore[attr-defined]
             _suite(ctx, ast_handler.body, handler.body)
         if statement.orelse is not None:
             _suite(ctx, node.orelse, statement.orelse.body)  # type: ignore[attr-defined]

@@ -92,7 +92,8 @@ def _fix_check_then_act(ctx: FixContext, act: Act) -> None:
     if inner and not check.locks and check.origin is check.site and isinstance(check.site, ast.If):
         # `if k not in d: with lock: d[k] = v` -> test again inside the lock
         region = inner[-1]
-        with_node = ctx.statement(region.node)  # type: ignore[arg-type]
+        assert region.node is not None  # `inner` holds `with` regions only
+        with_node = ctx.statement(region.node)
         if not _inside(region.node, check.site):
             raise Unfixable("the lock is not inside the test")
         ctx.claim([with_node])

@@ -73,7 +73,7 @@ class LockedDict(_Snapshots, Dict[K, V]):
         with self._lock:
             dict.update(self, *args, **kwargs)
 
-    def __ior__(self, other: Any) -> "LockedDict[K, V]":  # type: ignore[override]
+    def __ior__(self, other: Any) -> "LockedDict[K, V]":  # type: ignore[misc, override]
         with self._lock:
             dict.update(self, other)
         return self
@@ -195,7 +195,7 @@ class LockedList(_Snapshots, List[T]):
         with self._lock:
             list.reverse(self)
 
-    @overload
+    @overload  # type: ignore[override]
     def __setitem__(self, index: int, value: T) -> None: ...
     @overload
     def __setitem__(self, index: slice, value: Iterable[T]) -> None: ...
@@ -203,15 +203,15 @@ class LockedList(_Snapshots, List[T]):
         with self._lock:
             list.__setitem__(self, index, value)
 
-    def __delitem__(self, index: Union[int, slice]) -> None:
+    def __delitem__(self, index: Union[int, slice]) -> None:  # type: ignore[override]
         with self._lock:
             list.__delitem__(self, index)
 
-    def __iadd__(self, other: Iterable[T]) -> "LockedList[T]":  # type: ignore[override]
+    def __iadd__(self, other: Iterable[T]) -> "LockedList[T]":  # type: ignore[misc, override]
         self.extend(other)
         return self
 
-    def __imul__(self, n: int) -> "LockedList[T]":  # type: ignore[override]
+    def __imul__(self, n: int) -> "LockedList[T]":  # type: ignore[misc, override]
         with self._lock:
             list.__imul__(self, n)
         return self
@@ -262,7 +262,7 @@ class LockedSet(_Snapshots, Set[T]):
             set.add(self, item)
             return True
 
-    def discard(self, item: T) -> None:
+    def discard(self, item: T) -> None:  # type: ignore[override]
         with self._lock:
             set.discard(self, item)
 
@@ -294,19 +294,19 @@ class LockedSet(_Snapshots, Set[T]):
         with self._lock:
             set.symmetric_difference_update(self, other)
 
-    def __ior__(self, other: Any) -> "LockedSet[T]":  # type: ignore[override]
+    def __ior__(self, other: Any) -> "LockedSet[T]":  # type: ignore[misc, override]
         self.update(other)
         return self
 
-    def __iand__(self, other: Any) -> "LockedSet[T]":  # type: ignore[override]
+    def __iand__(self, other: Any) -> "LockedSet[T]":  # type: ignore[misc, override]
         self.intersection_update(other)
         return self
 
-    def __isub__(self, other: Any) -> "LockedSet[T]":  # type: ignore[override]
+    def __isub__(self, other: Any) -> "LockedSet[T]":  # type: ignore[misc, override]
         self.difference_update(other)
         return self
 
-    def __ixor__(self, other: Any) -> "LockedSet[T]":  # type: ignore[override]
+    def __ixor__(self, other: Any) -> "LockedSet[T]":  # type: ignore[misc, override]
         self.symmetric_difference_update(other)
         return self
 

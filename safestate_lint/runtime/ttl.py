@@ -86,7 +86,7 @@ class TTLCache(Generic[K, V]):
 
     def __contains__(self, key: object) -> bool:
         with self._lock:
-            entry = self._data.get(key)  # type: ignore[call-overload]
+            entry = self._data.get(key)  # type: ignore[call-overload, arg-type]
             return entry is not None and entry[0] > self._clock()
 
     def __len__(self) -> int:
