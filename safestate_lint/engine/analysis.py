@@ -60,10 +60,13 @@ LOCK_CTORS: Dict[str, bool] = {  # qualified name -> is an asyncio-style (task-o
 RUNTIME_LOCKS: Dict[str, bool] = {"RWLock": False, "AsyncRWLock": True}
 RUNTIME_CONTAINERS: Dict[str, str] = {"LockedDict": "dict", "LockedList": "list", "LockedSet": "set"}
 RUNTIME_THREAD_SAFE = frozenset({"AtomicCounter", "StateManager", "TTLCache", "Singleton", "singleton"})
+# methods that run before an instance is shared
+_CONSTRUCTORS = frozenset({"__init__", "__new__", "__post_init__", "__init_subclass__", "__set_name__"})
 # an identifier followed by `.` or `[` (through blanks, `)` and backslash continuations)
 _ACCESSED = re.compile(r"(?<![\w])([^\W\d]\w*)[ \t\r\n\\)]*[.\[]")
 # decorators that make a zero-argument factory return one object however many threads call it
-ONCE_DECORATORS = frozenset({"functools.lru_cache", "functools.cache"})
+ONCE_DECORATORS = frozenset({"functools.lru_cache", "functools.cache", "streamlit.cache_resource",
+                             "streamlit.experimental_singleton"})
 THREAD_SAFE_CTORS = frozenset({
     "queue.Queue", "queue.LifoQueue", "queue.PriorityQueue", "queue.SimpleQueue",
     "multiprocessing.Queue", "multiprocessing.SimpleQueue", "multiprocessing.JoinableQueue",
@@ -279,6 +282,12 @@ class ModuleAnalysis:
         self._thread_safe_types = set(config.thread_safe_types)
         self._instance_attrs_done: Set[str] = set()
         self._def_offsets: Optional[List[int]] = None
+        self._locking: Optional[Set[str]] = None
+        # classes whose one instance every thread shares (singleton evidence), their
+        # instance attributes, and the module-level names bound to such an instance
+        self.shared_classes: Set[str] = set()
+        self.instance_attrs: Dict[Tuple[str, str], Binding] = {}
+        self.instances: Dict[str, str] = {}
         # the source text lets a cheap exact pre-pass skip functions that cannot touch shared state
         self._text = "".join(lines) if (lines is not None and prefilter) else None
         self._line_starts: List[int] = []
@@ -291,6 +300,9 @@ class ModuleAnalysis:
         self._collect_module()
         self._collect_functions()
         self._collect_global_rebinds()
+        self._collect_shared_classes()
+        self._mark_import_time_methods()
+        self._mark_returned_inner_functions()
         candidates = self._candidate_offsets()
         for info in self.functions:
             if info.import_time or not self._may_touch_shared_state(info, candidates):
@@ -372,6 +384,8 @@ class ModuleAnalysis:
     def _may_touch_shared_state(self, info: FunctionInfo, candidates: List[int]) -> bool:
         if info.method_kind in ("classmethod", "new", "metaclass"):
             return True
+        if info.method_kind == "method" and info.class_name in self.shared_classes:
+            return True
         return self._node_contains(candidates, info.node)
 
     def _collect_global_rebinds(self) -> None:
@@ -389,8 +403,103 @@ class ModuleAnalysis:
                     for target in targets:
                         if isinstance(target, ast.Name) and target.id in info.globals_declared:
                             self._infer_global_binding(target.id, node.value)
+                            created = self._created_class(node.value)
+                            if created is not None:
+                                self.shared_classes.add(created)
             for name in info.globals_declared:
                 self.bindings.setdefault(name, Binding(name, "unknown"))
+
+    def _created_class(self, value: Optional[ast.AST]) -> Optional[str]:
+        """`C(...)` (or `await C.create()`-free plain `C(...)`) for a class of this module."""
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in self.classes:
+            return value.func.id
+        return None
+
+    def _collect_shared_classes(self) -> None:
+        """Classes of which one instance is shared by every thread: a module-level instance,
+        a module global annotated `Optional[C]`, a `global x; x = C()` getter, or a class
+        singleton (`_instance`/`_instances` on the class, a base or the metaclass)."""
+        main_block = {id(node) for stmt in self.tree.body if _is_main_guard(stmt)
+                      for inner in stmt.body for node in ast.walk(inner)}  # type: ignore[attr-defined]
+        for name, binding in self.bindings.items():
+            node = binding.node
+            value = getattr(node, "value", None)
+            created = self._created_class(value)
+            if created is None or binding.kind != "unknown" or id(node) in main_block:
+                continue
+            self.instances[name] = created
+            if not name.strip("_").isupper():  # `_EPOCH = datetime(...)`: a value constant, not a service
+                self.shared_classes.add(created)
+        for name, binding in self.bindings.items():
+            node = binding.node
+            annotation = node.annotation if isinstance(node, ast.AnnAssign) else None
+            if annotation is not None:
+                inner = annotation.slice if isinstance(annotation, ast.Subscript) else annotation
+                label = inner.value if isinstance(inner, ast.Constant) else dotted_name(inner)
+                if isinstance(label, str) and label in self.classes:
+                    self.shared_classes.add(label)
+
+        def singleton_like(name: str, depth: int = 0) -> bool:
+            cls = self.classes.get(name)
+            if cls is None or depth > 10:
+                return False
+            if (name, "_instance") in self.class_attrs or (name, "_instances") in self.class_attrs:
+                return True
+            related = [dotted_name(b) for b in cls.bases]
+            related += [dotted_name(k.value) for k in cls.keywords if k.arg == "metaclass"]
+            return any(r is not None and singleton_like(r, depth + 1) for r in related)
+
+        for name, cls in self.classes.items():
+            is_meta = any((dotted_name(b) or "") in ("type", "ABCMeta") for b in cls.bases)
+            if not is_meta and singleton_like(name):
+                self.shared_classes.add(name)
+        for name in self.shared_classes:
+            cls = self.classes[name]
+            for stmt in cls.body:
+                if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or not stmt.args.args:
+                    continue
+                self_name = stmt.args.args[0].arg
+                for node in iter_scope_nodes(stmt.body):
+                    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                        for target in targets:
+                            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                                    and target.value.id == self_name:
+                                annotation = node.annotation if isinstance(node, ast.AnnAssign) else None
+                                binding = self.classify_value(node.value, annotation)
+                                current = self.instance_attrs.get((name, target.attr))
+                                if current is None or (current.kind in ("none", "unknown") and binding.kind != "unknown"):
+                                    self.instance_attrs[(name, target.attr)] = binding
+
+    def _mark_import_time_methods(self) -> None:
+        """`app = App()` then `@app.route(...)` / `app.setup()` at module level: those methods
+        are import-time setup, unless another function also uses them."""
+        wanted = {(self.instances[inst], method) for inst, method in self._top_dotted if inst in self.instances}
+        if not wanted:
+            return
+        for info in self.functions:
+            if (info.class_name, info.name) not in wanted:
+                continue
+            offsets = self._occurrences([info.name])
+            name = info.name
+            used = any(
+                other is not info and self._node_contains(offsets, other.node) and any(
+                    (isinstance(n, ast.Attribute) and n.attr == name) or (isinstance(n, ast.Name) and n.id == name)
+                    for n in iter_scope_nodes(other.node.body))
+                for other in self.functions)
+            if not used:
+                info.import_time = True
+
+    def _mark_returned_inner_functions(self) -> None:
+        """The function a decorator factory returns runs when the decorator is applied: at
+        import time when the factory is import-time setup (`@register("name")`)."""
+        for info in self.functions:
+            parent = info.parents[-1] if info.parents else None
+            if parent is None or not parent.import_time:
+                continue
+            if any(isinstance(node, ast.Return) and isinstance(node.value, ast.Name) and node.value.id == info.name
+                   for node in iter_scope_nodes(parent.node.body)):
+                info.import_time = True
 
     def _infer_global_binding(self, name: str, value: ast.AST) -> None:
         binding = self.classify_value(value)
@@ -425,6 +534,17 @@ class ModuleAnalysis:
         if self._thread_safe_types:
             last = qualified.rsplit(".", 1)[-1]
             return qualified in self._thread_safe_types or last in self._thread_safe_types
+        return False
+
+    def _is_thread_local_class(self, name: str, depth: int = 0) -> bool:
+        """A class of this module deriving from `threading.local`: its instances are per-thread."""
+        cls = self.classes.get(name)
+        if cls is None or depth > 10:
+            return False
+        for base in cls.bases:
+            qualified = self.qualify(base) or ""
+            if qualified in ("threading.local", "_thread._local") or self._is_thread_local_class(qualified, depth + 1):
+                return True
         return False
 
     def classify_value(self, value: Optional[ast.AST], annotation: Optional[ast.AST] = None) -> Binding:
@@ -475,7 +595,7 @@ class ModuleAnalysis:
                     return Binding("", "lock", async_lock=RUNTIME_LOCKS[runtime])
                 if runtime in RUNTIME_THREAD_SAFE:
                     return Binding("", "threadsafe")
-            if self._is_thread_safe_type(qualified):
+            if self._is_thread_safe_type(qualified) or self._is_thread_local_class(qualified):
                 return Binding("", "threadsafe")
             if qualified in ("frozenset", "tuple", "str", "int", "float", "bytes", "object", "types.MappingProxyType"):
                 return Binding("", "scalar")
@@ -592,6 +712,7 @@ class ModuleAnalysis:
     # ---- functions ----------------------------------------------------------------------------
     def _collect_functions(self) -> None:
         top_called: Set[str] = set()
+        self._top_dotted: Set[Tuple[str, str]] = set()  # `inst.method(...)` / `@inst.method` at import time
         for stmt in self._module_statements():
             nodes: Iterable[ast.AST]
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -600,6 +721,8 @@ class ModuleAnalysis:
                     name = dotted_name(decorator)
                     if name is not None and "." not in name:
                         top_called.add(name)
+                    elif name is not None and name.count(".") == 1:
+                        self._top_dotted.add(tuple(name.split(".")))  # type: ignore[arg-type]
                 if isinstance(stmt, ast.ClassDef):
                     nodes = list(nodes) + [n for s in stmt.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(s)]
             elif isinstance(stmt, (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)):
@@ -609,6 +732,9 @@ class ModuleAnalysis:
             for node in nodes:
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                     top_called.add(node.func.id)
+                elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                        and isinstance(node.func.value, ast.Name):
+                    self._top_dotted.add((node.func.value.id, node.func.attr))
         self._walk_defs(self.tree.body, None, [], "")
         setup = [info for info in self.functions
                  if info.class_name is None and "." not in info.qualname and info.name in top_called]
@@ -642,6 +768,34 @@ class ModuleAnalysis:
             if self._lines_contain(self._def_offsets, node.body[0].lineno, node.end_lineno):
                 self._walk_defs(node.body, None, enclosing + [info], f"{prefix}{node.name}.<locals>.")
 
+    def _locking_decorators(self) -> Set[str]:
+        """Module functions that call their argument inside `with <lock>:` (a hand-written
+        `@synchronized`): `def locked(fn): def wrapper(*a): with _lock: return fn(*a)`."""
+        if self._locking is None:
+            self._locking = set()
+            for stmt in self.tree.body:
+                if not isinstance(stmt, ast.FunctionDef) or not stmt.args.args:
+                    continue
+                wrapped = stmt.args.args[0].arg
+                for inner in ast.walk(stmt):
+                    if not isinstance(inner, (ast.With, ast.AsyncWith)):
+                        continue
+                    locks = [item.context_expr for item in inner.items]
+                    if not any(self._names_a_lock(expr) for expr in locks):
+                        continue
+                    if any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == wrapped
+                           for body_stmt in inner.body for n in ast.walk(body_stmt)):
+                        self._locking.add(stmt.name)
+                        break
+        return self._locking
+
+    def _names_a_lock(self, expr: ast.AST) -> bool:
+        name = dotted_name(expr.func if isinstance(expr, ast.Call) else expr)
+        if name is None:
+            return False
+        binding = self.bindings.get(name)
+        return (binding is not None and binding.kind == "lock") or self.matches_lock_name(name.rsplit(".", 1)[-1])
+
     def is_once_factory(self, name: str) -> bool:
         """A module-level function decorated with the runtime's `singleton` or `functools.cache`."""
         binding = self.bindings.get(name)
@@ -660,6 +814,8 @@ class ModuleAnalysis:
         written = dotted_name(target)
         if written is None:
             return False
+        if written in self._locking_decorators():
+            return True
         qualified = self.qualify(target) or written
         return any(fnmatch.fnmatchcase(written, p) or fnmatch.fnmatchcase(qualified, p)
                    for p in self.config.synchronized_decorators)
@@ -688,10 +844,16 @@ class ModuleAnalysis:
     def binding_of(self, key: SharedKey) -> Optional[Binding]:
         if key[0] == "g":
             return self.bindings.get(key[1])
+        if key[0] == "i":
+            return self.instance_attrs.get((key[1], key[2]))
         return self.class_attrs.get((key[1], key[2]))
 
     def describe(self, key: SharedKey) -> str:
-        return key[1] if key[0] == "g" else f"{key[1]}.{key[2]}"
+        if key[0] == "g":
+            return key[1]
+        if key[0] == "i":
+            return f"self.{key[2]}"
+        return f"{key[1]}.{key[2]}"
 
     def thread_capable(self, region: LockRegion) -> bool:
         return not (region.async_lock and self.thread_evidence)
@@ -705,7 +867,8 @@ class ModuleAnalysis:
         "async-lock": the only lock is an asyncio-style lock, but threads reach the state.
         """
         check = act.check
-        if check is None or act.key not in check.keys or act.reads_self or act.idempotent or act.resets:
+        if act.key[0] == "i" or check is None or act.key not in check.keys or act.reads_self or act.idempotent \
+                or act.resets:
             return None
         if act.key[0] == "g" and (act.kind != "rebind" or act.key not in check.lazy_keys):
             return None
@@ -720,6 +883,14 @@ class ModuleAnalysis:
     @staticmethod
     def is_locked(act: Act) -> bool:
         return bool(act.locks)
+
+
+def _is_main_guard(stmt: ast.stmt) -> bool:
+    """`if __name__ == "__main__":`"""
+    test = getattr(stmt, "test", None)
+    return isinstance(stmt, ast.If) and isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) \
+        and test.left.id == "__name__" and len(test.comparators) == 1 \
+        and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value == "__main__"
 
 
 def _header_nodes(stmt: ast.stmt) -> List[ast.AST]:
@@ -843,6 +1014,14 @@ class _FunctionWalker:
                 if binding is not None and binding.kind in ("lock", "threadsafe", "function"):
                     return None
                 return ("c", cls, node.attr)
+            info = self.info
+            if info.self_param and isinstance(node.value, ast.Name) and node.value.id == info.self_param \
+                    and info.class_name in self.m.shared_classes and info.name not in _CONSTRUCTORS \
+                    and not node.attr.startswith("__"):
+                binding = self.m.instance_attrs.get((info.class_name, node.attr))
+                if binding is None or binding.kind in ("lock", "threadsafe", "function"):
+                    return None  # methods, properties and per-call attributes are not state we track
+                return ("i", info.class_name, node.attr)
         return None
 
     def root_key(self, node: ast.AST, through_calls: bool = False) -> Tuple[Optional[SharedKey], int]:

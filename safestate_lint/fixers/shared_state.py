@@ -36,6 +36,7 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
     """Plan fixes; return the findings this pass fixes."""
     fixed: Set[Finding] = set()
     replaced: Dict[str, bool] = {}
+    items = [(f, a) for f, a in items if a.key[0] == "g"]  # shared instances' attributes: no automatic fix yet
     for finding, act in items:  # first decide which containers become runtime containers
         name = act.key[1]
         if finding.code in ("SST102", "SST104") and name not in replaced:

@@ -63,6 +63,13 @@ def container_word(m: ModuleAnalysis, act: Act) -> str:
     return kind
 
 
+def shared_name(m: ModuleAnalysis, act: Act) -> str:
+    """How a message names the shared thing: `global 'n'`, or `'self.items' of the shared 'C' instance`."""
+    if act.key[0] == "i":
+        return f"'self.{act.key[2]}' of the shared '{act.key[1]}' instance"
+    return f"'{act.key[1]}'"
+
+
 def where(act: Act) -> str:
     return f"in '{act.func.qualname}()'"
 

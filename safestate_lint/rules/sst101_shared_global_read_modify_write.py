@@ -4,7 +4,7 @@ import ast
 from typing import Iterator
 
 from safestate_lint.engine.analysis import ModuleAnalysis
-from safestate_lint.rules.base import Report, Rule, once_per, where
+from safestate_lint.rules.base import Report, Rule, once_per, shared_name, where
 
 
 class SharedGlobalReadModifyWrite(Rule):
@@ -51,6 +51,11 @@ class SharedGlobalReadModifyWrite(Rule):
     guards the global elsewhere in the module, or a new module-level `threading.Lock()`
     named after the global (`_request_count_lock`). The fix is safe.
 
+    The same holds for the attributes of an object every thread shares: the instance of a
+    class that is created once per process (a module-level `manager = Manager()`, a
+    `global _m; _m = Manager()` getter, an `Optional[Manager]` module global, or a class
+    singleton), outside `__init__`.
+
     ## Options
     `lock-names`, `synchronized-decorators`, `thread-safe-types`.
     """
@@ -67,6 +72,7 @@ class SharedGlobalReadModifyWrite(Rule):
         "n = 0\nn += 1\n",
         "_config = None\ndef load():\n    global _config\n    _config = {'a': 1}\n",
         "import threading\n_local = threading.local()\ndef f():\n    _local.count += 1\n",
+        "import threading\nclass _State(threading.local):\n    count = 0\n_state = _State()\ndef f():\n    _state.count += 1\n",
         "def outer():\n    n = 0\n    def inner():\n        nonlocal n\n        n += 1\n    inner()\n",
     ]
     INVALID = [
@@ -79,21 +85,22 @@ class SharedGlobalReadModifyWrite(Rule):
         "n = 0\ndef reset():\n    global n\n    if n > 10:\n        n = 0  # SST101\n",
         "total = 0\nasync def add(msg):\n    global total\n    total += len(msg)  # SST101\n",
         "logfp = None\ndef closelog():\n    global logfp\n    if logfp:\n        logfp.close()\n        logfp = None  # SST101\n",
+        "class Stats:\n    def __init__(self):\n        self.hits = 0\n    def hit(self):\n        self.hits += 1  # SST101\nstats = Stats()\n",
     ]
 
     @classmethod
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
         for act in once_per(m.acts, lambda a: (id(a.stmt), a.key)):
-            if act.key[0] != "g" or m.is_locked(act):
+            if act.key[0] not in ("g", "i") or m.is_locked(act):
                 continue
-            name = act.key[1]
+            name = f"global '{act.key[1]}'" if act.key[0] == "g" else shared_name(m, act)
             if act.kind == "rebind":
                 if act.reads_self:
-                    yield act.stmt, f"global '{name}' is read and rebound without a lock {where(act)}", act
+                    yield act.stmt, f"{name} is read and rebound without a lock {where(act)}", act
                 elif act.check is not None and act.key in act.check.keys and \
                         (act.key not in act.check.lazy_keys or act.resets):
-                    yield act.stmt, f"global '{name}' is tested and then rebound without a lock {where(act)}", act
+                    yield act.stmt, f"{name} is tested and then rebound without a lock {where(act)}", act
             elif act.reads_self and act.detail in ("augmented assignment", "item assignment", "attribute assignment"):
                 part = "attribute" if isinstance(act.node, ast.Attribute) else "item"
-                yield act.stmt, f"{part} of global '{name}' is read and rewritten without a lock {where(act)}", act
+                yield act.stmt, f"{part} of {name} is read and rewritten without a lock {where(act)}", act
 

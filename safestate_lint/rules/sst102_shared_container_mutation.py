@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from safestate_lint.engine.analysis import ModuleAnalysis
-from safestate_lint.rules.base import Report, Rule, container_word, once_per, where
+from safestate_lint.rules.base import Report, Rule, container_word, once_per, shared_name, where
 
 
 class SharedContainerMutation(Rule):
@@ -15,7 +15,9 @@ class SharedContainerMutation(Rule):
     (`append`, `update`, `setdefault`, `pop`, `add`, ...), `heapq`/`bisect` helpers, and
     `_groups[k].append(v)` / `d.setdefault(k, []).append(v)`.
 
-    Containers that are only filled at import time are constants and stay quiet, as do
+    Containers held by an object every thread shares (the attributes of a class instantiated
+    once per process, see SST101) count too, outside `__init__`; they have no automatic fix
+    yet. Containers that are only filled at import time are constants and stay quiet, as do
     `queue.Queue`, `collections.deque`, `threading.local`, `ContextVar` and the runtime's
     `LockedDict`/`LockedList`/`LockedSet`.
 
@@ -74,6 +76,8 @@ class SharedContainerMutation(Rule):
         "import functools\n@functools.lru_cache(maxsize=None)\ndef client():\n    return object()\n",
         "import threading\n_log = []\n_lock = threading.Lock()\ndef f(x):\n    _lock.acquire()\n    try:\n        _log.append(x)\n    finally:\n        _lock.release()\n",
         "import threading\n_log = []\n_lock = threading.RLock()\ndef f(x):\n    with open('f') as fh, _lock:\n        _log.append(fh.read())\n",
+        "class PerRequest:\n    def __init__(self):\n        self.data = {}\n    def add(self, k, v):\n        self.data[k] = v\n",
+        "import functools, threading\n_items = []\n_guard = threading.Lock()\ndef _serialized(fn):\n    @functools.wraps(fn)\n    def wrapper(*a, **k):\n        with _guard:\n            return fn(*a, **k)\n    return wrapper\n@_serialized\ndef add(x):\n    _items.append(x)\n",
     ]
     INVALID = [
         "SERVICE_STATUS = {'db': 'unknown'}\ndef monitor(name, status):\n    SERVICE_STATUS[name] = status  # SST102\n",
@@ -87,19 +91,21 @@ class SharedContainerMutation(Rule):
         "import heapq\n_jobs = []\ndef push(j):\n    heapq.heappush(_jobs, j)  # SST102\n",
         "from typing import Dict\nINCIDENTS: Dict[str, int] = {}\nasync def add(i):\n    INCIDENTS[i] = 1  # SST102\n",
         "_cache = None\ndef init():\n    global _cache\n    _cache = {}\ndef put(k, v):\n    _cache[k] = v  # SST102\n",
+        "class IncidentManager:\n    def __init__(self):\n        self.incidents = {}\n    async def add(self, i, d):\n        self.incidents[i] = d  # SST102\nincident_manager = IncidentManager()\n",
     ]
 
     @classmethod
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
         for act in once_per(m.acts, lambda a: (id(a.stmt), a.key)):
-            if act.key[0] != "g" or act.kind != "mutate" or m.is_locked(act):
+            if act.key[0] not in ("g", "i") or act.kind != "mutate" or m.is_locked(act):
                 continue
             binding = m.binding_of(act.key)
             if binding is None or not binding.is_mutable_container:
                 continue
             if act.reads_self and act.detail in ("augmented assignment", "item assignment"):
                 continue  # a read-modify-write of an item: SST101
+            owner = "module-level " if act.key[0] == "g" else ""
             yield act.node, (
-                f"module-level {container_word(m, act)} '{act.key[1]}' is mutated ({act.detail}) "
+                f"{owner}{container_word(m, act)} {shared_name(m, act)} is mutated ({act.detail}) "
                 f"{where(act)} without a lock"
             ), act

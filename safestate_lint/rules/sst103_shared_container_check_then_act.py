@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator, Set, Tuple
 
 from safestate_lint.engine.analysis import ModuleAnalysis, SharedKey
-from safestate_lint.rules.base import Report, Rule, container_word, once_per, where
+from safestate_lint.rules.base import Report, Rule, container_word, once_per, shared_name, where
 
 
 class SharedContainerCheckThenAct(Rule):
@@ -81,7 +81,7 @@ class SharedContainerCheckThenAct(Rule):
         }
         for act in once_per(m.acts, lambda a: (id(a.check.site) if a.check else 0, a.key)):
             check = act.check
-            if act.key[0] != "g" or act.kind != "mutate" or check is None:
+            if act.key[0] not in ("g", "i") or act.kind != "mutate" or check is None:
                 continue
             binding = m.binding_of(act.key)
             if binding is None or not binding.is_container_like:
@@ -89,6 +89,6 @@ class SharedContainerCheckThenAct(Rule):
             if (id(check.site), act.key) in lazy_rebinds or check.shares_lock_with(act.locks):
                 continue
             yield check.site, (
-                f"'{act.key[1]}' ({container_word(m, act)}) is tested and then mutated ({act.detail}) "
+                f"{shared_name(m, act)} ({container_word(m, act)}) is tested and then mutated ({act.detail}) "
                 f"{where(act)} without one lock held across both"
             ), act

@@ -72,6 +72,7 @@ class CheckThenActSingleton(Rule):
         "import threading\n_x = None\n_lock = threading.Lock()\ndef get():\n    global _x\n    if _x is None:\n        with _lock:\n            if _x is None:\n                _x = object()\n    return _x\n",
         "import threading\n_x = None\n_lock = threading.Lock()\ndef get():\n    global _x\n    with _lock:\n        if _x is None:\n            _x = object()\n        return _x\n",
         "import functools\n@functools.lru_cache(maxsize=None)\ndef get():\n    return object()\n",
+        "import streamlit as st\n_model = None\n@st.cache_resource\ndef load_model():\n    return object()\ndef get_model():\n    global _model\n    if _model is None:\n        _model = load_model()\n    return _model\n",
         "_x = None\ndef get():\n    if _x is None:\n        return None\n    return _x\n",
         "_x = None\nif _x is None:\n    _x = object()\n",
         "import asyncio\n_m = None\n_lock = asyncio.Lock()\nasync def get():\n    global _m\n    if _m is None:\n        async with _lock:\n            if _m is None:\n                _m = object()\n    return _m\n",
