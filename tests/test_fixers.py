@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import os
 import stat
-from pathlib import Path
 
 import pytest
 from helpers import ROOT, run_cli

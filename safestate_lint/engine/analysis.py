@@ -1411,7 +1411,7 @@ def _is_reset(stmt: ast.stmt) -> bool:
     """`x = None` / `x = False` / `x = 0`: clearing a value, not creating one."""
     value = getattr(stmt, "value", None)
     return isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(value, ast.Constant) \
-        and value.value in (None, False, 0) and not isinstance(value.value, str)
+        and value.value in (None, False, 0)
 
 
 def _value_locals(value: Optional[ast.AST]) -> Iterator[str]:

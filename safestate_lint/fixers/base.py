@@ -15,7 +15,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 
-from safestate_lint.engine.analysis import Act, FunctionInfo, ModuleAnalysis
+from safestate_lint.engine.analysis import FunctionInfo, ModuleAnalysis
 
 Block = Union[cst.Module, cst.IndentedBlock]
 
@@ -454,6 +454,3 @@ def _after_imports(body: List[cst.BaseStatement]) -> int:
             break
     return at
 
-
-def act_statement(ctx: FixContext, act: Act) -> cst.BaseStatement:
-    return ctx.statement(act.stmt)
