@@ -443,8 +443,11 @@ class ModuleAnalysis:
             cls = self.classes.get(name)
             if cls is None or depth > 10:
                 return False
-            if (name, "_instance") in self.class_attrs or (name, "_instances") in self.class_attrs:
-                return True
+            one = self.class_attrs.get((name, "_instance"))
+            per_class = self.class_attrs.get((name, "_instances"))
+            if (one is not None and one.kind == "none") or \
+                    (per_class is not None and per_class.type_name in ("dict", "WeakValueDictionary", "WeakKeyDictionary")):
+                return True  # not `_instances = WeakSet()`: a registry of many instances
             related = [dotted_name(b) for b in cls.bases]
             related += [dotted_name(k.value) for k in cls.keywords if k.arg == "metaclass"]
             return any(r is not None and singleton_like(r, depth + 1) for r in related)

@@ -73,6 +73,7 @@ class SharedGlobalReadModifyWrite(Rule):
         "_config = None\ndef load():\n    global _config\n    _config = {'a': 1}\n",
         "import threading\n_local = threading.local()\ndef f():\n    _local.count += 1\n",
         "import threading\nclass _State(threading.local):\n    count = 0\n_state = _State()\ndef f():\n    _state.count += 1\n",
+        "from weakref import WeakSet\nclass Bar:\n    _instances = WeakSet()\n    def __init__(self):\n        self.n = 0\n    def update(self):\n        self.n += 1\n",
         "def outer():\n    n = 0\n    def inner():\n        nonlocal n\n        n += 1\n    inner()\n",
     ]
     INVALID = [
