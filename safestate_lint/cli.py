@@ -77,7 +77,9 @@ class Settings:
         return config.with_overrides(**changes) if changes else config
 
     def for_path(self, path: str) -> Config:
-        directory = os.path.dirname(os.path.abspath(path))
+        """The config for a file, or for a directory given on the command line."""
+        absolute = os.path.abspath(path)
+        directory = absolute if os.path.isdir(absolute) else os.path.dirname(absolute)
         if directory not in self._cache:
             self._cache[directory] = self.override(self.explicit or config_mod.discover(directory))
         return self._cache[directory]
@@ -92,8 +94,7 @@ class Settings:
 
 
 def collect(args: argparse.Namespace, settings: Settings) -> tuple:
-    files, path_errors = discover_files(args.paths, None if settings.explicit is None else settings.override(settings.explicit),
-                                        args.exclude) if args.paths != ["-"] else ([], [])
+    files, path_errors = discover_files(args.paths, settings.for_path) if args.paths != ["-"] else ([], [])
     return files, [(e.display, e.reason) for e in path_errors]
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, NamedTuple, Sequence, Tuple
 
-from safestate_lint import config as config_mod
 from safestate_lint.config import Config
 
 
@@ -23,16 +22,13 @@ def _display(path: str) -> str:
     return path if os.path.isabs(path) else os.path.normpath(path)
 
 
-def discover_files(paths: Sequence[str], explicit_config: Optional[Config],
-                   extra_exclude: Sequence[str] = ()) -> Tuple[List[SourceFile], List[PathError]]:
-    """Python files under `paths`, sorted, skipping excluded ones; missing paths are errors."""
+def discover_files(paths: Sequence[str],
+                   config_for: Callable[[str], Config]) -> Tuple[List[SourceFile], List[PathError]]:
+    """Python files under `paths`, sorted, skipping what each one's config excludes;
+    missing paths are errors."""
     files: List[SourceFile] = []
     errors: List[PathError] = []
     seen = set()
-
-    def config_for(path: str) -> Config:
-        cfg = explicit_config or config_mod.discover(path)
-        return cfg.with_overrides(extend_exclude=cfg.extend_exclude + tuple(extra_exclude)) if extra_exclude else cfg
 
     for given in paths:
         if not os.path.lexists(given):
