@@ -141,6 +141,3 @@ def check_source(source: str, path: str, config: Config, *, honour_noqa: bool = 
 def check_bytes(data: bytes, path: str, config: Config) -> List[Finding]:
     return check_source(decode_source(data), path, config)
 
-
-def split_lines(source: str) -> Tuple[str, ...]:
-    return tuple(source.splitlines(True))

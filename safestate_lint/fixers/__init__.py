@@ -8,7 +8,6 @@ Every pass must produce code that parses, or the file is left alone.
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, field
 from typing import List, Optional, Set
 
@@ -40,16 +39,17 @@ class FixError(Exception):
 
 
 def fix_source(source: str, path: str, config: Config, *, unsafe_fixes: bool = False) -> FixResult:
-    before: Optional[List[Finding]] = None
     original = source
-    for _ in range(MAX_PASSES):
-        tree = parse_source(source, path)
-        lines = source.splitlines(True)
-        analysis = ModuleAnalysis(tree, config, lines)
+    tree = parse_source(source, path)
+    before: Optional[List[Finding]] = None
+    remaining: List[Finding] = []
+    for attempt in range(MAX_PASSES + 1):
+        analysis = ModuleAnalysis(tree, config, source.splitlines(True))
         items = reports(analysis, path)
+        remaining = [finding for finding, _ in items]
         if before is None:
-            before = [finding for finding, _ in items]
-        if not items:
+            before = remaining
+        if not items or attempt == MAX_PASSES:
             break
         ctx = FixContext(analysis, source, unsafe_fixes)
         fixed: Set[Finding] = set()
@@ -58,15 +58,13 @@ def fix_source(source: str, path: str, config: Config, *, unsafe_fixes: bool = F
         if not fixed or ctx.edits.empty():
             break
         new_source = ctx.apply()
-        try:
-            ast.parse(new_source)
-        except SyntaxError as exc:  # pragma: no cover - a bug in a fixer; never write it
-            raise FixError(f"internal error: the fix produced invalid code ({exc.msg}); file left unchanged") from None
         if new_source == source:
             break
+        try:  # the next pass's tree, and the guarantee that a fix never writes invalid code
+            tree = parse_source(new_source, path)
+        except SourceError as exc:  # pragma: no cover - a bug in a fixer; never write it
+            raise FixError(f"internal error: the fix produced invalid code ({exc}); file left unchanged") from None
         source = new_source
-    remaining = [finding for finding, _ in reports(ModuleAnalysis(parse_source(source, path), config,
-                                                                  source.splitlines(True)), path)]
     return FixResult(source, source != original, before or [], remaining)
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 
-from safestate_lint.engine.analysis import FunctionInfo, ModuleAnalysis
+from safestate_lint.engine.analysis import Act, FunctionInfo, ModuleAnalysis
+from safestate_lint.finding import Finding
 
 Block = Union[cst.Module, cst.IndentedBlock]
 
@@ -294,6 +295,23 @@ def _align_compound(ctx: FixContext, node: ast.stmt, statement: cst.CSTNode) -> 
     elif isinstance(statement, getattr(cst, "Match", ())) and hasattr(node, "cases"):
         for case, ast_case in zip(statement.cases, node.cases):  # type: ignore[attr-defined]
             _suite(ctx, ast_case.body, case.body)
+
+
+def plan_each(items: Iterable[Tuple[Finding, Act]], fix_one: Callable[[Finding, Act], bool]) -> Set[Finding]:
+    """The findings `fix_one` planned a fix for (it returns False, or raises Unfixable, otherwise)."""
+    fixed: Set[Finding] = set()
+    for finding, act in items:
+        try:
+            if fix_one(finding, act):
+                fixed.add(finding)
+        except Unfixable:
+            continue
+    return fixed
+
+
+def inside(node: ast.AST, container: ast.AST) -> bool:
+    """Whether `node` is `container` or lies within it."""
+    return any(child is node for child in ast.walk(container))
 
 
 def _assigned_names(stmt: ast.stmt) -> Set[str]:

@@ -24,30 +24,25 @@ import libcst as cst
 
 from safestate_lint.engine.analysis import Act
 from safestate_lint.finding import Finding
-from safestate_lint.fixers.base import FixContext, Unfixable, ast_block_of, contains_await
+from safestate_lint.fixers.base import FixContext, Unfixable, ast_block_of, contains_await, inside, plan_each
 
 CODES = ("SST201", "SST202", "SST203")
 
 
 def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
-    fixed: Set[Finding] = set()
-    for finding, act in items:
-        if finding.code not in CODES:
-            continue
-        try:
-            status = ctx.m.lazy_init_status(act)
-            if status == "unlocked":
-                _double_check(ctx, act)
-            elif status == "no-recheck":
-                _add_recheck(ctx, act)
-            elif status == "async-lock":
-                _to_thread_lock(ctx, act)
-            else:
-                continue
-        except Unfixable:
-            continue
-        fixed.add(finding)
-    return fixed
+    def fix_one(finding: Finding, act: Act) -> bool:
+        status = ctx.m.lazy_init_status(act)
+        if status == "unlocked":
+            _double_check(ctx, act)
+        elif status == "no-recheck":
+            _add_recheck(ctx, act)
+        elif status == "async-lock":
+            _to_thread_lock(ctx, act)
+        else:
+            return False
+        return True
+
+    return plan_each((item for item in items if item[0].code in CODES), fix_one)
 
 
 def _lock(ctx: FixContext, act: Act) -> str:
@@ -63,13 +58,9 @@ def _site(act: Act) -> ast.If:
     return check.site
 
 
-def _inside(node: ast.AST, container: ast.AST) -> bool:
-    return any(child is node for child in ast.walk(container))
-
-
 def _double_check(ctx: FixContext, act: Act) -> None:
     site = _site(act)
-    if _inside(act.stmt, site):
+    if inside(act.stmt, site):
         if site.orelse:
             raise Unfixable("the test has an else branch")
         if act.func.is_async and contains_await(site.body):
@@ -100,7 +91,7 @@ def _add_recheck(ctx: FixContext, act: Act) -> None:
     with_node = ctx.statement(with_ast)
     site_node = ctx.statement(site)
     ctx.claim([with_node])
-    if _inside(with_ast, site):
+    if inside(with_ast, site):
         ctx.edits.recheck[id(with_node)] = site_node.test  # type: ignore[attr-defined]
     else:  # early return: repeat the guard at the top of the lock
         ctx.edits.recheck_if[id(with_node)] = site_node  # type: ignore[assignment]

@@ -26,7 +26,7 @@ import libcst as cst
 
 from safestate_lint.engine.analysis import Act, ModuleAnalysis
 from safestate_lint.finding import Finding
-from safestate_lint.fixers.base import FixContext, Unfixable, ast_block_of, contains_await
+from safestate_lint.fixers.base import FixContext, Unfixable, ast_block_of, contains_await, inside, plan_each
 
 CODES = ("SST101", "SST102", "SST103", "SST104")
 LOCKED = {"dict": "LockedDict", "list": "LockedList", "set": "LockedSet"}
@@ -34,7 +34,6 @@ LOCKED = {"dict": "LockedDict", "list": "LockedList", "set": "LockedSet"}
 
 def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
     """Plan fixes; return the findings this pass fixes."""
-    fixed: Set[Finding] = set()
     replaced: Dict[str, bool] = {}
     items = [(f, a) for f, a in items if a.key[0] == "g"]  # shared instances' attributes: no automatic fix yet
     for finding, act in items:  # first decide which containers become runtime containers
@@ -46,28 +45,25 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
                 replaced[name] = False
             if replaced[name]:
                 ctx.use_lock(("g", name), f"{name}.lock")
-    for finding, act in items:
-        try:
-            if finding.code == "SST102":
-                if not replaced[act.key[1]]:
-                    _wrap_statements(ctx, act, [act.stmt])
-            elif finding.code == "SST101":
-                check = act.check
-                if act.kind == "rebind" and not act.reads_self and check is not None:
-                    _wrap_statements(ctx, act, [check.origin, check.site])
-                else:
-                    _wrap_statements(ctx, act, [act.stmt])
-            elif finding.code == "SST103":
-                _fix_check_then_act(ctx, act)
-            elif finding.code == "SST104":
-                if not replaced[act.key[1]]:
-                    raise Unfixable("a loop is not wrapped in a lock automatically")
+
+    def fix_one(finding: Finding, act: Act) -> bool:
+        if finding.code in ("SST102", "SST104") and replaced[act.key[1]]:
+            return True  # the container becomes a runtime container
+        if finding.code == "SST102":
+            _wrap_statements(ctx, act, [act.stmt])
+        elif finding.code == "SST101":
+            check = act.check
+            if act.kind == "rebind" and not act.reads_self and check is not None:
+                _wrap_statements(ctx, act, [check.origin, check.site])
             else:
-                continue
-        except Unfixable:
-            continue
-        fixed.add(finding)
-    return fixed
+                _wrap_statements(ctx, act, [act.stmt])
+        elif finding.code == "SST103":
+            _fix_check_then_act(ctx, act)
+        else:
+            return False  # SST104 without a replacement: a loop is not wrapped in a lock automatically
+        return True
+
+    return plan_each(items, fix_one)
 
 
 def _wrap_statements(ctx: FixContext, act: Act, span: List[ast.stmt]) -> None:
@@ -95,7 +91,7 @@ def _fix_check_then_act(ctx: FixContext, act: Act) -> None:
         region = inner[-1]
         assert region.node is not None  # `inner` holds `with` regions only
         with_node = ctx.statement(region.node)
-        if not _inside(region.node, check.site):
+        if not inside(region.node, check.site):
             raise Unfixable("the lock is not inside the test")
         ctx.claim([with_node])
         site = ctx.statement(check.site)
@@ -104,10 +100,6 @@ def _fix_check_then_act(ctx: FixContext, act: Act) -> None:
     if check.locks:
         raise Unfixable("the test is made under a lock that is released before the act")
     _wrap_statements(ctx, act, [check.origin, check.site])
-
-
-def _inside(node: ast.AST, container: ast.AST) -> bool:
-    return any(child is node for child in ast.walk(container))
 
 
 # -- container replacement ------------------------------------------------------------------
