@@ -1,0 +1,622 @@
+"""The module-level pass: what every module-level name, class attribute and shared
+instance attribute is bound to (a mutable container, a runtime locked container, a
+thread-safe object, a lock, ``None``, a flag, ...), the module's functions and methods, and
+which of them run only at import time."""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import re
+from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+
+from safestate_lint.config import Config
+from safestate_lint.engine.facts import Act, Binding, FunctionInfo, LockRegion, SharedKey
+from safestate_lint.engine.prepass import TextIndex
+from safestate_lint.engine.syntax import (
+    _header_nodes, _is_main_guard, _iter_defs, _target_names, dotted_name, iter_scope_nodes,
+)
+
+# -- what module-level names can be bound to ---------------------------------------------
+
+CONTAINER_CTORS: Dict[str, str] = {
+    "dict": "dict", "list": "list", "set": "set", "bytearray": "bytearray",
+    "collections.defaultdict": "defaultdict", "collections.OrderedDict": "OrderedDict",
+    "collections.Counter": "Counter", "collections.ChainMap": "ChainMap",
+    "weakref.WeakValueDictionary": "WeakValueDictionary", "weakref.WeakKeyDictionary": "WeakKeyDictionary",
+    "weakref.WeakSet": "WeakSet",
+}
+ANNOTATION_CONTAINERS: Dict[str, str] = {
+    "dict": "dict", "Dict": "dict", "list": "list", "List": "list", "set": "set", "Set": "set",
+    "defaultdict": "defaultdict", "DefaultDict": "defaultdict", "OrderedDict": "OrderedDict",
+    "Counter": "Counter", "MutableMapping": "dict", "MutableSequence": "list", "MutableSet": "set",
+    "bytearray": "bytearray",
+}
+LOCK_CTORS: Dict[str, bool] = {  # qualified name -> is an asyncio-style (task-only) lock
+    "threading.Lock": False, "threading.RLock": False, "threading.Condition": False,
+    "threading.Semaphore": False, "threading.BoundedSemaphore": False,
+    "_thread.allocate_lock": False, "_thread.RLock": False, "_thread.LockType": False,
+    "multiprocessing.Lock": False, "multiprocessing.RLock": False, "multiprocessing.Condition": False,
+    "multiprocessing.Semaphore": False, "multiprocessing.BoundedSemaphore": False,
+    "asyncio.Lock": True, "asyncio.Condition": True, "asyncio.Semaphore": True,
+    "asyncio.BoundedSemaphore": True, "anyio.Lock": True, "trio.Lock": True,
+}
+RUNTIME_LOCKS: Dict[str, bool] = {"RWLock": False, "AsyncRWLock": True}
+RUNTIME_CONTAINERS: Dict[str, str] = {"LockedDict": "dict", "LockedList": "list", "LockedSet": "set"}
+RUNTIME_THREAD_SAFE = frozenset({"AtomicCounter", "StateManager", "TTLCache", "Singleton", "singleton"})
+# methods that run before an instance is shared
+_CONSTRUCTORS = frozenset({"__init__", "__new__", "__post_init__", "__init_subclass__", "__set_name__"})
+# an identifier followed by `.` or `[` (through blanks, `)` and backslash continuations)
+_ACCESSED = re.compile(r"(?<![\w])([^\W\d]\w*)[ \t\r\n\\)]*[.\[]")
+# decorators that make a zero-argument factory return one object however many threads call it
+ONCE_DECORATORS = frozenset({"functools.lru_cache", "functools.cache", "streamlit.cache_resource",
+                             "streamlit.experimental_singleton"})
+THREAD_SAFE_CTORS = frozenset({
+    "queue.Queue", "queue.LifoQueue", "queue.PriorityQueue", "queue.SimpleQueue",
+    "multiprocessing.Queue", "multiprocessing.SimpleQueue", "multiprocessing.JoinableQueue",
+    "asyncio.Queue", "asyncio.LifoQueue", "asyncio.PriorityQueue", "asyncio.Event",
+    "collections.deque", "threading.local", "_thread._local", "threading.Event", "threading.Barrier",
+    "contextvars.ContextVar", "itertools.count",
+})
+THREAD_MODULES = ("threading", "_thread", "concurrent.futures", "multiprocessing.pool", "multiprocessing.dummy")
+
+DICT_MUTATORS = frozenset({"update", "pop", "popitem", "setdefault", "clear", "__setitem__", "__delitem__"})
+LIST_MUTATORS = frozenset({"append", "extend", "insert", "remove", "pop", "clear", "sort", "reverse",
+                           "__setitem__", "__delitem__", "__iadd__"})
+SET_MUTATORS = frozenset({"add", "discard", "remove", "pop", "clear", "update", "difference_update",
+                          "intersection_update", "symmetric_difference_update"})
+MUTATORS: Dict[str, FrozenSet[str]] = {
+    "dict": DICT_MUTATORS, "defaultdict": DICT_MUTATORS, "ChainMap": DICT_MUTATORS,
+    "WeakValueDictionary": DICT_MUTATORS, "WeakKeyDictionary": DICT_MUTATORS,
+    "OrderedDict": DICT_MUTATORS | {"move_to_end"}, "Counter": DICT_MUTATORS | {"subtract"},
+    "list": LIST_MUTATORS, "bytearray": LIST_MUTATORS, "set": SET_MUTATORS, "WeakSet": SET_MUTATORS,
+}
+ANY_MUTATOR = frozenset().union(*MUTATORS.values())
+# functions that mutate their first argument in place
+MUTATING_FUNCTIONS = frozenset({
+    "heapq.heappush", "heapq.heappop", "heapq.heapify", "heapq.heapreplace", "heapq.heappushpop",
+    "bisect.insort", "bisect.insort_left", "bisect.insort_right", "random.shuffle",
+})
+# calls through which `X.get(k).append(v)` still reaches a container held inside X
+ELEMENT_ACCESSORS = frozenset({"get", "setdefault", "__getitem__"})
+LOCK_METHODS = frozenset({"read", "write", "reader", "writer", "read_lock", "write_lock", "locked",
+                          "acquire_read", "acquire_write", "gen_rlock", "gen_wlock", "transaction_lock"})
+
+
+class ModuleBindings(TextIndex):
+    """The module-level pass: imports, bindings, classes, functions and shared instances."""
+
+    def __init__(self, tree: ast.Module, config: Config, lines: Optional[Sequence[str]] = None,
+                 *, prefilter: bool = True) -> None:
+        self.tree = tree
+        self.config = config
+        self.lines = lines
+        self.imports: Dict[str, str] = {}
+        self.bindings: Dict[str, Binding] = {}
+        self.binding_counts: Dict[str, int] = {}  # module-level assignments of each name
+        self.classes: Dict[str, ast.ClassDef] = {}
+        self.class_attrs: Dict[Tuple[str, str], Binding] = {}
+        self.functions: List[FunctionInfo] = []
+        self.acts: List[Act] = []
+        self.thread_evidence = False
+        self._thread_safe_types = set(config.thread_safe_types)
+        self._instance_attrs_done: Set[str] = set()
+        self._def_offsets: Optional[List[int]] = None
+        self._locking: Optional[Set[str]] = None
+        # classes whose one instance every thread shares (singleton evidence), their
+        # instance attributes, and the module-level names bound to such an instance
+        self.shared_classes: Set[str] = set()
+        self.instance_attrs: Dict[Tuple[str, str], Binding] = {}
+        self.instances: Dict[str, str] = {}
+        self._index_text(lines, prefilter)
+        self._collect_module()
+        self._collect_functions()
+        self._collect_global_rebinds()
+        self._collect_shared_classes()
+        self._mark_import_time_methods()
+        self._mark_returned_inner_functions()
+
+    def _candidate_offsets(self) -> List[int]:
+        """Where a function body can produce a fact.
+
+        A rebinding needs `global`; a mutation or a read-modify-write of an item or attribute
+        needs the shared name followed by `.` or `[` (through parentheses or a backslash
+        continuation); iterating a plain container needs its name anywhere; the rest needs
+        `setattr`, `type(self)`/`__class__`, or a function that mutates its argument
+        (`heapq.heappush(X, ...)`).
+        """
+        if self._text is None:
+            return []
+        names = [name for name, b in self.bindings.items() if b.kind not in ("function", "lock", "threadsafe")]
+        if len(names) > 64:  # one scan of the text instead of one per name
+            wanted = set(names)
+            hits = [m.start() for m in _ACCESSED.finditer(self._text) if m.group(1) in wanted]
+        else:
+            hits = self._occurrences(names, follow=".[")
+        # a plain container can also be iterated (`for x in X`, `enumerate(X)`): any mention counts
+        hits += self._occurrences([name for name, b in self.bindings.items() if b.kind == "container"])
+        hits += self._occurrences(["global", "setattr", "__class__"] + [f.rsplit(".", 1)[-1] for f in MUTATING_FUNCTIONS])
+        hits += self._occurrences(["type"], follow="(")
+        hits.sort()
+        return hits
+
+    def _may_touch_shared_state(self, info: FunctionInfo, candidates: List[int]) -> bool:
+        if info.method_kind in ("classmethod", "new", "metaclass"):
+            return True
+        if info.method_kind == "method" and info.class_name in self.shared_classes:
+            return True
+        return self._node_contains(candidates, info.node)
+
+    def _collect_global_rebinds(self) -> None:
+        """Bindings made by `global X; X = {}` in functions, known before any function is walked."""
+        offsets = self._occurrences(["global"])
+        for info in self.functions:
+            if not self._node_contains(offsets, info.node):
+                continue
+            info.ensure_scope()
+            if not info.globals_declared:
+                continue
+            for node in iter_scope_nodes(info.node.body):
+                if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    for target in targets:
+                        if isinstance(target, ast.Name) and target.id in info.globals_declared:
+                            self._infer_global_binding(target.id, node.value)
+                            created = self._created_class(node.value)
+                            if created is not None:
+                                self.shared_classes.add(created)
+            for name in info.globals_declared:
+                self.bindings.setdefault(name, Binding(name, "unknown"))
+
+    def _created_class(self, value: Optional[ast.AST]) -> Optional[str]:
+        """`C(...)` (or `await C.create()`-free plain `C(...)`) for a class of this module."""
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in self.classes:
+            return value.func.id
+        return None
+
+    def _collect_shared_classes(self) -> None:
+        """Classes of which one instance is shared by every thread: a module-level instance,
+        a module global annotated `Optional[C]`, a `global x; x = C()` getter, or a class
+        singleton (`_instance`/`_instances` on the class, a base or the metaclass)."""
+        main_block = {id(node) for stmt in self.tree.body if _is_main_guard(stmt)
+                      for inner in stmt.body for node in ast.walk(inner)}  # type: ignore[attr-defined]
+        for name, binding in self.bindings.items():
+            node = binding.node
+            value = getattr(node, "value", None)
+            created = self._created_class(value)
+            if created is None or binding.kind != "unknown" or id(node) in main_block:
+                continue
+            self.instances[name] = created
+            if not name.strip("_").isupper():  # `_EPOCH = datetime(...)`: a value constant, not a service
+                self.shared_classes.add(created)
+        for name, binding in self.bindings.items():
+            node = binding.node
+            annotation = node.annotation if isinstance(node, ast.AnnAssign) else None
+            if annotation is not None:
+                inner = annotation.slice if isinstance(annotation, ast.Subscript) else annotation
+                label = inner.value if isinstance(inner, ast.Constant) else dotted_name(inner)
+                if isinstance(label, str) and label in self.classes:
+                    self.shared_classes.add(label)
+
+        def singleton_like(name: str, depth: int = 0) -> bool:
+            cls = self.classes.get(name)
+            if cls is None or depth > 10:
+                return False
+            one = self.class_attrs.get((name, "_instance"))
+            per_class = self.class_attrs.get((name, "_instances"))
+            if (one is not None and one.kind == "none") or \
+                    (per_class is not None and per_class.type_name in ("dict", "WeakValueDictionary", "WeakKeyDictionary")):
+                return True  # not `_instances = WeakSet()`: a registry of many instances
+            related = [dotted_name(b) for b in cls.bases]
+            related += [dotted_name(k.value) for k in cls.keywords if k.arg == "metaclass"]
+            return any(r is not None and singleton_like(r, depth + 1) for r in related)
+
+        for name, cls in self.classes.items():
+            is_meta = any((dotted_name(b) or "") in ("type", "ABCMeta") for b in cls.bases)
+            if not is_meta and singleton_like(name):
+                self.shared_classes.add(name)
+        for name in self.shared_classes:
+            cls = self.classes[name]
+            for stmt in cls.body:
+                if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or not stmt.args.args:
+                    continue
+                self_name = stmt.args.args[0].arg
+                for node in iter_scope_nodes(stmt.body):
+                    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                        for target in targets:
+                            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                                    and target.value.id == self_name:
+                                annotation = node.annotation if isinstance(node, ast.AnnAssign) else None
+                                binding = self.classify_value(node.value, annotation)
+                                current = self.instance_attrs.get((name, target.attr))
+                                if current is None or (current.kind in ("none", "unknown") and binding.kind != "unknown"):
+                                    self.instance_attrs[(name, target.attr)] = binding
+
+    def _mark_import_time_methods(self) -> None:
+        """`app = App()` then `@app.route(...)` / `app.setup()` at module level: those methods
+        are import-time setup, unless another function also uses them."""
+        wanted = {(self.instances[inst], method) for inst, method in self._top_dotted if inst in self.instances}
+        if not wanted:
+            return
+        for info in self.functions:
+            if (info.class_name, info.name) not in wanted:
+                continue
+            offsets = self._occurrences([info.name])
+            name = info.name
+            used = any(
+                other is not info and self._node_contains(offsets, other.node) and any(
+                    (isinstance(n, ast.Attribute) and n.attr == name) or (isinstance(n, ast.Name) and n.id == name)
+                    for n in iter_scope_nodes(other.node.body))
+                for other in self.functions)
+            if not used:
+                info.import_time = True
+
+    def _mark_returned_inner_functions(self) -> None:
+        """The function a decorator factory returns runs when the decorator is applied: at
+        import time when the factory is import-time setup (`@register("name")`)."""
+        for info in self.functions:
+            parent = info.parents[-1] if info.parents else None
+            if parent is None or not parent.import_time:
+                continue
+            if any(isinstance(node, ast.Return) and isinstance(node.value, ast.Name) and node.value.id == info.name
+                   for node in iter_scope_nodes(parent.node.body)):
+                info.import_time = True
+
+    def _infer_global_binding(self, name: str, value: ast.AST) -> None:
+        binding = self.classify_value(value)
+        current = self.bindings.get(name)
+        if binding.kind == "container" and (current is None or current.kind in ("none", "unknown")):
+            binding.name = name
+            binding.node = current.node if current is not None else None
+            self.bindings[name] = binding
+
+    # ---- names ------------------------------------------------------------------------------
+    def qualify(self, node: ast.AST) -> Optional[str]:
+        name = dotted_name(node)
+        if name is None:
+            return None
+        head, _, rest = name.partition(".")
+        if head in self.imports:
+            head = self.imports[head]
+        return f"{head}.{rest}" if rest else head
+
+    def matches_lock_name(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.config.lock_names)
+
+    def _runtime_name(self, qualified: str) -> Optional[str]:
+        last = qualified.rsplit(".", 1)[-1]
+        if "." not in qualified or qualified.startswith(("safestate_lint.runtime", self.config.runtime_module)):
+            return last
+        return None
+
+    def _is_thread_safe_type(self, qualified: str) -> bool:
+        if qualified in THREAD_SAFE_CTORS:
+            return True
+        if self._thread_safe_types:
+            last = qualified.rsplit(".", 1)[-1]
+            return qualified in self._thread_safe_types or last in self._thread_safe_types
+        return False
+
+    def _is_thread_local_class(self, name: str, depth: int = 0) -> bool:
+        """A class of this module deriving from `threading.local`: its instances are per-thread."""
+        cls = self.classes.get(name)
+        if cls is None or depth > 10:
+            return False
+        for base in cls.bases:
+            qualified = self.qualify(base) or ""
+            if qualified in ("threading.local", "_thread._local") or self._is_thread_local_class(qualified, depth + 1):
+                return True
+        return False
+
+    def classify_value(self, value: Optional[ast.AST], annotation: Optional[ast.AST] = None) -> Binding:
+        """What an assigned value is (a container, a lock, ...)."""
+        binding = self._classify_expr(value) if value is not None else Binding("", "unknown")
+        if binding.kind in ("unknown", "none") and annotation is not None:
+            base = annotation.value if isinstance(annotation, ast.Subscript) else annotation
+            if isinstance(base, ast.Constant) and isinstance(base.value, str):
+                base_name = base.value.split("[", 1)[0].rsplit(".", 1)[-1]
+            else:
+                base_name = (dotted_name(base) or "").rsplit(".", 1)[-1]
+            if base_name == "Optional" and isinstance(annotation, ast.Subscript):
+                inner = self.classify_value(None, annotation.slice)
+                if inner.kind == "container" and binding.kind == "none":
+                    return Binding("", "none", type_name=inner.type_name)
+            if base_name in ANNOTATION_CONTAINERS and binding.kind == "unknown":
+                return Binding("", "container", ANNOTATION_CONTAINERS[base_name])
+        return binding
+
+    def _classify_expr(self, value: ast.AST) -> Binding:
+        if isinstance(value, (ast.Dict, ast.DictComp)):
+            return Binding("", "container", "dict")
+        if isinstance(value, (ast.List, ast.ListComp)):
+            return Binding("", "container", "list")
+        if isinstance(value, (ast.Set, ast.SetComp)):
+            return Binding("", "container", "set")
+        if isinstance(value, ast.Constant):
+            if value.value is None:
+                return Binding("", "none")
+            if isinstance(value.value, bool):
+                return Binding("", "flag")
+            return Binding("", "scalar")
+        if isinstance(value, (ast.Tuple, ast.JoinedStr, ast.BinOp, ast.UnaryOp)):
+            return Binding("", "scalar")
+        if isinstance(value, ast.Call):
+            qualified = self.qualify(value.func)
+            if qualified is None:
+                return Binding("", "unknown")
+            if qualified in CONTAINER_CTORS:
+                return Binding("", "container", CONTAINER_CTORS[qualified])
+            if qualified in LOCK_CTORS:
+                return Binding("", "lock", async_lock=LOCK_CTORS[qualified])
+            runtime = self._runtime_name(qualified)
+            if runtime is not None:
+                if runtime in RUNTIME_CONTAINERS:
+                    return Binding("", "locked", RUNTIME_CONTAINERS[runtime])
+                if runtime in RUNTIME_LOCKS:
+                    return Binding("", "lock", async_lock=RUNTIME_LOCKS[runtime])
+                if runtime in RUNTIME_THREAD_SAFE:
+                    return Binding("", "threadsafe")
+            if self._is_thread_safe_type(qualified) or self._is_thread_local_class(qualified):
+                return Binding("", "threadsafe")
+            if qualified in ("frozenset", "tuple", "str", "int", "float", "bytes", "object", "types.MappingProxyType"):
+                return Binding("", "scalar")
+            if qualified.rsplit(".", 1)[-1] in RUNTIME_CONTAINERS:
+                return Binding("", "locked", RUNTIME_CONTAINERS[qualified.rsplit(".", 1)[-1]])
+        return Binding("", "unknown")
+
+    # ---- module level -------------------------------------------------------------------------
+    def _module_statements(self) -> Iterator[ast.stmt]:
+        """Statements that run at import time at module level (into if/try/with/for, not defs)."""
+        stack: List[ast.stmt] = list(reversed(self.tree.body))
+        while stack:
+            stmt = stack.pop()
+            yield stmt
+            children: List[ast.stmt] = []
+            if isinstance(stmt, (ast.If, ast.For, ast.AsyncFor, ast.While)):
+                children = stmt.body + stmt.orelse
+            elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+                children = stmt.body
+            elif isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
+                children = stmt.body + [s for h in stmt.handlers for s in h.body] + stmt.orelse + stmt.finalbody  # type: ignore[attr-defined]
+            elif type(stmt).__name__ == "Match":
+                children = [s for case in stmt.cases for s in case.body]  # type: ignore[attr-defined]
+            stack.extend(reversed(children))
+
+    def _bind(self, name: str, binding: Binding, node: ast.AST) -> None:
+        binding.name = name
+        binding.node = node
+        self.bindings[name] = binding
+        self.binding_counts[name] = self.binding_counts.get(name, 0) + 1
+
+    def _collect_module(self) -> None:
+        for stmt in self._module_statements():
+            if isinstance(stmt, ast.Import):
+                for alias in stmt.names:
+                    if alias.asname:
+                        self.imports[alias.asname] = alias.name
+                    else:
+                        self.imports[alias.name.split(".")[0]] = alias.name.split(".")[0]
+                    if alias.name.startswith(THREAD_MODULES):
+                        self.thread_evidence = True
+                    self.bindings.pop(alias.asname or alias.name.split(".")[0], None)
+            elif isinstance(stmt, ast.ImportFrom):
+                module = stmt.module or ""
+                if module.startswith(THREAD_MODULES):
+                    self.thread_evidence = True
+                for alias in stmt.names:
+                    local = alias.asname or alias.name
+                    self.imports[local] = f"{module}.{alias.name}" if module else alias.name
+                    self.bindings.pop(local, None)
+            elif isinstance(stmt, ast.Assign):
+                binding_value = stmt.value
+                for target in stmt.targets:
+                    if isinstance(target, ast.Name):
+                        self._bind(target.id, self.classify_value(binding_value), stmt)
+                    elif isinstance(target, (ast.Tuple, ast.List)) and isinstance(binding_value, (ast.Tuple, ast.List)) \
+                            and len(target.elts) == len(binding_value.elts):
+                        for elt, val in zip(target.elts, binding_value.elts):
+                            if isinstance(elt, ast.Name):
+                                self._bind(elt.id, self.classify_value(val), stmt)
+                    else:
+                        for name in _target_names(target):
+                            self._bind(name, Binding(name, "unknown"), stmt)
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                self._bind(stmt.target.id, self.classify_value(stmt.value, stmt.annotation), stmt)
+            elif isinstance(stmt, (ast.For, ast.AsyncFor)):
+                for name in _target_names(stmt.target):
+                    self._bind(name, Binding(name, "unknown"), stmt)
+            elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+                for item in stmt.items:
+                    if item.optional_vars is not None:
+                        for name in _target_names(item.optional_vars):
+                            self._bind(name, Binding(name, "unknown"), stmt)
+            elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self._bind(stmt.name, Binding(stmt.name, "function"), stmt)
+            elif isinstance(stmt, ast.ClassDef):
+                self._bind(stmt.name, Binding(stmt.name, "class"), stmt)
+                self.classes[stmt.name] = stmt
+                self._collect_class_attrs(stmt)
+        if not self.thread_evidence and self._node_contains(self._occurrences(("to_thread", "run_in_executor")), self.tree):
+            for node in ast.walk(self.tree):
+                if isinstance(node, ast.Attribute) and node.attr in ("to_thread", "run_in_executor"):
+                    self.thread_evidence = True
+                    break
+
+    def _collect_class_attrs(self, cls: ast.ClassDef) -> None:
+        for stmt in cls.body:
+            if isinstance(stmt, ast.Assign):
+                for target in stmt.targets:
+                    if isinstance(target, ast.Name):
+                        self.class_attrs[(cls.name, target.id)] = self.classify_value(stmt.value)
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                self.class_attrs[(cls.name, stmt.target.id)] = self.classify_value(stmt.value, stmt.annotation)
+
+    def instance_lock(self, class_name: str, attr: str) -> Optional[Binding]:
+        """A lock stored on instances (`self._lock = threading.Lock()`), found on first use."""
+        if class_name not in self._instance_attrs_done:
+            self._instance_attrs_done.add(class_name)
+            cls = self.classes.get(class_name)
+            for stmt in cls.body if cls is not None else ():
+                if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or not stmt.args.args:
+                    continue
+                self_name = stmt.args.args[0].arg
+                for node in iter_scope_nodes(stmt.body):
+                    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                        target = node.targets[0]
+                        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                                and target.value.id == self_name:
+                            binding = self.classify_value(node.value)
+                            if binding.kind == "lock":
+                                self.class_attrs.setdefault((class_name, target.attr), binding)
+        return self.class_attrs.get((class_name, attr))
+
+    # ---- functions ----------------------------------------------------------------------------
+    def _collect_functions(self) -> None:
+        top_called: Set[str] = set()
+        self._top_dotted: Set[Tuple[str, str]] = set()  # `inst.method(...)` / `@inst.method` at import time
+        for stmt in self._module_statements():
+            nodes: Iterable[ast.AST]
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                nodes = [n for d in stmt.decorator_list for n in ast.walk(d)]
+                for decorator in stmt.decorator_list:
+                    name = dotted_name(decorator)
+                    if name is not None and "." not in name:
+                        top_called.add(name)
+                    elif name is not None and name.count(".") == 1:
+                        self._top_dotted.add(tuple(name.split(".")))  # type: ignore[arg-type]
+                if isinstance(stmt, ast.ClassDef):
+                    nodes = list(nodes) + [n for s in stmt.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(s)]
+            elif isinstance(stmt, (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)):
+                nodes = _header_nodes(stmt)
+            else:
+                nodes = ast.walk(stmt)
+            for node in nodes:
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                    top_called.add(node.func.id)
+                elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                        and isinstance(node.func.value, ast.Name):
+                    self._top_dotted.add((node.func.value.id, node.func.attr))
+        self._walk_defs(self.tree.body, None, [], "")
+        setup = [info for info in self.functions
+                 if info.class_name is None and "." not in info.qualname and info.name in top_called]
+        if not setup:
+            return
+        # called at import time, and never referenced from a function: import-time setup
+        offsets = self._occurrences({info.name for info in setup})
+        referenced: Set[str] = set()
+        for info in self.functions:
+            if self._node_contains(offsets, info.node):
+                for node in iter_scope_nodes(info.node.body):
+                    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                        referenced.add(node.id)
+        for info in setup:
+            if info.name not in referenced:
+                info.import_time = True
+
+    def _walk_defs(self, body: Sequence[ast.stmt], class_node: Optional[ast.ClassDef],
+                   enclosing: List[FunctionInfo], prefix: str) -> None:
+        for node in _iter_defs(body):
+            if isinstance(node, ast.ClassDef):
+                self._walk_defs(node.body, node, enclosing, f"{prefix}{node.name}.")
+                continue
+            info = FunctionInfo(node=node, qualname=f"{prefix}{node.name}", parents=list(enclosing))
+            if class_node is not None:
+                self._classify_method(info, class_node)
+            info.synchronized = any(self._is_sync_decorator(d) for d in node.decorator_list)
+            self.functions.append(info)
+            if self._def_offsets is None:
+                self._def_offsets = self._occurrences(("def", "class"))
+            if self._lines_contain(self._def_offsets, node.body[0].lineno, node.end_lineno):
+                self._walk_defs(node.body, None, enclosing + [info], f"{prefix}{node.name}.<locals>.")
+
+    def _locking_decorators(self) -> Set[str]:
+        """Module functions that call their argument inside `with <lock>:` (a hand-written
+        `@synchronized`): `def locked(fn): def wrapper(*a): with _lock: return fn(*a)`."""
+        if self._locking is None:
+            self._locking = set()
+            for stmt in self.tree.body:
+                if not isinstance(stmt, ast.FunctionDef) or not stmt.args.args:
+                    continue
+                wrapped = stmt.args.args[0].arg
+                for inner in ast.walk(stmt):
+                    if not isinstance(inner, (ast.With, ast.AsyncWith)):
+                        continue
+                    locks = [item.context_expr for item in inner.items]
+                    if not any(self._names_a_lock(expr) for expr in locks):
+                        continue
+                    if any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == wrapped
+                           for body_stmt in inner.body for n in ast.walk(body_stmt)):
+                        self._locking.add(stmt.name)
+                        break
+        return self._locking
+
+    def _names_a_lock(self, expr: ast.AST) -> bool:
+        name = dotted_name(expr.func if isinstance(expr, ast.Call) else expr)
+        if name is None:
+            return False
+        binding = self.bindings.get(name)
+        return (binding is not None and binding.kind == "lock") or self.matches_lock_name(name.rsplit(".", 1)[-1])
+
+    def is_once_factory(self, name: str) -> bool:
+        """A module-level function decorated with the runtime's `singleton` or `functools.cache`."""
+        binding = self.bindings.get(name)
+        node = binding.node if binding is not None and binding.kind == "function" else None
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.args.args:
+            return False
+        for decorator in node.decorator_list:
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            qualified = self.qualify(target) or ""
+            if qualified in ONCE_DECORATORS or self._runtime_name(qualified) == "singleton":
+                return True
+        return False
+
+    def _is_sync_decorator(self, decorator: ast.AST) -> bool:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        written = dotted_name(target)
+        if written is None:
+            return False
+        if written in self._locking_decorators():
+            return True
+        qualified = self.qualify(target) or written
+        return any(fnmatch.fnmatchcase(written, p) or fnmatch.fnmatchcase(qualified, p)
+                   for p in self.config.synchronized_decorators)
+
+    def _classify_method(self, info: FunctionInfo, cls: ast.ClassDef) -> None:
+        node = info.node
+        info.class_name = cls.name
+        decorators = {dotted_name(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list}
+        params = node.args.posonlyargs + node.args.args
+        first = params[0].arg if params else None
+        is_meta = any((dotted_name(b) or "").rsplit(".", 1)[-1] in ("type", "ABCMeta") or
+                      (dotted_name(b) or "").endswith("Meta") for b in cls.bases)
+        if "staticmethod" in decorators:
+            info.method_kind = "staticmethod"
+        elif "classmethod" in decorators or node.name in ("__new__", "__init_subclass__", "__class_getitem__"):
+            info.method_kind = "new" if node.name == "__new__" else "classmethod"
+            info.cls_param = first
+        elif is_meta:
+            info.method_kind = "metaclass"
+            info.cls_param = first
+        else:
+            info.method_kind = "method"
+            info.self_param = first
+
+    # ---- keys -----------------------------------------------------------------------------
+    def binding_of(self, key: SharedKey) -> Optional[Binding]:
+        if key[0] == "g":
+            return self.bindings.get(key[1])
+        if key[0] == "i":
+            return self.instance_attrs.get((key[1], key[2]))
+        return self.class_attrs.get((key[1], key[2]))
+
+    def describe(self, key: SharedKey) -> str:
+        if key[0] == "g":
+            return key[1]
+        if key[0] == "i":
+            return f"self.{key[2]}"
+        return f"{key[1]}.{key[2]}"
+
+    def thread_capable(self, region: LockRegion) -> bool:
+        return not (region.async_lock and self.thread_evidence)
+

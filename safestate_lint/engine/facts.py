@@ -1,0 +1,118 @@
+"""The facts model: what the analysis records and every rule and fixer reads.
+
+* :class:`Binding`: what a module-level name (or a class or instance attribute) is bound to;
+* :class:`FunctionInfo`: one function, its scope, and what the call graph learns about it;
+* :class:`LockRegion`: a lock held over a region of a function;
+* :class:`Check` and :class:`Act`: a test of shared state, and a write to it.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Callable, FrozenSet, List, Optional, Sequence, Set, Tuple, Union
+
+from safestate_lint.engine.syntax import collect_scope
+
+FunctionNode = Union[ast.FunctionDef, ast.AsyncFunctionDef]
+SharedKey = Tuple[str, ...]  # ("g", name) module global, ("c", class, attr) class attribute, ("i", class, attr) shared instance
+
+
+@dataclass
+class Binding:
+    """What a module-level name is bound to."""
+
+    name: str
+    kind: str  # container | locked | threadsafe | lock | none | flag | scalar | unknown | function | class
+    type_name: str = ""  # dict, list, set, defaultdict, ... for containers
+    node: Optional[ast.AST] = None
+    async_lock: bool = False
+
+    @property
+    def is_mutable_container(self) -> bool:
+        return self.kind == "container"
+
+    @property
+    def is_container_like(self) -> bool:
+        return self.kind in ("container", "locked")
+
+
+@dataclass(frozen=True)
+class LockRegion:
+    """A region of a function in which a lock is held."""
+
+    node_id: int
+    name: str
+    async_lock: bool = False  # asyncio-style lock: excludes tasks of one loop, not threads
+    node: Optional[ast.AST] = field(default=None, compare=False, hash=False)  # the `with`/`try`/def
+
+
+@dataclass
+class FunctionInfo:
+    node: FunctionNode
+    qualname: str
+    class_name: Optional[str] = None
+    method_kind: str = "function"  # function | method | classmethod | staticmethod | new | metaclass
+    cls_param: Optional[str] = None
+    self_param: Optional[str] = None
+    globals_declared: Set[str] = field(default_factory=set)
+    locals: Set[str] = field(default_factory=set)
+    closure: Set[str] = field(default_factory=set)
+    import_time: bool = False
+    synchronized: bool = False
+    parents: List["FunctionInfo"] = field(default_factory=list)
+    scoped: bool = False
+
+    def ensure_scope(self) -> None:
+        """Parameters, locals, declarations and closure names (computed on first use)."""
+        if self.scoped:
+            return
+        self.scoped = True
+        collect_scope(self)
+        for outer in self.parents:
+            outer.ensure_scope()
+            self.closure |= outer.locals
+
+    @property
+    def is_async(self) -> bool:
+        return isinstance(self.node, ast.AsyncFunctionDef)
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+
+@dataclass
+class Check:
+    """A test of shared state: an `if` (the site) and where the state was read (the origin)."""
+
+    keys: FrozenSet[SharedKey]
+    lazy_keys: FrozenSet[SharedKey]  # keys tested for None/falsy/hasattr (lazy initialisation)
+    site: ast.stmt  # the `if` statement that decides
+    origin: ast.stmt  # the statement that read the state (the `if` itself, or `v = X.get(k)`)
+    locks: Tuple[LockRegion, ...]  # locks held where the state was read
+
+    def shares_lock_with(self, locks: Sequence[LockRegion],
+                         thread_capable: Optional[Callable[[LockRegion], bool]] = None) -> bool:
+        """Whether the state was read under a lock that is still held at `locks` (one acquisition)."""
+        mine = {region.node_id for region in self.locks if thread_capable is None or thread_capable(region)}
+        return any(region.node_id in mine for region in locks)
+
+
+@dataclass
+class Act:
+    """A write to shared state: rebinding a global/class attribute, or mutating a container."""
+
+    key: SharedKey
+    kind: str  # rebind | mutate | iterate
+    stmt: ast.stmt
+    node: ast.AST
+    locks: Tuple[LockRegion, ...]
+    func: FunctionInfo
+    detail: str = ""  # method name, "item assignment", "del", "+=" ...
+    reads_self: bool = False  # the statement (or a local read from it) reads the target too
+    check: Optional[Check] = None
+    augmented: bool = False
+    idempotent: bool = False  # stores the result of a run-once factory: every racer stores the same object
+    resets: bool = False  # stores None/False/0: a teardown, not an initialisation
+

@@ -1,0 +1,180 @@
+"""Small questions about Python syntax trees, shared by every pass."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any, Iterable, Iterator, List, Optional, Sequence, Set, Union
+
+def dotted_name(node: ast.AST) -> Optional[str]:
+    parts: List[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _is_none(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def _terminates(body: Sequence[ast.stmt]) -> bool:
+    return bool(body) and isinstance(body[-1], (ast.Return, ast.Raise, ast.Continue, ast.Break))
+
+
+_SCOPE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def _target_names(target: ast.AST) -> Iterator[str]:
+    if isinstance(target, ast.Name):
+        yield target.id
+    elif isinstance(target, (ast.Tuple, ast.List)):
+        for elt in target.elts:
+            yield from _target_names(elt)
+    elif isinstance(target, ast.Starred):
+        yield from _target_names(target.value)
+
+
+def iter_scope_nodes(body: Iterable[ast.AST]) -> Iterator[ast.AST]:
+    """Every node of a function body, not descending into nested scopes (their defaults and
+    decorators, which run in this scope, are included)."""
+    stack: List[ast.AST] = list(body)
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            stack.extend(node.decorator_list)
+            stack.extend(node.args.defaults)
+            stack.extend(d for d in node.args.kw_defaults if d is not None)
+            continue
+        if isinstance(node, ast.ClassDef):
+            stack.extend(node.decorator_list)
+            stack.extend(node.bases)
+            continue
+        if isinstance(node, ast.Lambda):
+            stack.extend(node.args.defaults)
+            continue
+        if isinstance(node, _COMPREHENSIONS):
+            # walrus targets in comprehensions bind in this scope; the rest is the comprehension's own
+            stack.append(node.generators[0].iter)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+
+
+
+def _is_main_guard(stmt: ast.stmt) -> bool:
+    """`if __name__ == "__main__":`"""
+    test = getattr(stmt, "test", None)
+    return isinstance(stmt, ast.If) and isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) \
+        and test.left.id == "__name__" and len(test.comparators) == 1 \
+        and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value == "__main__"
+
+
+def _header_nodes(stmt: ast.stmt) -> List[ast.AST]:
+    nodes: List[ast.AST] = []
+    for name in ("test", "iter"):
+        value = getattr(stmt, name, None)
+        if value is not None:
+            nodes.extend(ast.walk(value))
+    for item in getattr(stmt, "items", []) or []:
+        nodes.extend(ast.walk(item.context_expr))
+    return nodes
+
+
+def _iter_defs(body: Sequence[ast.stmt]) -> Iterator[Union[ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef]]:
+    """Function and class definitions in a block, looking into compound statements but not into defs."""
+    stack: List[ast.AST] = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield node
+            continue
+        if isinstance(node, ast.stmt):
+            children = [c for c in ast.iter_child_nodes(node) if isinstance(c, (ast.stmt, ast.excepthandler, ast.match_case))] \
+                if hasattr(ast, "match_case") else [c for c in ast.iter_child_nodes(node) if isinstance(c, (ast.stmt, ast.excepthandler))]
+            stack.extend(reversed(children))
+        elif isinstance(node, ast.excepthandler) or type(node).__name__ == "match_case":
+            stack.extend(reversed(node.body))  # type: ignore[attr-defined]
+
+
+def collect_scope(info: Any) -> None:
+    args = info.node.args
+    params = args.posonlyargs + args.args + args.kwonlyargs
+    names = {a.arg for a in params}
+    if args.vararg:
+        names.add(args.vararg.arg)
+    if args.kwarg:
+        names.add(args.kwarg.arg)
+    nonlocal_names: Set[str] = set()
+    for node in iter_scope_nodes(info.node.body):
+        if isinstance(node, ast.Global):
+            info.globals_declared.update(node.names)
+        elif isinstance(node, ast.Nonlocal):
+            nonlocal_names.update(node.names)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                names.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        elif type(node).__name__ in ("MatchAs", "MatchStar") and getattr(node, "name", None):
+            names.add(node.name)  # type: ignore[attr-defined]
+        elif type(node).__name__ == "MatchMapping" and getattr(node, "rest", None):
+            names.add(node.rest)  # type: ignore[attr-defined]
+    info.locals = (names - info.globals_declared) | nonlocal_names
+
+
+
+def _is_reset(stmt: ast.stmt) -> bool:
+    """`x = None` / `x = False` / `x = 0`: clearing a value, not creating one."""
+    value = getattr(stmt, "value", None)
+    return isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(value, ast.Constant) \
+        and value.value in (None, False, 0)
+
+
+def _value_locals(value: Optional[ast.AST]) -> Iterator[str]:
+    if value is None:
+        return
+    for node in ast.walk(value):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            yield node.id
+
+
+def _call_target(stmt: ast.stmt, method: str) -> Optional[ast.AST]:
+    """`X` for a statement `X.<method>(...)`, `v = X.<method>(...)` or `if [not] X.<method>(...):`."""
+    expr: Optional[ast.AST] = None
+    if isinstance(stmt, ast.Expr):
+        expr = stmt.value
+    elif isinstance(stmt, ast.Assign):
+        expr = stmt.value
+    elif isinstance(stmt, ast.If) and method == "acquire":
+        expr = stmt.test.operand if isinstance(stmt.test, ast.UnaryOp) else stmt.test
+    if isinstance(expr, ast.Await):
+        expr = expr.value
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr == method:
+        return expr.func.value
+    return None
+
+
+def _acquire_target(stmt: ast.stmt) -> Optional[ast.AST]:
+    return _call_target(stmt, "acquire")
+
+
+def _release_target(stmt: ast.stmt) -> Optional[ast.AST]:
+    return _call_target(stmt, "release")
+
+
+def char_col(lines: Optional[Sequence[str]], lineno: int, byte_col: int) -> int:
+    """ast gives UTF-8 byte offsets; findings use 1-based character columns."""
+    if lines is None or byte_col == 0 or not (0 < lineno <= len(lines)):
+        return byte_col + 1
+    line = lines[lineno - 1]
+    if line.isascii():
+        return byte_col + 1
+    return len(line.encode("utf-8")[:byte_col].decode("utf-8", "replace")) + 1

@@ -1,0 +1,473 @@
+"""The per-function walk: one pass over each function body that records facts
+(rebinds, mutations, iterations) with the locks held and the check each act depends on,
+and the calls it makes (for the call graph)."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
+
+from safestate_lint.engine.bindings import (
+    _CONSTRUCTORS, ANY_MUTATOR, ELEMENT_ACCESSORS, LOCK_METHODS, MUTATING_FUNCTIONS, MUTATORS, ModuleBindings,
+)
+from safestate_lint.engine.facts import Act, Check, FunctionInfo, LockRegion, SharedKey
+from safestate_lint.engine.syntax import (
+    _COMPREHENSIONS, _acquire_target, _is_none, _is_reset, _release_target, _target_names, _terminates,
+    _value_locals, dotted_name,
+)
+
+
+@dataclass
+class _Derived:
+    keys: FrozenSet[SharedKey]
+    origin: ast.stmt
+    locks: Tuple[LockRegion, ...]
+
+
+class FunctionWalker:
+    """Walks one function body once, recording acts with their locks and checks."""
+
+    def __init__(self, module: ModuleBindings, info: FunctionInfo) -> None:
+        self.m = module
+        self.info = info
+        self.derived: Dict[str, _Derived] = {}
+        self.local_locks: Dict[str, bool] = {}
+
+    def run(self) -> None:
+        locks: Tuple[LockRegion, ...] = ()
+        if self.info.synchronized:
+            locks = (LockRegion(id(self.info.node), "@synchronized", False, self.info.node),)
+        self.block(self.info.node.body, locks, ())
+
+    # ---- resolution -------------------------------------------------------------------------
+    def key_of_name(self, name: str) -> Optional[SharedKey]:
+        info = self.info
+        if name in info.globals_declared:
+            return ("g", name)
+        if name in info.locals or name in info.closure:
+            return None
+        binding = self.m.bindings.get(name)
+        if binding is None or binding.kind in ("function", "class", "lock", "threadsafe"):
+            return None
+        return ("g", name)
+
+    def class_of(self, node: ast.AST) -> Optional[str]:
+        """The class a `cls`, `ClassName`, `type(self)` or `self.__class__` expression denotes."""
+        info = self.info
+        if isinstance(node, ast.Name):
+            if info.cls_param and node.id == info.cls_param and info.class_name:
+                return info.class_name
+            if node.id in self.m.classes and node.id not in info.locals and node.id not in info.closure:
+                return node.id
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "type" \
+                and len(node.args) == 1 and isinstance(node.args[0], ast.Name) and node.args[0].id == info.self_param:
+            return info.class_name
+        elif isinstance(node, ast.Attribute) and node.attr == "__class__" and isinstance(node.value, ast.Name) \
+                and node.value.id == info.self_param:
+            return info.class_name
+        return None
+
+    def key_of(self, node: ast.AST) -> Optional[SharedKey]:
+        """The shared thing an expression denotes itself: a global name or a class attribute."""
+        if isinstance(node, ast.Name):
+            return self.key_of_name(node.id)
+        if isinstance(node, ast.Attribute):
+            cls = self.class_of(node.value)
+            if cls is not None and not node.attr.startswith("__"):
+                binding = self.m.class_attrs.get((cls, node.attr))
+                if binding is not None and binding.kind in ("lock", "threadsafe", "function"):
+                    return None
+                return ("c", cls, node.attr)
+            info = self.info
+            if info.self_param and isinstance(node.value, ast.Name) and node.value.id == info.self_param \
+                    and info.class_name in self.m.shared_classes and info.name not in _CONSTRUCTORS \
+                    and not node.attr.startswith("__"):
+                binding = self.m.instance_attrs.get((info.class_name, node.attr))
+                if binding is None or binding.kind in ("lock", "threadsafe", "function"):
+                    return None  # methods, properties and per-call attributes are not state we track
+                return ("i", info.class_name, node.attr)
+        return None
+
+    def root_key(self, node: ast.AST, through_calls: bool = False) -> Tuple[Optional[SharedKey], int]:
+        """The shared thing whose contents an expression reaches (`X[k].y` -> X), with the depth."""
+        depth = 0
+        while True:
+            key = self.key_of(node)
+            if key is not None:
+                return key, depth
+            if isinstance(node, ast.Subscript):
+                node = node.value
+            elif isinstance(node, ast.Attribute):
+                node = node.value
+            elif through_calls and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in ELEMENT_ACCESSORS:
+                node = node.func.value
+            else:
+                return None, depth
+            depth += 1
+
+    # ---- reads ----------------------------------------------------------------------------
+    def reads(self, node: Optional[ast.AST], shadow: FrozenSet[str] = frozenset()) -> Set[SharedKey]:
+        """Shared keys read in an expression (comprehension and lambda variables shadow)."""
+        found: Set[SharedKey] = set()
+        if node is None:
+            return found
+        stack: List[Tuple[ast.AST, FrozenSet[str]]] = [(node, shadow)]
+        while stack:
+            current, names = stack.pop()
+            if isinstance(current, ast.Name):
+                if isinstance(current.ctx, ast.Load) and current.id not in names:
+                    key = self.key_of_name(current.id)
+                    if key is not None:
+                        found.add(key)
+                continue
+            if isinstance(current, ast.Attribute):
+                key = self.key_of(current)
+                if key is not None and isinstance(current.ctx, ast.Load):
+                    found.add(key)
+                    continue
+            if isinstance(current, _COMPREHENSIONS):
+                inner = set(names)
+                for generator in current.generators:
+                    inner.update(_target_names(generator.target))
+                frozen = frozenset(inner)
+                stack.append((current.generators[0].iter, names))
+                for generator in current.generators:
+                    if generator is not current.generators[0]:
+                        stack.append((generator.iter, frozen))
+                    stack.extend((cond, frozen) for cond in generator.ifs)
+                if isinstance(current, ast.DictComp):
+                    stack.append((current.key, frozen))
+                    stack.append((current.value, frozen))
+                else:
+                    stack.append((current.elt, frozen))  # type: ignore[attr-defined]
+                continue
+            if isinstance(current, ast.Lambda):
+                continue
+            if isinstance(current, ast.Call) and isinstance(current.func, ast.Name) \
+                    and current.func.id in ("hasattr", "getattr") and len(current.args) >= 2:
+                target, attr = current.args[0], current.args[1]
+                cls = self.class_of(target)
+                if cls is not None and isinstance(attr, ast.Constant) and isinstance(attr.value, str):
+                    found.add(("c", cls, attr.value))
+            for child in ast.iter_child_nodes(current):
+                stack.append((child, names))
+        return found
+
+    def lazy_keys(self, test: ast.AST) -> Set[SharedKey]:
+        """Keys that a test checks for None / falsiness / existence (lazy initialisation)."""
+        found: Set[SharedKey] = set()
+        stack = [test]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+                stack.append(node.operand)
+            elif isinstance(node, ast.BoolOp):
+                stack.extend(node.values)
+            elif isinstance(node, ast.NamedExpr):
+                stack.append(node.value)
+            elif isinstance(node, ast.Compare) and len(node.ops) == 1 \
+                    and isinstance(node.ops[0], (ast.Is, ast.IsNot, ast.Eq, ast.NotEq)):
+                left, right = node.left, node.comparators[0]
+                if _is_none(right) or (isinstance(right, ast.Constant) and isinstance(right.value, bool)):
+                    stack.append(left)
+                elif _is_none(left):
+                    stack.append(right)
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                    and node.func.id in ("hasattr", "getattr") and len(node.args) >= 2:
+                found |= self.reads(node)
+            elif isinstance(node, ast.Name):
+                key = self.key_of_name(node.id)
+                if key is not None:
+                    found.add(key)
+                elif node.id in self.derived:
+                    found |= self.derived[node.id].keys
+            elif isinstance(node, ast.Attribute):
+                key = self.key_of(node)
+                if key is not None:
+                    found.add(key)
+        return found
+
+    # ---- locks ----------------------------------------------------------------------------
+    def lock_of(self, expr: ast.AST) -> Optional[LockRegion]:
+        """The lock a `with` item / `acquire()` target holds, if it is one."""
+        if isinstance(expr, ast.Call):
+            func = expr.func
+            if isinstance(func, ast.Attribute) and func.attr in LOCK_METHODS:
+                return self.lock_of(func.value)
+            name = dotted_name(func)
+            if name is not None and self.m.matches_lock_name(name.rsplit(".", 1)[-1]):
+                return LockRegion(0, name)
+            return None
+        if isinstance(expr, ast.Subscript):
+            inner = self.lock_of(expr.value)
+            if inner is not None:
+                return inner
+            name = dotted_name(expr.value)
+            if name is not None and name.rsplit(".", 1)[-1].rstrip("s") and \
+                    self.m.matches_lock_name(name.rsplit(".", 1)[-1].rstrip("s")):
+                return LockRegion(0, name)
+            return None
+        name = dotted_name(expr)
+        if name is None:
+            return None
+        last = name.rsplit(".", 1)[-1]
+        if isinstance(expr, ast.Name):
+            if expr.id in self.local_locks:
+                return LockRegion(0, name, self.local_locks[expr.id])
+            binding = self.m.bindings.get(expr.id)
+            if binding is not None and binding.kind == "lock" and expr.id not in self.info.locals:
+                return LockRegion(0, name, binding.async_lock)
+        elif isinstance(expr, ast.Attribute):
+            owner = self.class_of(expr.value)
+            if owner is None and self.info.self_param and isinstance(expr.value, ast.Name) \
+                    and expr.value.id == self.info.self_param:
+                owner = self.info.class_name
+            if owner is not None:
+                binding = self.m.instance_lock(owner, expr.attr)
+                if binding is not None and binding.kind == "lock":
+                    return LockRegion(0, name, binding.async_lock)
+            if isinstance(expr.value, ast.Name) and expr.attr == "lock":
+                binding = self.m.bindings.get(expr.value.id)
+                if binding is not None and binding.kind == "locked":
+                    return LockRegion(0, name)
+        if self.m.matches_lock_name(last):
+            return LockRegion(0, name)
+        return None
+
+    # ---- the walk -------------------------------------------------------------------------
+    def block(self, body: Sequence[ast.stmt], locks: Tuple[LockRegion, ...], checks: Tuple[Check, ...]) -> None:
+        held: Dict[str, LockRegion] = {}  # acquire() ... release() in this block
+        for stmt in body:
+            current = locks + tuple(held.values())
+            self.stmt(stmt, current, checks)
+            acquired = _acquire_target(stmt)
+            if acquired is not None:
+                region = self.lock_of(acquired)
+                if region is not None:
+                    held[ast.dump(acquired)] = LockRegion(id(stmt), region.name, region.async_lock, stmt)
+            released = _release_target(stmt)
+            if released is not None:
+                held.pop(ast.dump(released), None)
+            if isinstance(stmt, ast.If) and not stmt.orelse and _terminates(stmt.body):
+                # `if X is not None: return X` guards every statement after it
+                checks = checks + tuple(self.checks_of(stmt, current))
+
+    def checks_of(self, stmt: ast.If, locks: Tuple[LockRegion, ...]) -> List[Check]:
+        test = stmt.test
+        keys = self.reads(test)
+        lazy = self.lazy_keys(test)
+        found: List[Check] = []
+        if keys:
+            found.append(Check(frozenset(keys), frozenset(lazy & keys), stmt, stmt, locks))
+        for node in ast.walk(test):
+            if isinstance(node, ast.Name) and node.id in self.derived and node.id in self.info.locals:
+                derived = self.derived[node.id]
+                found.append(Check(derived.keys, frozenset(lazy & derived.keys), stmt, derived.origin, derived.locks))
+        return found
+
+    def stmt(self, stmt: ast.stmt, locks: Tuple[LockRegion, ...], checks: Tuple[Check, ...]) -> None:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return
+        if isinstance(stmt, ast.If):
+            self.record_calls(stmt.test, stmt, locks, checks)
+            inner = checks + tuple(self.checks_of(stmt, locks))
+            self.block(stmt.body, locks, inner)
+            self.block(stmt.orelse, locks, inner)
+            return
+        if isinstance(stmt, (ast.With, ast.AsyncWith)):
+            inner_locks = locks
+            for item in stmt.items:
+                self.record_calls(item.context_expr, stmt, locks, checks)
+                region = self.lock_of(item.context_expr)
+                if region is not None:
+                    inner_locks = inner_locks + (LockRegion(id(stmt), region.name, region.async_lock, stmt),)
+            self.block(stmt.body, inner_locks, checks)
+            return
+        if isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
+            try_stmt: ast.Try = stmt  # type: ignore[assignment]
+            inner_locks = locks
+            for final in try_stmt.finalbody:
+                released = _release_target(final)
+                region = self.lock_of(released) if released is not None else None
+                if region is not None:
+                    inner_locks = inner_locks + (LockRegion(id(stmt), region.name, region.async_lock, stmt),)
+            self.block(try_stmt.body, inner_locks, checks)
+            for handler in try_stmt.handlers:
+                self.block(handler.body, inner_locks, checks)
+            self.block(try_stmt.orelse, inner_locks, checks)
+            self.block(try_stmt.finalbody, locks, checks)
+            return
+        if isinstance(stmt, (ast.For, ast.AsyncFor)):
+            self.record_iteration(stmt.iter, stmt, locks, checks)
+            self.record_calls(stmt.iter, stmt, locks, checks)
+            for name in _target_names(stmt.target):
+                self.derived.pop(name, None)
+            self.block(stmt.body, locks, checks)
+            self.block(stmt.orelse, locks, checks)
+            return
+        if isinstance(stmt, ast.While):
+            self.record_calls(stmt.test, stmt, locks, checks)
+            self.block(stmt.body, locks, checks)
+            self.block(stmt.orelse, locks, checks)
+            return
+        if type(stmt).__name__ == "Match":
+            self.record_calls(stmt.subject, stmt, locks, checks)  # type: ignore[attr-defined]
+            for case in stmt.cases:  # type: ignore[attr-defined]
+                self.block(case.body, locks, checks)
+            return
+        self.simple(stmt, locks, checks)
+
+    def simple(self, stmt: ast.stmt, locks: Tuple[LockRegion, ...], checks: Tuple[Check, ...]) -> None:
+        targets: List[ast.expr] = []
+        value: Optional[ast.AST] = None
+        augmented = False
+        if isinstance(stmt, ast.Assign):
+            targets, value = list(stmt.targets), stmt.value
+        elif isinstance(stmt, ast.AnnAssign):
+            targets, value = [stmt.target], stmt.value
+        elif isinstance(stmt, ast.AugAssign):
+            targets, value, augmented = [stmt.target], stmt.value, True
+        elif isinstance(stmt, ast.Delete):
+            for target in stmt.targets:
+                self.record_store(target, stmt, locks, checks, None, deleting=True)
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            value_reads = self.reads(value)
+            for name in _value_locals(value):
+                if name in self.derived:
+                    value_reads |= self.derived[name].keys
+            for target in targets:
+                self.record_store(target, stmt, locks, checks, value_reads, augmented=augmented)
+            # locals read from shared state (the check of a later `if`)
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and len(targets) == 1 \
+                    and isinstance(targets[0], ast.Name) and targets[0].id in self.info.locals:
+                name = targets[0].id
+                if value is not None:
+                    binding = self.m.classify_value(value)
+                    if binding.kind == "lock":
+                        self.local_locks[name] = binding.async_lock
+                if value_reads:
+                    self.derived[name] = _Derived(frozenset(value_reads), stmt, locks)
+                else:
+                    self.derived.pop(name, None)
+        for child in ast.iter_child_nodes(stmt):
+            if isinstance(child, ast.expr) and child not in targets:
+                self.record_calls(child, stmt, locks, checks)
+        for target in targets:
+            for sub in ast.iter_child_nodes(target):
+                self.record_calls(sub, stmt, locks, checks)
+
+    def record_store(self, target: ast.AST, stmt: ast.stmt, locks: Tuple[LockRegion, ...],
+                     checks: Tuple[Check, ...], value_reads: Optional[Set[SharedKey]],
+                     augmented: bool = False, deleting: bool = False) -> None:
+        if isinstance(target, (ast.Tuple, ast.List)):
+            for elt in target.elts:
+                self.record_store(elt, stmt, locks, checks, value_reads, augmented, deleting)
+            return
+        if isinstance(target, ast.Starred):
+            target = target.value
+        if isinstance(target, ast.Name):
+            if target.id in self.info.globals_declared:
+                key: SharedKey = ("g", target.id)
+                detail = "del" if deleting else ("augmented assignment" if augmented else "assignment")
+                self.add(Act(key, "rebind", stmt, stmt, locks, self.info, detail,
+                             reads_self=augmented or bool(value_reads and key in value_reads),
+                             augmented=augmented, idempotent=self._stores_once_result(stmt),
+                             resets=deleting or _is_reset(stmt)), checks)
+            return
+        if isinstance(target, ast.Attribute):
+            direct = self.key_of(target)
+            if direct is not None:  # cls._instance = ...
+                self.add(Act(direct, "rebind", stmt, stmt, locks, self.info,
+                             "del" if deleting else "assignment",
+                             reads_self=augmented or bool(value_reads and direct in value_reads),
+                             augmented=augmented, resets=deleting or _is_reset(stmt)), checks)
+                return
+        if isinstance(target, (ast.Subscript, ast.Attribute)):
+            root, _depth = self.root_key(target, through_calls=True)
+            if root is None:
+                return
+            key = root
+            detail = "del" if deleting else ("augmented assignment" if augmented else
+                                             ("item assignment" if isinstance(target, ast.Subscript) else "attribute assignment"))
+            self.add(Act(key, "mutate", stmt, target, locks, self.info, detail,
+                         reads_self=augmented or bool(value_reads and key in value_reads),
+                         augmented=augmented), checks)
+
+    def record_calls(self, expr: ast.AST, stmt: ast.stmt, locks: Tuple[LockRegion, ...],
+                     checks: Tuple[Check, ...]) -> None:
+        """Mutating method calls (`X.append(v)`, `X[k].add(v)`, `heapq.heappush(X, v)`)."""
+        stack = [expr]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, _COMPREHENSIONS):
+                self.record_iteration(node.generators[0].iter, stmt, locks, checks)
+                if node is not expr:
+                    stack.append(node.generators[0].iter)
+                    continue
+            elif isinstance(node, ast.Lambda) and node is not expr:
+                continue
+            if isinstance(node, ast.Call):
+                func = node.func
+                if isinstance(func, ast.Attribute):
+                    key, depth = self.root_key(func.value, through_calls=True)
+                    if key is not None and self._mutates(key, depth, func.attr):
+                        self.add(Act(key, "mutate", stmt, node, locks, self.info, f".{func.attr}()"), checks)
+                    elif self.m.qualify(func) in MUTATING_FUNCTIONS and node.args:
+                        key, depth = self.root_key(node.args[0], through_calls=True)
+                        if key is not None and self._container_key(key):
+                            self.add(Act(key, "mutate", stmt, node, locks, self.info, f"{func.attr}()"), checks)
+                elif isinstance(func, ast.Name) and func.id == "setattr" and len(node.args) >= 2:
+                    cls = self.class_of(node.args[0])
+                    attr = node.args[1]
+                    if cls is not None and isinstance(attr, ast.Constant) and isinstance(attr.value, str):
+                        self.add(Act(("c", cls, attr.value), "rebind", stmt, stmt, locks, self.info, "setattr"), checks)
+                elif self.m.qualify(func) in MUTATING_FUNCTIONS and node.args:
+                    key, depth = self.root_key(node.args[0], through_calls=True)
+                    if key is not None and self._container_key(key):
+                        self.add(Act(key, "mutate", stmt, node, locks, self.info, f"{dotted_name(func)}()"), checks)
+            stack.extend(ast.iter_child_nodes(node))
+
+    def _stores_once_result(self, stmt: ast.stmt) -> bool:
+        """`x = make()` / `x = await make()` where `make` is a run-once factory."""
+        value = getattr(stmt, "value", None)
+        if isinstance(value, ast.Await):
+            value = value.value
+        return isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and not value.args \
+            and not value.keywords and self.m.is_once_factory(value.func.id)
+
+    def record_iteration(self, iterable: ast.AST, stmt: ast.stmt, locks: Tuple[LockRegion, ...],
+                         checks: Tuple[Check, ...]) -> None:
+        """`for x in X`, `X.items()`/`keys()`/`values()`, `enumerate(...)`/`reversed(...)` of them.
+        Copies (`list(X)`, `sorted(X)`, ...) are snapshots taken in one C call: not recorded."""
+        node = iterable
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("enumerate", "reversed") \
+                and node.args:
+            node = node.args[0]
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not node.args \
+                and node.func.attr in ("items", "keys", "values"):
+            node = node.func.value
+        key = self.key_of(node) if isinstance(node, ast.Name) else None
+        if key is not None and self._container_key(key):
+            self.add(Act(key, "iterate", stmt, iterable, locks, self.info, "iteration"), ())
+
+    def _container_key(self, key: SharedKey) -> bool:
+        binding = self.m.binding_of(key)
+        return binding is not None and binding.is_container_like
+
+    def _mutates(self, key: SharedKey, depth: int, method: str) -> bool:
+        binding = self.m.binding_of(key)
+        if binding is None or not binding.is_container_like:
+            return False
+        if depth == 0:
+            return method in MUTATORS.get(binding.type_name, ANY_MUTATOR)
+        return method in ANY_MUTATOR
+
+    def add(self, act: Act, checks: Tuple[Check, ...]) -> None:
+        for check in reversed(checks):
+            if act.key in check.keys:
+                act.check = check
+                break
+        self.m.acts.append(act)
+
