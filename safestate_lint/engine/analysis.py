@@ -18,6 +18,7 @@ import ast
 from typing import Optional, Sequence
 
 from safestate_lint.config import Config
+from safestate_lint.engine.callgraph import build as build_call_graph
 from safestate_lint.engine.bindings import ModuleBindings
 from safestate_lint.engine.facts import Act, Binding, Check, FunctionInfo, FunctionNode, LockRegion, SharedKey
 from safestate_lint.engine.syntax import char_col, dotted_name, iter_scope_nodes
@@ -39,6 +40,7 @@ class ModuleAnalysis(ModuleBindings):
                 continue
             info.ensure_scope()
             FunctionWalker(self, info).run()
+        build_call_graph(self, lambda info: FunctionWalker(self, info).run())
 
     def lazy_init_status(self, act: Act) -> Optional[str]:
         """How a check-then-act on a global or class attribute (lazy init) is protected.

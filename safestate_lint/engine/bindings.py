@@ -11,7 +11,7 @@ import re
 from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from safestate_lint.config import Config
-from safestate_lint.engine.facts import Act, Binding, FunctionInfo, LockRegion, SharedKey
+from safestate_lint.engine.facts import Act, Binding, CallSite, FunctionInfo, LockRegion, SharedKey
 from safestate_lint.engine.prepass import TextIndex
 from safestate_lint.engine.syntax import (
     _header_nodes, _is_main_guard, _iter_defs, _target_names, dotted_name, iter_scope_nodes,
@@ -98,6 +98,10 @@ class ModuleBindings(TextIndex):
         self.class_attrs: Dict[Tuple[str, str], Binding] = {}
         self.functions: List[FunctionInfo] = []
         self.acts: List[Act] = []
+        self.calls: List[CallSite] = []  # calls between the module's own functions (walked callers)
+        # (class name or None, name) -> top-level function or method; (id(parent def), name) -> nested def
+        self.function_index: Dict[Tuple[Optional[str], str], FunctionInfo] = {}
+        self.nested_index: Dict[Tuple[int, str], FunctionInfo] = {}
         self.thread_evidence = False
         self._thread_safe_types = set(config.thread_safe_types)
         self._instance_attrs_done: Set[str] = set()
@@ -348,13 +352,13 @@ class ModuleBindings(TextIndex):
             if qualified in CONTAINER_CTORS:
                 return Binding("", "container", CONTAINER_CTORS[qualified])
             if qualified in LOCK_CTORS:
-                return Binding("", "lock", async_lock=LOCK_CTORS[qualified])
+                return Binding("", "lock", async_lock=LOCK_CTORS[qualified], lock_type=qualified.rsplit(".", 1)[-1])
             runtime = self._runtime_name(qualified)
             if runtime is not None:
                 if runtime in RUNTIME_CONTAINERS:
                     return Binding("", "locked", RUNTIME_CONTAINERS[runtime])
                 if runtime in RUNTIME_LOCKS:
-                    return Binding("", "lock", async_lock=RUNTIME_LOCKS[runtime])
+                    return Binding("", "lock", async_lock=RUNTIME_LOCKS[runtime], lock_type=runtime)
                 if runtime in RUNTIME_THREAD_SAFE:
                     return Binding("", "threadsafe")
             if self._is_thread_safe_type(qualified) or self._is_thread_local_class(qualified):
@@ -525,6 +529,10 @@ class ModuleBindings(TextIndex):
                 self._classify_method(info, class_node)
             info.synchronized = any(self._is_sync_decorator(d) for d in node.decorator_list)
             self.functions.append(info)
+            if enclosing and class_node is None:
+                self.nested_index.setdefault((id(enclosing[-1].node), node.name), info)
+            elif not enclosing:
+                self.function_index.setdefault((class_node.name if class_node is not None else None, node.name), info)
             if self._def_offsets is None:
                 self._def_offsets = self._occurrences(("def", "class"))
             if self._lines_contain(self._def_offsets, node.body[0].lineno, node.end_lineno):
@@ -603,6 +611,20 @@ class ModuleBindings(TextIndex):
             info.self_param = first
 
     # ---- keys -----------------------------------------------------------------------------
+    def method(self, class_name: str, name: str, depth: int = 0) -> Optional[FunctionInfo]:
+        """The method `name` of a module class, looked up through the module's base classes."""
+        found = self.function_index.get((class_name, name))
+        cls = self.classes.get(class_name)
+        if found is not None or cls is None or depth > 10:
+            return found
+        for base in cls.bases:
+            base_name = dotted_name(base)
+            if base_name in self.classes:
+                found = self.method(base_name, name, depth + 1)
+                if found is not None:
+                    return found
+        return None
+
     def binding_of(self, key: SharedKey) -> Optional[Binding]:
         if key[0] == "g":
             return self.bindings.get(key[1])

@@ -15,6 +15,8 @@ from typing import Callable, FrozenSet, List, Optional, Sequence, Set, Tuple, Un
 from safestate_lint.engine.syntax import collect_scope
 
 FunctionNode = Union[ast.FunctionDef, ast.AsyncFunctionDef]
+REENTRANT_LOCK_TYPES = frozenset({"RLock", "Condition", "RWLock"})
+MUTEX_LOCK_TYPES = frozenset({"Lock", "RLock", "Condition", "allocate_lock", "LockType", "RWLock"})
 SharedKey = Tuple[str, ...]  # ("g", name) module global, ("c", class, attr) class attribute, ("i", class, attr) shared instance
 
 
@@ -27,6 +29,17 @@ class Binding:
     type_name: str = ""  # dict, list, set, defaultdict, ... for containers
     node: Optional[ast.AST] = None
     async_lock: bool = False
+    lock_type: str = ""  # for locks: the constructor's last name (Lock, RLock, Condition, Semaphore, ...)
+
+    @property
+    def reentrant(self) -> bool:
+        """A lock its holder may take again (RLock, a Condition over its default RLock, RWLock)."""
+        return self.lock_type in REENTRANT_LOCK_TYPES
+
+    @property
+    def is_mutex(self) -> bool:
+        """A lock that excludes every other holder (not a counting semaphore)."""
+        return self.lock_type in MUTEX_LOCK_TYPES
 
     @property
     def is_mutable_container(self) -> bool:
@@ -45,6 +58,14 @@ class LockRegion:
     name: str
     async_lock: bool = False  # asyncio-style lock: excludes tasks of one loop, not threads
     node: Optional[ast.AST] = field(default=None, compare=False, hash=False)  # the `with`/`try`/def
+    # which lock, the same in every function: `_lock` for a module lock, `C._lock` for a lock
+    # on class C or its instances (`self._lock`, `cls._lock`), `X.lock` for a runtime container
+    ident: str = field(default="", compare=False, hash=False)
+    reentrant: bool = field(default=False, compare=False, hash=False)
+
+    def at(self, node: ast.AST) -> "LockRegion":
+        """The same lock, held over the region of `node`."""
+        return LockRegion(id(node), self.name, self.async_lock, node, self.ident or self.name, self.reentrant)
 
 
 @dataclass
@@ -62,6 +83,9 @@ class FunctionInfo:
     synchronized: bool = False
     parents: List["FunctionInfo"] = field(default_factory=list)
     scoped: bool = False
+    walked: bool = False
+    # locks every caller holds when it calls this function (the call graph's caller context)
+    held: Tuple["LockRegion", ...] = ()
 
     def ensure_scope(self) -> None:
         """Parameters, locals, declarations and closure names (computed on first use)."""
@@ -115,4 +139,18 @@ class Act:
     augmented: bool = False
     idempotent: bool = False  # stores the result of a run-once factory: every racer stores the same object
     resets: bool = False  # stores None/False/0: a teardown, not an initialisation
+    via: Optional[FunctionInfo] = None  # a call to a helper whose summary writes the state
+    races_with: Optional["Act"] = None  # a blind rebinding: the read-modify-write it races with
+
+
+@dataclass
+class CallSite:
+    """A call from one function of the module to another, with what the caller holds there."""
+
+    caller: FunctionInfo
+    callee: FunctionInfo
+    node: ast.Call
+    stmt: ast.stmt
+    locks: Tuple[LockRegion, ...]
+    checks: Tuple[Check, ...]
 

@@ -11,7 +11,7 @@ from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 from safestate_lint.engine.bindings import (
     _CONSTRUCTORS, ANY_MUTATOR, ELEMENT_ACCESSORS, LOCK_METHODS, MUTATING_FUNCTIONS, MUTATORS, ModuleBindings,
 )
-from safestate_lint.engine.facts import Act, Check, FunctionInfo, LockRegion, SharedKey
+from safestate_lint.engine.facts import Act, CallSite, Check, FunctionInfo, LockRegion, SharedKey
 from safestate_lint.engine.syntax import (
     _COMPREHENSIONS, _acquire_target, _is_none, _is_reset, _release_target, _target_names, _terminates,
     _value_locals, dotted_name,
@@ -35,9 +35,11 @@ class FunctionWalker:
         self.local_locks: Dict[str, bool] = {}
 
     def run(self) -> None:
+        self.info.walked = True
         locks: Tuple[LockRegion, ...] = ()
         if self.info.synchronized:
-            locks = (LockRegion(id(self.info.node), "@synchronized", False, self.info.node),)
+            decorator = next((dotted_name(d.func if isinstance(d, ast.Call) else d) for d in self.info.node.decorator_list), "")
+            locks = (LockRegion(id(self.info.node), "@synchronized", False, self.info.node, f"@{decorator}", True),)
         self.block(self.info.node.body, locks, ())
 
     # ---- resolution -------------------------------------------------------------------------
@@ -88,6 +90,37 @@ class FunctionWalker:
                     return None  # methods, properties and per-call attributes are not state we track
                 return ("i", info.class_name, node.attr)
         return None
+
+    def callee(self, call: ast.Call) -> Optional[FunctionInfo]:
+        """The module function or method a call runs: `f()`, a nested `inner()`, `C()` (its
+        `__init__`), `self.m()`, `cls.m()`, `C.m()`, or `inst.m()` on a module-level instance."""
+        func = call.func
+        info, m = self.info, self.m
+        if isinstance(func, ast.Name):
+            name = func.id
+            for parent in [info] + info.parents[::-1]:
+                nested = m.nested_index.get((id(parent.node), name))
+                if nested is not None:
+                    return nested
+            if name in info.locals or name in info.closure:
+                return None
+            binding = m.bindings.get(name)
+            if binding is None:
+                return None
+            if binding.kind == "function":
+                return m.function_index.get((None, name))
+            if binding.kind == "class":
+                return m.method(name, "__init__")
+            return None
+        if not isinstance(func, ast.Attribute) or not isinstance(func.value, (ast.Name, ast.Call, ast.Attribute)):
+            return None
+        owner = self.class_of(func.value)
+        if owner is None and isinstance(func.value, ast.Name):
+            if info.self_param and func.value.id == info.self_param:
+                owner = info.class_name
+            elif func.value.id in m.instances and func.value.id not in info.locals:
+                owner = m.instances[func.value.id]
+        return m.method(owner, func.attr) if owner is not None else None
 
     def root_key(self, node: ast.AST, through_calls: bool = False) -> Tuple[Optional[SharedKey], int]:
         """The shared thing whose contents an expression reaches (`X[k].y` -> X), with the depth."""
@@ -215,10 +248,10 @@ class FunctionWalker:
         last = name.rsplit(".", 1)[-1]
         if isinstance(expr, ast.Name):
             if expr.id in self.local_locks:
-                return LockRegion(0, name, self.local_locks[expr.id])
+                return LockRegion(0, name, self.local_locks[expr.id], ident=f"{self.info.qualname}:{name}")
             binding = self.m.bindings.get(expr.id)
             if binding is not None and binding.kind == "lock" and expr.id not in self.info.locals:
-                return LockRegion(0, name, binding.async_lock)
+                return LockRegion(0, name, binding.async_lock, ident=name, reentrant=binding.reentrant)
         elif isinstance(expr, ast.Attribute):
             owner = self.class_of(expr.value)
             if owner is None and self.info.self_param and isinstance(expr.value, ast.Name) \
@@ -227,13 +260,16 @@ class FunctionWalker:
             if owner is not None:
                 binding = self.m.instance_lock(owner, expr.attr)
                 if binding is not None and binding.kind == "lock":
-                    return LockRegion(0, name, binding.async_lock)
+                    return LockRegion(0, name, binding.async_lock, ident=f"{owner}.{expr.attr}",
+                                      reentrant=binding.reentrant)
             if isinstance(expr.value, ast.Name) and expr.attr == "lock":
                 binding = self.m.bindings.get(expr.value.id)
                 if binding is not None and binding.kind == "locked":
-                    return LockRegion(0, name)
+                    return LockRegion(0, name, ident=name, reentrant=True)  # the runtime's containers hold an RLock
+            if owner is not None and self.m.matches_lock_name(last):
+                return LockRegion(0, name, ident=f"{owner}.{expr.attr}")
         if self.m.matches_lock_name(last):
-            return LockRegion(0, name)
+            return LockRegion(0, name, ident=name)
         return None
 
     # ---- the walk -------------------------------------------------------------------------
@@ -246,7 +282,7 @@ class FunctionWalker:
             if acquired is not None:
                 region = self.lock_of(acquired)
                 if region is not None:
-                    held[ast.dump(acquired)] = LockRegion(id(stmt), region.name, region.async_lock, stmt)
+                    held[ast.dump(acquired)] = region.at(stmt)
             released = _release_target(stmt)
             if released is not None:
                 held.pop(ast.dump(released), None)
@@ -282,7 +318,7 @@ class FunctionWalker:
                 self.record_calls(item.context_expr, stmt, locks, checks)
                 region = self.lock_of(item.context_expr)
                 if region is not None:
-                    inner_locks = inner_locks + (LockRegion(id(stmt), region.name, region.async_lock, stmt),)
+                    inner_locks = inner_locks + (region.at(stmt),)
             self.block(stmt.body, inner_locks, checks)
             return
         if isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
@@ -292,7 +328,7 @@ class FunctionWalker:
                 released = _release_target(final)
                 region = self.lock_of(released) if released is not None else None
                 if region is not None:
-                    inner_locks = inner_locks + (LockRegion(id(stmt), region.name, region.async_lock, stmt),)
+                    inner_locks = inner_locks + (region.at(stmt),)
             self.block(try_stmt.body, inner_locks, checks)
             for handler in try_stmt.handlers:
                 self.block(handler.body, inner_locks, checks)
@@ -410,6 +446,9 @@ class FunctionWalker:
                 continue
             if isinstance(node, ast.Call):
                 func = node.func
+                callee = self.callee(node)
+                if callee is not None:
+                    self.m.calls.append(CallSite(self.info, callee, node, stmt, locks, checks))
                 if isinstance(func, ast.Attribute):
                     key, depth = self.root_key(func.value, through_calls=True)
                     if key is not None and self._mutates(key, depth, func.attr):

@@ -71,6 +71,8 @@ def shared_name(m: ModuleAnalysis, act: Act) -> str:
 
 
 def where(act: Act) -> str:
-    return f"in '{act.func.qualname}()'"
+    """`in 'f()'`, or `in 'f()' (through 'helper()')` for a write made by a helper it calls."""
+    via = f" (through '{act.via.qualname}()')" if act.via is not None else ""
+    return f"in '{act.func.qualname}()'{via}"
 
 

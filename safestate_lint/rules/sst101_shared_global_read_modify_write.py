@@ -51,6 +51,13 @@ class SharedGlobalReadModifyWrite(Rule):
     guards the global elsewhere in the module, or a new module-level `threading.Lock()`
     named after the global (`_request_count_lock`). The fix is safe.
 
+    The analysis follows calls within the module. A private helper (a `_name` or a nested
+    function, not in `__all__` and never used as a value) that every caller calls with a
+    lock held counts as holding that lock; one called only at import time is not
+    reported. A function that rebinds the whole global (`STATE = {...}`) without a lock
+    while another function reads and updates it is reported too: the update can be lost,
+    or applied to the replaced object.
+
     The same holds for the attributes of an object every thread shares: the instance of a
     class that is created once per process (a module-level `manager = Manager()`, a
     `global _m; _m = Manager()` getter, an `Optional[Manager]` module global, or a class
@@ -75,6 +82,9 @@ class SharedGlobalReadModifyWrite(Rule):
         "import threading\nclass _State(threading.local):\n    count = 0\n_state = _State()\ndef f():\n    _state.count += 1\n",
         "from weakref import WeakSet\nclass Bar:\n    _instances = WeakSet()\n    def __init__(self):\n        self.n = 0\n    def update(self):\n        self.n += 1\n",
         "def outer():\n    n = 0\n    def inner():\n        nonlocal n\n        n += 1\n    inner()\n",
+        "import threading\n_lock = threading.Lock()\nn = 0\ndef inc():\n    with _lock:\n        _double()\ndef _double():\n    global n\n    n = n * 2\n",
+        "n = 0\ndef _setup():\n    global n\n    n = n + 1\n_setup()\n",
+        "import threading\n_lock = threading.Lock()\nn = 0\ndef inc():\n    with _lock:\n        _a()\ndef _a():\n    _b()\ndef _b():\n    global n\n    n += 1\n",
     ]
     INVALID = [
         "request_count = 0\ndef handle():\n    global request_count\n    request_count += 1  # SST101\n",
@@ -87,6 +97,8 @@ class SharedGlobalReadModifyWrite(Rule):
         "total = 0\nasync def add(msg):\n    global total\n    total += len(msg)  # SST101\n",
         "logfp = None\ndef closelog():\n    global logfp\n    if logfp:\n        logfp.close()\n        logfp = None  # SST101\n",
         "class Stats:\n    def __init__(self):\n        self.hits = 0\n    def hit(self):\n        self.hits += 1  # SST101\nstats = Stats()\n",
+        "CURRENT_RUN = {'running': False}\ndef start():\n    global CURRENT_RUN\n    CURRENT_RUN = {'running': True}  # SST101\ndef stop():\n    if CURRENT_RUN['running']:  # SST103\n        CURRENT_RUN['running'] = False\n",
+        "n = 0\ndef _double():\n    global n\n    n = n * 2  # SST101\ndef public():\n    _double()\n",
     ]
 
     @classmethod
@@ -96,7 +108,12 @@ class SharedGlobalReadModifyWrite(Rule):
                 continue
             name = f"global '{act.key[1]}'" if act.key[0] == "g" else shared_name(m, act)
             if act.kind == "rebind":
-                if act.reads_self:
+                if act.races_with is not None:
+                    yield act.stmt, (
+                        f"{name} is rebound without a lock {where(act)} while "
+                        f"'{act.races_with.func.qualname}()' reads and updates it"
+                    ), act
+                elif act.reads_self:
                     yield act.stmt, f"{name} is read and rebound without a lock {where(act)}", act
                 elif act.check is not None and act.key in act.check.keys and \
                         (act.key not in act.check.lazy_keys or act.resets):

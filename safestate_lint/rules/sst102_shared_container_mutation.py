@@ -97,7 +97,7 @@ class SharedContainerMutation(Rule):
     @classmethod
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
         for act in once_per(m.acts, lambda a: (id(a.stmt), a.key)):
-            if act.key[0] not in ("g", "i") or act.kind != "mutate" or m.is_locked(act):
+            if act.key[0] not in ("g", "i") or act.kind != "mutate" or m.is_locked(act) or act.via is not None:
                 continue
             binding = m.binding_of(act.key)
             if binding is None or not binding.is_mutable_container:

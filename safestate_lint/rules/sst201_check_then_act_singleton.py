@@ -14,6 +14,9 @@ class CheckThenActSingleton(Rule):
     return _x` followed by the assignment, and flags such as `if not _loaded: ...;
     _loaded = True`), in a `def` or an `async def`.
 
+    The assignment can also be made by a helper of the module that the test calls
+    (`if default_app is None: set_default_app(App())`).
+
     ## Why is this bad?
     Two threads can both see `None` and both run the constructor: two health monitors,
     two connection pools, two schedulers, each holding its own state, and one of them is
@@ -82,6 +85,7 @@ class CheckThenActSingleton(Rule):
         "_client = None\ndef client():\n    global _client\n    if not _client:  # SST201\n        _client = object()\n    return _client\n",
         "_client = None\ndef client():\n    global _client\n    if _client is not None:  # SST201\n        return _client\n    _client = object()\n    return _client\n",
         "_loaded = False\n_data = {}\ndef load():\n    global _loaded\n    if not _loaded:  # SST201\n        _data.update({'a': 1})\n        _loaded = True\n",
+        "default_app = None\ndef set_default_app(app):\n    global default_app\n    default_app = app\ndef get_app():\n    if default_app is None:  # SST201\n        set_default_app(object())\n    return default_app\n",
     ]
 
     @classmethod

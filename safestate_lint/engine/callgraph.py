@@ -1,0 +1,473 @@
+"""The call graph of one module and what it tells about each function.
+
+Built after the per-function walk, from the calls each walked function makes to the
+module's own functions (:class:`CallSite`):
+
+* callers of functions with facts are walked too, so every call to them is known;
+* writes through helpers: a call to a function whose summary rebinds or mutates shared
+  state is a write of that state at the call site (so `if app is None: set_app(App())` is
+  a lazy initialisation);
+* caller context: a function that is not reachable from outside (a private or nested name,
+  not in `__all__`, never used as a value) and is called only with lock L held, holds L;
+  one called only at import time is not concurrent at all;
+* blind rebinding: a function that rebinds a whole global that another function
+  reads-modifies-writes.
+
+:class:`Reach` answers the fixers' questions (which locks, unknown code and blocking calls
+a statement can reach) from per-function summaries; recursion and cycles terminate
+because every function is summarised once and closures are breadth-first over a set.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
+
+from safestate_lint.engine.bindings import _CONSTRUCTORS, ModuleBindings
+from safestate_lint.engine.facts import Act, CallSite, FunctionInfo, LockRegion, SharedKey
+from safestate_lint.engine.syntax import dotted_name, iter_scope_nodes
+from safestate_lint.engine.walker import FunctionWalker
+
+# builtins that never call back into the module's code (beyond dunder methods of their arguments)
+PURE_BUILTINS = frozenset({
+    "len", "isinstance", "issubclass", "int", "float", "str", "bool", "bytes", "tuple", "list", "dict", "set",
+    "frozenset", "sorted", "reversed", "min", "max", "sum", "abs", "range", "enumerate", "zip", "any", "all",
+    "id", "round", "divmod", "hash", "type", "repr", "format", "hasattr", "getattr", "iter", "next", "ord", "chr",
+    "object", "slice", "callable", "bin", "hex", "oct", "pow", "vars", "super",
+})
+# calls that can block the calling thread for a long or unbounded time (shared with SST404's list)
+BLOCKING_CALLS = frozenset({
+    "time.sleep", "input", "subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output",
+    "subprocess.Popen", "os.system", "os.wait", "os.waitpid", "socket.create_connection",
+    "urllib.request.urlopen", "http.client.HTTPConnection", "http.client.HTTPSConnection",
+    "select.select", "signal.pause",
+})
+BLOCKING_MODULES = ("requests", "httpx", "urllib3", "aiohttp", "smtplib", "ftplib", "paramiko")
+BLOCKING_METHODS = frozenset({"join", "result", "wait", "communicate", "recv", "recvfrom", "accept", "connect",
+                              "sendall", "getresponse", "urlopen"})
+
+
+@dataclass
+class Summary:
+    """What a function (or a list of statements) does, directly or through the calls it makes."""
+
+    locks: Dict[str, str] = field(default_factory=dict)  # lock ident -> where it is taken ("'f()'")
+    callees: List[FunctionInfo] = field(default_factory=list)
+    unknown: List[str] = field(default_factory=list)  # calls the analysis cannot follow
+    external: List[str] = field(default_factory=list)  # calls into other modules (never back into this one)
+    blocking: List[str] = field(default_factory=list)
+    yields: bool = False
+    awaits: bool = False
+
+    @property
+    def calls_code(self) -> bool:
+        """Calls anything but known-pure builtins and methods of shared containers."""
+        return bool(self.callees or self.unknown or self.external)
+
+
+# -- building the graph ---------------------------------------------------------------------------
+
+
+def build(m: ModuleBindings, walk) -> None:  # type: ignore[no-untyped-def]
+    """Walk the callers of functions with facts, add writes through helpers, apply the
+    caller context and find blind rebindings.  `walk(info)` runs the per-function walk."""
+    propagated: Set[Tuple[int, SharedKey]] = set()
+    writes: Dict[int, Dict[SharedKey, Act]] = {}
+    for act in m.acts:
+        if act.kind in ("rebind", "mutate"):
+            writes.setdefault(id(act.func), {}).setdefault(act.key, act)
+    done_names: Set[str] = set()
+    for _ in range(len(m.functions) + 1):
+        with_acts = {id(act.func) for act in m.acts}
+        names = {_called_as(info) for info in m.functions if id(info) in writes or id(info) in with_acts} - done_names
+        if not names:
+            break
+        done_names |= names
+        offsets = m._occurrences(names)
+        for info in m.functions:
+            if not info.walked and not info.import_time and m._node_contains(offsets, info.node):
+                info.ensure_scope()
+                walk(info)
+        _propagate_writes(m, writes, propagated)
+    _caller_context(m)
+    _blind_rebinds(m)
+
+
+def _called_as(info: FunctionInfo) -> str:
+    """The name a call to this function mentions (a constructor is called through its class)."""
+    return info.class_name if info.name == "__init__" and info.class_name else info.name
+
+
+def _propagate_writes(m: ModuleBindings, writes: Dict[int, Dict[SharedKey, Act]],
+                      propagated: Set[Tuple[int, SharedKey]]) -> None:
+    """A call to a helper that writes shared state is a write of it at the call site."""
+    incoming: Dict[int, List[CallSite]] = {}
+    for site in m.calls:
+        incoming.setdefault(id(site.callee), []).append(site)
+    queue = [info for info in m.functions if id(info) in writes]
+    while queue:
+        callee = queue.pop()
+        for site in incoming.get(id(callee), ()):
+            if site.caller is callee:
+                continue
+            for key, source in list(writes.get(id(callee), {}).items()):
+                if (id(site.node), key) in propagated:
+                    continue
+                propagated.add((id(site.node), key))
+                act = Act(key, source.kind, site.stmt, site.node, site.locks, site.caller,
+                          f"call to '{callee.qualname}()'", resets=source.resets, via=callee)
+                for check in reversed(site.checks):
+                    if key in check.keys:
+                        act.check = check
+                        break
+                m.acts.append(act)
+                mine = writes.setdefault(id(site.caller), {})
+                if key not in mine:
+                    mine[key] = act
+                    queue.append(site.caller)
+
+
+def _module_level_nodes(m: ModuleBindings) -> List[ast.AST]:
+    """Nodes that run at import time: module statements and class bodies, not function bodies."""
+    nodes: List[ast.AST] = []
+    stack: List[ast.stmt] = list(m.tree.body)
+    while stack:
+        stmt = stack.pop()
+        if isinstance(stmt, ast.ClassDef):
+            stack.extend(stmt.body)
+        nodes.extend(iter_scope_nodes([stmt]))
+    return nodes
+
+
+def _is_private(info: FunctionInfo) -> bool:
+    name = info.name
+    return bool(info.parents) or (name.startswith("_") and not (name.startswith("__") and name.endswith("__")))
+
+
+_PLAIN_DECORATORS = frozenset({"staticmethod", "classmethod"})
+
+
+def _exported(m: ModuleBindings) -> Set[str]:
+    binding = m.bindings.get("__all__")
+    value = getattr(binding.node, "value", None) if binding is not None else None
+    if isinstance(value, (ast.List, ast.Tuple)):
+        return {e.value for e in value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+    return set()
+
+
+class Uses:
+    """Where each function's name is used, to know which functions the outside cannot call."""
+
+    def __init__(self, m: ModuleBindings) -> None:
+        self.m = m
+        self.exported = _exported(m)
+        self.sites: Dict[int, List[CallSite]] = {}
+        for site in m.calls:
+            self.sites.setdefault(id(site.callee), []).append(site)
+        self._module_nodes: Optional[List[ast.AST]] = None
+        self._internal: Dict[int, Optional[bool]] = {}
+        self.import_time_calls: Dict[int, int] = {}
+
+    def internal(self, info: FunctionInfo) -> bool:
+        """Private, not exported, not decorated, and every use of its name is a call the graph knows
+        (or a call made at import time)."""
+        key = id(info)
+        if key not in self._internal:
+            self._internal[key] = self._compute(info)
+        return bool(self._internal[key])
+
+    def _compute(self, info: FunctionInfo) -> bool:
+        m = self.m
+        if not _is_private(info) or info.name in self.exported or info.name in _CONSTRUCTORS:
+            return False
+        if any(dotted_name(d) not in _PLAIN_DECORATORS for d in info.node.decorator_list):
+            return False
+        name, is_method = info.name, info.class_name is not None
+        known = {id(site.node.func) for site in self.sites.get(id(info), ())}
+        offsets = m._occurrences([name])
+        if m._text is not None and not offsets:
+            return False
+        import_time = 0
+        scopes: List[Tuple[Optional[FunctionInfo], Iterable[ast.AST]]] = []
+        for other in m.functions:
+            if m._node_contains(offsets, other.node):
+                scopes.append((other, iter_scope_nodes(other.node.body)))
+        if m._node_contains(offsets, m.tree):
+            if self._module_nodes is None:
+                self._module_nodes = _module_level_nodes(m)
+            scopes.append((None, self._module_nodes))
+        for owner, nodes in scopes:
+            calls: Set[int] = set()
+            uses: List[ast.AST] = []
+            for node in nodes:
+                if isinstance(node, ast.Call):
+                    calls.add(id(node.func))
+                if (isinstance(node, ast.Name) and node.id == name and not is_method
+                        and isinstance(node.ctx, ast.Load)) or \
+                        (isinstance(node, ast.Attribute) and node.attr == name and is_method):
+                    uses.append(node)
+            for use in uses:
+                if id(use) not in calls:
+                    return False  # used as a value: passed, stored or returned
+                if owner is None or owner.import_time:
+                    import_time += 1
+                elif not owner.walked or id(use) not in known:
+                    return False  # a call the graph could not resolve to this function
+        self.import_time_calls[id(info)] = import_time
+        return bool(known) or import_time > 0
+
+
+TOP: Optional[FrozenSet[str]] = None  # "every lock": called only where nothing runs concurrently
+
+
+def _caller_context(m: ModuleBindings) -> None:
+    """Locks every caller holds, for functions the outside cannot call; drop the facts of
+    functions called only at import time (or only from such functions)."""
+    with_acts = {id(act.func) for act in m.acts}
+    if not with_acts or not m.calls:
+        return
+    uses = Uses(m)
+    by_id = {id(info): info for info in m.functions}
+    # the functions whose context matters: those with facts, and their callers, transitively
+    relevant: Set[int] = set(with_acts)
+    frontier = list(with_acts)
+    while frontier:
+        current = frontier.pop()
+        for site in uses.sites.get(current, ()):
+            if id(site.caller) not in relevant:
+                relevant.add(id(site.caller))
+                frontier.append(id(site.caller))
+    internal = {key for key in relevant if uses.internal(by_id[key])}
+    if not internal:
+        return
+    held: Dict[int, Optional[FrozenSet[str]]] = {key: TOP for key in internal}
+    regions: Dict[str, LockRegion] = {}
+    only_constructors: Dict[int, bool] = {key: True for key in internal}
+    callees_of: Dict[int, List[int]] = {}
+    for site in m.calls:
+        callees_of.setdefault(id(site.caller), []).append(id(site.callee))
+        for region in site.locks:
+            regions.setdefault(region.ident or region.name, region)
+    queue = list(internal)
+    while queue:
+        key = queue.pop()
+        result: Optional[FrozenSet[str]] = TOP
+        ctor_only = True
+        for site in uses.sites.get(key, ()):
+            caller = held.get(id(site.caller), frozenset())
+            mine: Optional[FrozenSet[str]] = None
+            if caller is not None:
+                mine = frozenset(r.ident or r.name for r in site.locks if m.thread_capable(r)) | caller
+            if mine is not None:
+                result = mine if result is None else result & mine
+            if site.caller.name not in _CONSTRUCTORS and not only_constructors.get(id(site.caller), False):
+                ctor_only = False
+        if result != held[key] or ctor_only != only_constructors[key]:
+            held[key] = result
+            only_constructors[key] = ctor_only
+            queue.extend(c for c in callees_of.get(key, ()) if c in internal)
+    dropped: Set[int] = set()
+    for key in internal:
+        info = by_id[key]
+        locks = held[key]
+        if locks is None:
+            dropped.add(key)  # reached only from import-time code: not concurrent
+            continue
+        info.held = tuple(LockRegion(hash((key, ident)), regions[ident].name, regions[ident].async_lock, info.node,
+                                     ident, regions[ident].reentrant) for ident in sorted(locks))
+    # constructors' helpers do not race on the instance being built
+    ctor_helpers = {key for key in internal if only_constructors[key] and uses.sites.get(key)}
+    kept: List[Act] = []
+    seen_checks: Set[int] = set()
+    for act in m.acts:
+        key = id(act.func)
+        if key in dropped or (key in ctor_helpers and act.key[0] == "i"):
+            continue
+        if act.func.held:
+            act.locks = act.func.held + act.locks
+            check = act.check
+            if check is not None and id(check) not in seen_checks:
+                seen_checks.add(id(check))
+                check.locks = act.func.held + check.locks
+        kept.append(act)
+    m.acts[:] = kept
+
+
+def _blind_rebinds(m: ModuleBindings) -> None:
+    """`X = {...}` without a lock in one function while another reads and updates X (or an item
+    of it): the rebinding is a write that the other function's read-modify-write can lose."""
+    updaters: Dict[SharedKey, Act] = {}
+    for act in m.acts:
+        if act.key[0] != "g" or act.via is not None:
+            continue
+        tested = act.check is not None and act.key in act.check.keys and act.key not in act.check.lazy_keys
+        if (act.kind == "mutate" and (act.reads_self or tested)) or (act.kind == "rebind" and act.reads_self):
+            updaters.setdefault(act.key, act)
+    if not updaters:
+        return
+    for act in m.acts:
+        other = updaters.get(act.key)
+        if other is None or act.kind != "rebind" or act.via is not None or act.locks or act.reads_self \
+                or other.func is act.func or (act.check is not None and act.key in act.check.keys):
+            continue
+        act.races_with = other
+
+
+# -- what a statement can reach (for the fixers) ---------------------------------------------------
+
+
+class Reach:
+    """Per-function summaries and their closures over the call graph, computed on demand."""
+
+    def __init__(self, m: ModuleBindings) -> None:
+        self.m = m
+        self._direct: Dict[int, Summary] = {}
+        self._uses: Optional[Uses] = None
+        self._under: Dict[str, Tuple[Set[int], List[str]]] = {}
+
+    def walker(self, info: FunctionInfo) -> FunctionWalker:
+        info.ensure_scope()
+        return FunctionWalker(self.m, info)
+
+    def statements(self, info: FunctionInfo, stmts: Sequence[ast.AST]) -> Summary:
+        """What these statements of `info` do themselves (not through their callees)."""
+        w = self.walker(info)
+        out = Summary()
+        stack: List[ast.AST] = list(iter_scope_nodes(stmts))
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.Lambda):
+                stack.extend(iter_scope_nodes([node.body]))
+            elif isinstance(node, (ast.Yield, ast.YieldFrom)):
+                out.yields = True
+            elif isinstance(node, (ast.Await, ast.AsyncFor, ast.AsyncWith)):
+                out.awaits = True
+            if isinstance(node, (ast.With, ast.AsyncWith)):
+                for item in node.items:
+                    region = w.lock_of(item.context_expr)
+                    if region is not None:
+                        out.locks.setdefault(region.ident or region.name, f"'{info.qualname}()'")
+            if isinstance(node, ast.Call):
+                self._classify_call(w, node, out)
+        return out
+
+    def _classify_call(self, w: FunctionWalker, call: ast.Call, out: Summary) -> None:
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr == "acquire":
+            region = w.lock_of(func.value)
+            if region is not None:
+                out.locks.setdefault(region.ident or region.name, f"'{w.info.qualname}()'")
+                return
+        callee = w.callee(call)
+        if callee is not None:
+            out.callees.append(callee)
+            return
+        written = dotted_name(func) or "<expression>"
+        qualified = self.m.qualify(func) if dotted_name(func) else None
+        if qualified is not None and self._blocking(qualified):
+            out.blocking.append(f"'{written}()'")
+        elif isinstance(func, ast.Attribute) and func.attr in BLOCKING_METHODS and not call.args \
+                and not call.keywords and func.attr != "connect":
+            out.blocking.append(f"'{written}()'")
+        if isinstance(func, ast.Name):
+            if func.id in PURE_BUILTINS and func.id not in w.info.locals and func.id not in self.m.bindings:
+                return
+        if isinstance(func, ast.Attribute):
+            key, _depth = w.root_key(func.value, through_calls=True)
+            binding = self.m.binding_of(key) if key is not None else None
+            if binding is not None and binding.is_container_like:
+                return  # a method of the shared container itself
+            if isinstance(func.value, ast.Constant):
+                return  # "".join(...), "{}".format(...)
+        head = written.split(".", 1)[0]
+        if qualified is not None and head in self.m.imports and head not in w.info.locals \
+                and not self._passes_code(w, call):
+            out.external.append(f"'{written}()'")
+            return
+        out.unknown.append(f"'{written}()'")
+
+    def _blocking(self, qualified: str) -> bool:
+        return qualified in BLOCKING_CALLS or qualified.startswith(tuple(f"{m}." for m in BLOCKING_MODULES))
+
+    def _passes_code(self, w: FunctionWalker, call: ast.Call) -> bool:
+        """A call into another module that receives one of this module's functions (a callback)."""
+        for arg in [*call.args, *(k.value for k in call.keywords)]:
+            if isinstance(arg, ast.Lambda):
+                return True
+            name = dotted_name(arg)
+            if name is None:
+                continue
+            head = name.split(".", 1)[0]
+            binding = self.m.bindings.get(head)
+            if (binding is not None and binding.kind in ("function", "class")) or head == w.info.self_param:
+                return True
+        return False
+
+    def direct(self, info: FunctionInfo) -> Summary:
+        key = id(info)
+        if key not in self._direct:
+            summary = self.statements(info, info.node.body)
+            for region in info.held:
+                summary.locks.setdefault(region.ident or region.name, f"the callers of '{info.qualname}()'")
+            self._direct[key] = summary
+        return self._direct[key]
+
+    def closure(self, start: Summary) -> Summary:
+        """`start` with everything its callees reach, transitively (each function once)."""
+        out = Summary(dict(start.locks), list(start.callees), list(start.unknown), list(start.external),
+                      list(start.blocking), start.yields, start.awaits)
+        seen: Set[int] = set()
+        queue = list(start.callees)
+        while queue:
+            info = queue.pop()
+            if id(info) in seen:
+                continue
+            seen.add(id(info))
+            summary = self.direct(info)
+            for ident in summary.locks:
+                out.locks.setdefault(ident, f"'{info.qualname}()'")
+            out.unknown.extend(f"{call} (in '{info.qualname}()')" for call in summary.unknown)
+            out.blocking.extend(f"{call} (in '{info.qualname}()')" for call in summary.blocking)
+            queue.extend(summary.callees)
+        return out
+
+    def uses(self) -> Uses:
+        if self._uses is None:
+            self._uses = Uses(self.m)
+        return self._uses
+
+    def under(self, ident: str) -> Tuple[Set[int], List[str]]:
+        """The functions that can run while lock `ident` is held, and the unknown calls made under it."""
+        if ident in self._under:
+            return self._under[ident]
+        reached: Set[int] = set()
+        unknown: List[str] = []
+        starts: List[FunctionInfo] = []
+        for info in self.m.functions:
+            if info.import_time:
+                continue
+            if any((r.ident or r.name) == ident for r in info.held):
+                summary = self.closure(self.direct(info))
+                starts.extend(summary.callees)
+                unknown.extend(summary.unknown)
+                continue
+            w = self.walker(info)
+            for node in iter_scope_nodes(info.node.body):
+                if isinstance(node, (ast.With, ast.AsyncWith)) and any(
+                        (r.ident or r.name) == ident for r in filter(None, (w.lock_of(i.context_expr) for i in node.items))):
+                    summary = self.closure(self.statements(info, node.body))
+                    starts.extend(summary.callees)
+                    unknown.extend(summary.unknown)
+        queue = starts
+        while queue:
+            info = queue.pop()
+            if id(info) in reached:
+                continue
+            reached.add(id(info))
+            queue.extend(self.direct(info).callees)
+        self._under[ident] = (reached, unknown)
+        return reached, unknown
+
+    def reachable_from_outside(self, info: FunctionInfo) -> bool:
+        return not self.uses().internal(info)
