@@ -9,7 +9,7 @@ Every pass must produce code that parses, or the file is left alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Set
+from typing import Dict, List, Optional, Set
 
 from safestate_lint.config import Config
 from safestate_lint.engine import decode_source, parse_source, reports
@@ -28,6 +28,7 @@ class FixResult:
     changed: bool
     before: List[Finding] = field(default_factory=list)
     remaining: List[Finding] = field(default_factory=list)
+    reasons: Dict[Finding, str] = field(default_factory=dict)  # remaining findings -> why no fix
 
     @property
     def fixed(self) -> int:
@@ -43,6 +44,7 @@ def fix_source(source: str, path: str, config: Config, *, unsafe_fixes: bool = F
     tree = parse_source(source, path)
     before: Optional[List[Finding]] = None
     remaining: List[Finding] = []
+    reasons: Dict[Finding, str] = {}
     for attempt in range(MAX_PASSES + 1):
         analysis = ModuleAnalysis(tree, config, source.splitlines(True))
         items = reports(analysis, path)
@@ -55,6 +57,7 @@ def fix_source(source: str, path: str, config: Config, *, unsafe_fixes: bool = F
         fixed: Set[Finding] = set()
         for family in FAMILIES:
             fixed |= family.plan(ctx, [(f, a) for f, a in items if f.code in family.CODES])
+        reasons = ctx.reasons
         if not fixed or ctx.edits.empty():
             break
         new_source = ctx.apply()
@@ -65,7 +68,8 @@ def fix_source(source: str, path: str, config: Config, *, unsafe_fixes: bool = F
         except SourceError as exc:  # pragma: no cover - a bug in a fixer; never write it
             raise FixError(f"internal error: the fix produced invalid code ({exc}); file left unchanged") from None
         source = new_source
-    return FixResult(source, source != original, before or [], remaining)
+    return FixResult(source, source != original, before or [], remaining,
+                     {f: reasons[f] for f in remaining if f in reasons})
 
 
 def fix_bytes(data: bytes, path: str, config: Config, *, unsafe_fixes: bool = False) -> "tuple[Optional[bytes], FixResult]":

@@ -16,13 +16,26 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 
 from safestate_lint.engine.analysis import Act, FunctionInfo, ModuleAnalysis
+from safestate_lint.engine.callgraph import Reach
 from safestate_lint.finding import Finding
 
 Block = Union[cst.Module, cst.IndentedBlock]
 
 
 class Unfixable(Exception):
-    """This finding has no automatic fix (the reason is kept for `--verbose` style output)."""
+    """This finding has no automatic fix; the message is the reason `fix` prints."""
+
+
+class LockDecl:
+    """A lock the fix creates; it becomes an `RLock` when any statement it guards calls code
+    that could take it again (decided once every statement of the pass is planned)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.reentrant = False
+
+    def __str__(self) -> str:
+        return f"{self.name} = threading.{'RLock' if self.reentrant else 'Lock'}()"
 
 
 @dataclass
@@ -36,9 +49,9 @@ class Edits:
     recheck_if: Dict[int, cst.If] = field(default_factory=dict)  # With -> guarding If copied in front
     to_thread_lock: Dict[int, str] = field(default_factory=dict)  # async With -> threading lock
     replace_expr: Dict[int, str] = field(default_factory=dict)
-    insert_after: Dict[int, List[str]] = field(default_factory=dict)
+    insert_after: Dict[int, List[Union[str, LockDecl]]] = field(default_factory=dict)
     insert_before: Dict[int, List[str]] = field(default_factory=dict)
-    body_start: Dict[int, List[str]] = field(default_factory=dict)  # ClassDef -> statements
+    body_start: Dict[int, List[Union[str, LockDecl]]] = field(default_factory=dict)  # ClassDef -> statements
 
     def empty(self) -> bool:
         return not any(vars(self).values())
@@ -64,7 +77,11 @@ class FixContext:
         self.imports: Set[Tuple[str, Optional[str]]] = set()
         self._claimed: List[Tuple[Tuple[int, int], Tuple[int, int]]] = []
         self._locks: Dict[Tuple[str, ...], str] = {}
+        self._new_locks: Dict[str, LockDecl] = {}  # the lock expression used in `with` -> its declaration
+        self._class_new: Dict[Tuple[str, ...], LockDecl] = {}
         self._new_names: Dict[str, Set[str]] = {}  # scope ("" = module, else class name) -> names
+        self.reach = Reach(analysis)
+        self.reasons: Dict[Finding, str] = {}  # findings left without a fix -> why
 
     # ---- locating ---------------------------------------------------------------------
     def statement(self, node: ast.AST) -> cst.BaseStatement:
@@ -132,9 +149,59 @@ class FixContext:
                 continue
             for region in act.locks:
                 binding = self.m.bindings.get(region.name)
-                if binding is not None and binding.kind == "lock" and not binding.async_lock:
+                if binding is not None and binding.kind == "lock" and not binding.async_lock and binding.is_mutex:
                     return region.name
         return None
+
+    # ---- fix safety ----------------------------------------------------------------------
+    def lock_for(self, act: Act, stmts: Sequence[ast.AST]) -> str:
+        """The lock to hold around `stmts` (statements of `act.func`), or Unfixable with the reason.
+
+        Never across a `yield`/`await` or a blocking call; a new lock is an `RLock` when the
+        statements call anything that could re-enter it; an existing non-reentrant lock is
+        never held around code that can reach a function taking it, nor in a function that
+        can run while it is held."""
+        summary = self.reach.statements(act.func, stmts)
+        if summary.yields:
+            raise Unfixable("a lock cannot be held across a yield: a paused generator would keep it")
+        if summary.awaits:
+            raise Unfixable("a threading lock cannot be held across an await")
+        reach = self.reach.closure(summary)
+        if reach.blocking:
+            raise Unfixable(f"the statements make a blocking call, {reach.blocking[0]}, which would hold the lock "
+                            f"for every other thread")
+        lock = self.lock_for_global(act.key[1]) if act.key[0] == "g" else \
+            self.lock_for_class(act.func, act.key[1], act.key[2])
+        declared = self._new_locks.get(lock)
+        if declared is not None:
+            declared.reentrant |= summary.calls_code
+            return lock
+        self._check_existing(act.func, lock, act.key, reach)
+        return lock
+
+    def _check_existing(self, func: FunctionInfo, lock: str, key: Tuple[str, ...], reach) -> None:  # type: ignore[no-untyped-def]
+        """Raise Unfixable when holding the existing lock `lock` around code of `func` could deadlock."""
+        if key[0] == "g":
+            binding = self.m.bindings.get(lock)
+            ident = lock
+        else:
+            binding = self.m.class_attrs.get((key[1], lock.rsplit(".", 1)[-1]))
+            ident = f"{key[1]}.{lock.rsplit('.', 1)[-1]}"
+        if binding is None or binding.kind != "lock" or binding.reentrant:
+            return  # a runtime container's own RLock, or a reentrant lock
+        if ident in reach.locks:
+            raise Unfixable(f"the statements call {reach.locks[ident]}, which takes '{lock}' again: "
+                            f"'{lock}' is not reentrant and would deadlock")
+        if reach.unknown:
+            raise Unfixable(f"the statements call {reach.unknown[0]}, which the analysis cannot follow and "
+                            f"which may take the non-reentrant '{lock}' again")
+        under, unknown_under = self.reach.under(ident)
+        if id(func) in under:
+            raise Unfixable(f"'{func.qualname}()' is called while '{lock}' is held: taking the non-reentrant "
+                            f"lock again would deadlock")
+        if unknown_under and self.reach.reachable_from_outside(func):
+            raise Unfixable(f"code that runs while '{lock}' is held calls {unknown_under[0]}, which may call "
+                            f"'{func.qualname}()': taking the non-reentrant lock again would deadlock")
 
     def use_lock(self, key: Tuple[str, ...], lock: str) -> None:
         """Guard `key` with `lock` in this pass (e.g. the `lock` of a container being replaced)."""
@@ -155,13 +222,9 @@ class FixContext:
 
     def _new_module_lock(self, name: str, node: Optional[ast.AST]) -> str:
         base = name.strip('_').lower() or 'state'
-        wanted = f"_{base}_lock"
-        existing = self.m.bindings.get(wanted)
-        if existing is not None and existing.kind == "lock" and not existing.async_lock:
-            return wanted
-        lock = self.fresh_name(wanted, alternative=f"_{base}_thread_lock")
+        lock = self.fresh_name(f"_{base}_lock", alternative=f"_{base}_thread_lock")  # never adopt a lock by name
         self.imports.add(("threading", None))
-        statement = f"{lock} = threading.Lock()"
+        statement = self._new_locks[lock] = LockDecl(lock)
         anchor = self._module_anchor(node)
         if anchor is None:
             self.edits.body_start.setdefault(id(self.module), []).append(statement)
@@ -196,7 +259,7 @@ class FixContext:
                 base = attr.strip('_') or 'state'
                 lock = self.fresh_name(f"_{base}_lock", taken, scope=class_name, alternative=f"_{base}_thread_lock")
                 self.imports.add(("threading", None))
-                statement = f"{lock} = threading.Lock()"
+                statement = self._class_new[key] = LockDecl(lock)
                 anchor = next((s for s in cls.body if isinstance(s, (ast.Assign, ast.AnnAssign)) and attr in _assigned_names(s)), None)
                 if anchor is not None:
                     anchor_statement = self.statement(anchor)
@@ -209,7 +272,10 @@ class FixContext:
                     self.edits.body_start.setdefault(id(class_statement), []).append(statement)
                 self._locks[key] = lock
         owner = func.cls_param if func.cls_param and func.class_name == class_name else class_name
-        return f"{owner}.{self._locks[key]}"
+        lock = f"{owner}.{self._locks[key]}"
+        if key in self._class_new:
+            self._new_locks[lock] = self._class_new[key]
+        return lock
 
     # ---- applying --------------------------------------------------------------------------
     def apply(self) -> str:
@@ -297,15 +363,17 @@ def _align_compound(ctx: FixContext, node: ast.stmt, statement: cst.CSTNode) -> 
             _suite(ctx, ast_case.body, case.body)
 
 
-def plan_each(items: Iterable[Tuple[Finding, Act]], fix_one: Callable[[Finding, Act], bool]) -> Set[Finding]:
-    """The findings `fix_one` planned a fix for (it returns False, or raises Unfixable, otherwise)."""
+def plan_each(ctx: "FixContext", items: Iterable[Tuple[Finding, Act]],
+              fix_one: Callable[[Finding, Act], bool]) -> Set[Finding]:
+    """The findings `fix_one` planned a fix for (it returns False, or raises Unfixable with the
+    reason, which `ctx.reasons` keeps for the summary)."""
     fixed: Set[Finding] = set()
     for finding, act in items:
         try:
             if fix_one(finding, act):
                 fixed.add(finding)
-        except Unfixable:
-            continue
+        except Unfixable as exc:
+            ctx.reasons.setdefault(finding, str(exc))
     return fixed
 
 
@@ -398,7 +466,7 @@ class _Apply(cst.CSTTransformer):
             body = cst.ensure_type(updated.body, cst.IndentedBlock)
             items = list(body.body)
             at = 1 if items and _is_docstring(items[0]) else 0
-            added = [self._stmt(code) for code in e.body_start[key]]
+            added = [self._stmt(str(code)) for code in e.body_start[key]]
             following = at
             items[at:at] = added
             after = following + len(added)
@@ -416,7 +484,7 @@ class _Apply(cst.CSTTransformer):
         result: List[cst.BaseStatement] = []
         if isinstance(original, cst.Module) and id(original) in e.body_start:
             at = _after_imports(new)
-            new[at:at] = [self._stmt(code) for code in e.body_start[id(original)]]
+            new[at:at] = [self._stmt(str(code)) for code in e.body_start[id(original)]]
             old[at:at] = [None] * len(e.body_start[id(original)])  # type: ignore[list-item]
         i = 0
         while i < len(new):
@@ -430,8 +498,8 @@ class _Apply(cst.CSTTransformer):
                 last, lock = e.wrap[key]
                 j = next(k for k in range(i, len(old)) if old[k] is last)
                 result.append(self._wrapped(new[i:j + 1], lock))
-                for code in e.insert_after.get(id(last), []):
-                    result.append(self._stmt(code))
+                for added in e.insert_after.get(id(last), []):
+                    result.append(self._stmt(str(added)))
                 i = j + 1
                 continue
             if key in e.early_return:
@@ -441,8 +509,8 @@ class _Apply(cst.CSTTransformer):
                 result.append(self._wrapped([copy, *new[i + 1:]], e.early_return[key], move_comments=False))
                 break
             result.append(stmt)
-            for code in e.insert_after.get(key, []):
-                result.append(self._stmt(code))
+            for added in e.insert_after.get(key, []):
+                result.append(self._stmt(str(added)))
             i += 1
         return updated.with_changes(body=result)
 

@@ -7,14 +7,15 @@ import difflib
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from safestate_lint.config import Config
 from safestate_lint.finding import Finding, SourceError
 from safestate_lint.files import atomic_write, is_read_only, os_reason, read_bytes
 from safestate_lint.fixers import FixError, fix_bytes
 
-Outcome = Tuple[Optional[bytes], List[Finding], List[Finding], Optional[str]]  # new, before, remaining, error
+# new bytes, findings before, remaining, why each remaining one has no fix, error
+Outcome = Tuple[Optional[bytes], List[Finding], List[Finding], Dict[Finding, str], Optional[str]]
 
 
 def _fix_one(task: Tuple[str, str, Config, bool, bool]) -> Outcome:
@@ -22,19 +23,19 @@ def _fix_one(task: Tuple[str, str, Config, bool, bool]) -> Outcome:
     try:
         data = read_bytes(path)
     except OSError as exc:
-        return None, [], [], os_reason(exc)
+        return None, [], [], {}, os_reason(exc)
     try:
         new, result = fix_bytes(data, display, config, unsafe_fixes=unsafe)
     except (SourceError, FixError) as exc:
-        return None, [], [], str(exc)
+        return None, [], [], {}, str(exc)
     if new is not None and writing:
         if is_read_only(path):
-            return None, result.before, result.before, "file is read-only; not fixed"
+            return None, result.before, result.before, {}, "file is read-only; not fixed"
         try:
             atomic_write(path, new)
         except OSError as exc:
-            return None, result.before, result.before, f"cannot write: {os_reason(exc)}; file left unchanged"
-    return new, result.before, result.remaining, None
+            return None, result.before, result.before, {}, f"cannot write: {os_reason(exc)}; file left unchanged"
+    return new, result.before, result.remaining, result.reasons, None
 
 
 def cmd_fix(args: argparse.Namespace, settings_class: Any) -> int:
@@ -52,10 +53,12 @@ def cmd_fix(args: argparse.Namespace, settings_class: Any) -> int:
         outcomes = [_fix_one(task) for task in tasks]
     fixed = changed_files = 0
     remaining: List[Finding] = []
-    for source, (new, before, left, error) in zip(files, outcomes):
+    no_fix: Dict[Finding, str] = {}
+    for source, (new, before, left, why, error) in zip(files, outcomes):
         if error is not None:
             errors.append((source.display, error))
         remaining.extend(left)
+        no_fix.update(why)
         if new is None:
             continue
         changed_files += 1
@@ -71,7 +74,8 @@ def cmd_fix(args: argparse.Namespace, settings_class: Any) -> int:
     verb = "would fix" if args.diff else "fixed"
     if not args.quiet or remaining:
         for finding in remaining:
-            sys.stderr.write(finding.text() + "\n")
+            because = f" (no automatic fix: {no_fix[finding]})" if finding in no_fix else ""
+            sys.stderr.write(finding.text() + because + "\n")
         sys.stderr.write(f"{verb} {fixed} finding{'s' if fixed != 1 else ''} in {changed_files} "
                          f"file{'s' if changed_files != 1 else ''}, {len(remaining)} left without an automatic fix.\n")
     if errors:

@@ -42,13 +42,7 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
             return False
         return True
 
-    return plan_each((item for item in items if item[0].code in CODES), fix_one)
-
-
-def _lock(ctx: FixContext, act: Act) -> str:
-    if act.key[0] == "g":
-        return ctx.lock_for_global(act.key[1])
-    return ctx.lock_for_class(act.func, act.key[1], act.key[2])
+    return plan_each(ctx, (item for item in items if item[0].code in CODES), fix_one)
 
 
 def _site(act: Act) -> ast.If:
@@ -67,18 +61,18 @@ def _double_check(ctx: FixContext, act: Act) -> None:
             _async_singleton(ctx, act, site)
             return
         node = ctx.statement(site)
+        lock = ctx.lock_for(act, site.body)
         ctx.claim([node])
-        ctx.edits.double_check[id(node)] = _lock(ctx, act)
+        ctx.edits.double_check[id(node)] = lock
         return
     block = ast_block_of(act.func.node, site)
     if block is None:
         raise Unfixable("guard not found")
     rest = block[block.index(site):]
-    if act.func.is_async and contains_await(rest):
-        raise Unfixable("a threading lock cannot be held across an await")
     node = ctx.statement(site)
+    lock = ctx.lock_for(act, rest)
     ctx.claim(ctx.same_block_range(node, ctx.statement(rest[-1])))
-    ctx.edits.early_return[id(node)] = _lock(ctx, act)
+    ctx.edits.early_return[id(node)] = lock
 
 
 def _add_recheck(ctx: FixContext, act: Act) -> None:
@@ -103,11 +97,10 @@ def _to_thread_lock(ctx: FixContext, act: Act) -> None:
     if not regions:
         raise Unfixable("no async with to replace")
     region = regions[0]
-    if contains_await(region.node.body):  # type: ignore[union-attr]
-        raise Unfixable("an await inside the lock: a threading lock cannot be held across it")
     with_node = ctx.statement(region.node)  # type: ignore[arg-type]
+    lock = ctx.lock_for(act, region.node.body)  # type: ignore[union-attr]
     ctx.claim([with_node])
-    ctx.edits.to_thread_lock[id(with_node)] = _lock(ctx, act)
+    ctx.edits.to_thread_lock[id(with_node)] = lock
 
 
 def _async_singleton(ctx: FixContext, act: Act, site: ast.If) -> None:

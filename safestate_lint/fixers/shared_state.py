@@ -26,7 +26,7 @@ import libcst as cst
 
 from safestate_lint.engine.analysis import Act, ModuleAnalysis
 from safestate_lint.finding import Finding
-from safestate_lint.fixers.base import FixContext, Unfixable, ast_block_of, contains_await, inside, plan_each
+from safestate_lint.fixers.base import FixContext, Unfixable, ast_block_of, inside, plan_each
 
 CODES = ("SST101", "SST102", "SST103", "SST104")
 LOCKED = {"dict": "LockedDict", "list": "LockedList", "set": "LockedSet"}
@@ -63,7 +63,7 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
             return False  # SST104 without a replacement: a loop is not wrapped in a lock automatically
         return True
 
-    return plan_each(items, fix_one)
+    return plan_each(ctx, items, fix_one)
 
 
 def _wrap_statements(ctx: FixContext, act: Act, span: List[ast.stmt]) -> None:
@@ -74,9 +74,7 @@ def _wrap_statements(ctx: FixContext, act: Act, span: List[ast.stmt]) -> None:
     if block is None:
         raise Unfixable("statement not found in its function")
     start, end = block.index(span[0]), block.index(span[-1])
-    if act.func.is_async and contains_await(block[start:end + 1]):
-        raise Unfixable("a threading lock cannot be held across an await")
-    lock = ctx.lock_for_global(act.key[1])
+    lock = ctx.lock_for(act, block[start:end + 1])
     ctx.claim(statements)
     ctx.edits.wrap[id(first)] = (last, lock)
 

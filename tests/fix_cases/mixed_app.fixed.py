@@ -7,7 +7,7 @@ _request_count_lock = threading.Lock()
 SERVICE_STATUS = LockedDict({"db": "unknown"})
 _cache = LockedDict()
 _health_monitor = None
-_health_monitor_lock = threading.Lock()
+_health_monitor_lock = threading.RLock()
 _db = None
 
 
@@ -60,7 +60,7 @@ async def get_db():
 
 class Config:
     _instance = None
-    _instance_lock = threading.Lock()
+    _instance_lock = threading.RLock()
 
     @classmethod
     def instance(cls):

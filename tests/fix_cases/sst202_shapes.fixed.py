@@ -4,7 +4,7 @@ class Registry:
     """The registry."""
 
     _instance = None
-    _instance_lock = threading.Lock()
+    _instance_lock = threading.RLock()
 
     @staticmethod
     def get():
@@ -16,7 +16,7 @@ class Registry:
 
 
 class Producer:
-    _instance_lock = threading.Lock()
+    _instance_lock = threading.RLock()
 
     def __new__(cls):
         if not hasattr(cls, "_instance"):
@@ -28,7 +28,7 @@ class Producer:
 
 class SingletonMeta(type):
     _instances = {}
-    _instances_lock = threading.Lock()
+    _instances_lock = threading.RLock()
 
     def __call__(cls, *args, **kwargs):
         if cls not in cls._instances:

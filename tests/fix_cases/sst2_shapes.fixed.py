@@ -4,7 +4,7 @@ import threading
 _client = None
 _client_lock = threading.Lock()
 _loaded = False
-_loaded_lock = threading.Lock()
+_loaded_lock = threading.RLock()
 _engine = None
 _engine_lock = threading.Lock()
 _monitor = None

@@ -1,0 +1,8 @@
+_seen = set()
+
+
+def unique(items):
+    for x in items:
+        if x not in _seen:
+            _seen.add(x)
+            yield x
