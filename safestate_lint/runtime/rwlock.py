@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 from contextlib import asynccontextmanager, contextmanager
-from typing import AsyncIterator, Iterator, Optional
+from typing import AsyncIterator, Dict, Iterator, Optional
 
 from safestate_lint.runtime.errors import LockTimeout
 
@@ -16,50 +16,75 @@ class RWLock:
 
     Any number of readers hold it together; a writer holds it alone.  Once a writer is
     waiting, new readers wait behind it, so a stream of readers cannot starve writers.
-    Not re-entrant: a thread that holds a read lock must not ask for it again while a
-    writer may be waiting.
+
+    Re-entrant without deadlocks: a thread that already reads goes in again at once, even
+    while a writer waits (reads are counted per thread); the writer may write again and
+    read inside its write section.  Asking to write while holding only a read lock is an
+    upgrade, which would wait forever: it raises `RuntimeError` at once.
     """
 
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
-        self._readers = 0
-        self._writer = False
+        self._reads: Dict[int, int] = {}  # thread id -> read depth
+        self._readers = 0  # total read depth
+        self._writer: Optional[int] = None
+        self._write_depth = 0
         self._writers_waiting = 0
 
     def acquire_read(self, timeout: Optional[float] = None) -> bool:
+        me = threading.get_ident()
         with self._cond:
-            if not self._cond.wait_for(lambda: not self._writer and not self._writers_waiting, timeout):
-                return False
+            if not (self._reads.get(me) or self._writer == me):
+                if not self._cond.wait_for(lambda: self._writer is None and not self._writers_waiting,
+                                           _wait_timeout(timeout)):
+                    return False
+            self._reads[me] = self._reads.get(me, 0) + 1
             self._readers += 1
             return True
 
     def release_read(self) -> None:
+        me = threading.get_ident()
         with self._cond:
-            if self._readers <= 0:
-                raise RuntimeError("release_read() without a matching acquire_read()")
+            depth = self._reads.get(me, 0)
+            if depth <= 0:
+                raise RuntimeError("release_read() by a thread that holds no read lock")
+            if depth == 1:
+                del self._reads[me]
+            else:
+                self._reads[me] = depth - 1
             self._readers -= 1
             if not self._readers:
                 self._cond.notify_all()
 
     def acquire_write(self, timeout: Optional[float] = None) -> bool:
+        me = threading.get_ident()
         with self._cond:
+            if self._writer == me:
+                self._write_depth += 1
+                return True
+            if self._reads.get(me):
+                raise RuntimeError("acquire_write() while this thread holds a read lock: upgrading would deadlock; "
+                                   "release the read lock first")
             self._writers_waiting += 1
             try:
-                acquired = self._cond.wait_for(lambda: not self._writer and not self._readers, timeout)
+                acquired = self._cond.wait_for(lambda: self._writer is None and not self._readers,
+                                               _wait_timeout(timeout))
             finally:
                 self._writers_waiting -= 1
             if not acquired:
                 self._cond.notify_all()  # readers held back by this writer may go on
                 return False
-            self._writer = True
+            self._writer, self._write_depth = me, 1
             return True
 
     def release_write(self) -> None:
         with self._cond:
-            if not self._writer:
-                raise RuntimeError("release_write() without a matching acquire_write()")
-            self._writer = False
-            self._cond.notify_all()
+            if self._writer != threading.get_ident():
+                raise RuntimeError("release_write() by a thread that does not hold the write lock")
+            self._write_depth -= 1
+            if not self._write_depth:
+                self._writer = None
+                self._cond.notify_all()
 
     @contextmanager
     def read(self, timeout: Optional[float] = None) -> Iterator[None]:
@@ -87,16 +112,27 @@ class RWLock:
 
     @property
     def writer_active(self) -> bool:
-        return self._writer
+        return self._writer is not None
+
+
+def _wait_timeout(timeout: Optional[float]) -> Optional[float]:
+    """`threading`'s convention: a negative timeout waits forever, like `Lock.acquire(timeout=-1)`."""
+    return None if timeout is None or timeout < 0 else timeout
 
 
 class AsyncRWLock:
-    """The same for the tasks of one event loop: `async with lock.read():` / `.write()`."""
+    """The same for the tasks of one event loop: `async with lock.read():` / `.write()`.
+
+    Re-entrant per task as `RWLock` is per thread: a task that reads may read again, the
+    writing task may write again and read, and a task that reads and asks to write gets
+    `RuntimeError` at once."""
 
     def __init__(self) -> None:
         self._cond: Optional[asyncio.Condition] = None
+        self._reads: Dict[object, int] = {}  # task -> read depth
         self._readers = 0
-        self._writer = False
+        self._writer: Optional[object] = None
+        self._write_depth = 0
         self._writers_waiting = 0
 
     def _condition(self) -> asyncio.Condition:
@@ -124,14 +160,22 @@ class AsyncRWLock:
     @asynccontextmanager
     async def read(self, timeout: Optional[float] = None) -> AsyncIterator[None]:
         cond = self._condition()
+        me = asyncio.current_task()
         async with cond:
-            if not await self._wait(lambda: not self._writer and not self._writers_waiting, timeout):
-                raise LockTimeout(f"read lock not acquired within {timeout}s")
+            if not (self._reads.get(me) or self._writer is me):
+                if not await self._wait(lambda: self._writer is None and not self._writers_waiting, timeout):
+                    raise LockTimeout(f"read lock not acquired within {timeout}s")
+            self._reads[me] = self._reads.get(me, 0) + 1
             self._readers += 1
         try:
             yield
         finally:
             async with cond:
+                depth = self._reads[me] - 1
+                if depth:
+                    self._reads[me] = depth
+                else:
+                    del self._reads[me]
                 self._readers -= 1
                 if not self._readers:
                     cond.notify_all()
@@ -139,22 +183,30 @@ class AsyncRWLock:
     @asynccontextmanager
     async def write(self, timeout: Optional[float] = None) -> AsyncIterator[None]:
         cond = self._condition()
+        me = asyncio.current_task()
         async with cond:
-            self._writers_waiting += 1
-            try:
-                acquired = await self._wait(lambda: not self._writer and not self._readers, timeout)
-            finally:
-                self._writers_waiting -= 1
-            if not acquired:
-                cond.notify_all()
-                raise LockTimeout(f"write lock not acquired within {timeout}s")
-            self._writer = True
+            if self._writer is not None and self._writer is me:
+                self._write_depth += 1
+            else:
+                if self._reads.get(me):
+                    raise RuntimeError("write() while this task holds a read lock: upgrading would deadlock")
+                self._writers_waiting += 1
+                try:
+                    acquired = await self._wait(lambda: self._writer is None and not self._readers, timeout)
+                finally:
+                    self._writers_waiting -= 1
+                if not acquired:
+                    cond.notify_all()
+                    raise LockTimeout(f"write lock not acquired within {timeout}s")
+                self._writer, self._write_depth = me, 1
         try:
             yield
         finally:
             async with cond:
-                self._writer = False
-                cond.notify_all()
+                self._write_depth -= 1
+                if not self._write_depth:
+                    self._writer = None
+                    cond.notify_all()
 
     @property
     def readers(self) -> int:

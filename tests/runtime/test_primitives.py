@@ -246,15 +246,22 @@ def test_reader_preferring_lock_starves_the_writer():
 
 def test_rwlock_timeouts():
     lock = RWLock()
-    with lock.read():
+
+    def write_briefly():
         with pytest.raises(LockTimeout):
             with lock.write(timeout=0.05):
                 pass
+
+    def read_briefly():
         with lock.read(timeout=0.05):  # no writer waits any more: readers share
-            assert lock.readers == 2
+            return lock.readers
+
+    with lock.read():
+        _in_thread(write_briefly)
+        assert _in_thread(read_briefly) == 2
     with lock.write():
         assert lock.writer_active
-        assert not lock.acquire_read(timeout=0.05)
+        assert _in_thread(lambda: lock.acquire_read(timeout=0.05)) is False
     with pytest.raises(RuntimeError):
         lock.release_read()
 
@@ -270,14 +277,20 @@ def test_async_rwlock():
                 tracker.leave(writer)
 
         await asyncio.gather(*(task(i % 3 == 0) for i in range(60)))
-        async with lock.read():
+        async def write_briefly():
             with pytest.raises(LockTimeout):
                 async with lock.write(timeout=0.05):
                     pass
-        async with lock.write_lock():
+
+        async def read_briefly():
             with pytest.raises(LockTimeout):
                 async with lock.read_lock(timeout=0.05):
                     pass
+
+        async with lock.read():
+            await asyncio.ensure_future(write_briefly())  # another task
+        async with lock.write_lock():
+            await asyncio.ensure_future(read_briefly())
         return tracker.violations
 
     assert asyncio.run(main()) == 0
@@ -295,3 +308,109 @@ def test_runtime_names_load_lazily_and_correctly():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
     only_dict = "import sys\nfrom safestate_lint.runtime import LockedDict\nassert 'asyncio' not in sys.modules\n"
     assert subprocess.run([sys.executable, "-c", only_dict]).returncode == 0
+
+
+def _in_thread(fn, timeout=5.0):
+    """Run fn in a thread; fail (never hang) if it does not finish in time."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = fn()
+        except BaseException as exc:  # noqa: B902 - reported to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), "deadlocked"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def test_rwlock_nested_read_while_a_writer_waits_does_not_deadlock():
+    lock = RWLock()
+    inner_entered = threading.Event()
+    writer_started = threading.Event()
+
+    def writer():
+        writer_started.set()
+        with lock.write():
+            pass
+
+    def reader():
+        with lock.read():
+            thread = threading.Thread(target=writer, daemon=True)
+            thread.start()
+            writer_started.wait()
+            while not lock._writers_waiting:  # the writer is queued behind this reader
+                time.sleep(0.001)
+            with lock.read():  # a nested read section
+                inner_entered.set()
+        thread.join(5)
+        return not thread.is_alive()
+
+    assert _in_thread(reader) is True
+    assert inner_entered.is_set()
+
+
+def test_rwlock_write_is_reentrant_and_may_read_inside():
+    lock = RWLock()
+
+    def nested():
+        with lock.write():
+            with lock.write():
+                with lock.read():
+                    assert lock.writer_active and lock.readers == 1
+        return lock.writer_active, lock.readers
+
+    assert _in_thread(nested) == (False, 0)
+
+
+def test_rwlock_upgrade_raises_at_once():
+    lock = RWLock()
+
+    def upgrade():
+        with lock.read():
+            with pytest.raises(RuntimeError, match="upgrad"):
+                lock.acquire_write()
+        return lock.readers
+
+    assert _in_thread(upgrade) == 0
+
+
+def test_rwlock_release_by_a_non_owner_raises():
+    lock = RWLock()
+    lock.acquire_write()
+    with pytest.raises(RuntimeError):
+        _in_thread(lock.release_write)
+    lock.release_write()
+    with pytest.raises(RuntimeError):
+        lock.release_read()
+
+
+def test_async_rwlock_is_reentrant_per_task_and_refuses_upgrade():
+    lock = AsyncRWLock()
+
+    async def main():
+        async def writer():
+            async with lock.write():
+                return "wrote"
+
+        async with lock.read():
+            task = asyncio.ensure_future(writer())
+            while not lock._writers_waiting:
+                await asyncio.sleep(0)
+            async with lock.read():  # nested read while a writer waits
+                pass
+            with pytest.raises(RuntimeError):
+                async with lock.write():
+                    pass
+        async with lock.write():
+            async with lock.write():
+                async with lock.read():
+                    pass
+        return await asyncio.wait_for(task, 5)
+
+    assert asyncio.run(asyncio.wait_for(main(), 10)) == "wrote"
