@@ -241,6 +241,20 @@ def _caller_context(m: ModuleBindings) -> None:
     internal = {key for key in relevant if uses.internal(by_id[key])}
     if not internal:
         return
+    # an internal function never entered from outside the cycle it is in (only recursive calls, or
+    # called from another module that imports the private name) cannot be judged: nothing is held
+    entered: Set[int] = set()
+    frontier = [key for key in internal if uses.import_time_calls.get(key) or
+                any(id(site.caller) not in internal for site in uses.sites.get(key, ()))]
+    while frontier:
+        key = frontier.pop()
+        if key in entered:
+            continue
+        entered.add(key)
+        frontier.extend(id(site.callee) for site in m.calls if id(site.caller) == key and id(site.callee) in internal)
+    internal &= entered
+    if not internal:
+        return
     held: Dict[int, Optional[FrozenSet[str]]] = {key: TOP for key in internal}
     regions: Dict[str, LockRegion] = {}
     only_constructors: Dict[int, bool] = {key: True for key in internal}
@@ -284,14 +298,27 @@ def _caller_context(m: ModuleBindings) -> None:
         key = id(act.func)
         if key in dropped or (key in ctor_helpers and act.key[0] == "i"):
             continue
-        if act.func.held:
-            act.locks = act.func.held + act.locks
+        held_here = tuple(r for r in act.func.held if act.key[0] == "i" or not _per_instance(m, r))
+        if held_here:
+            act.locks = held_here + act.locks
             check = act.check
             if check is not None and id(check) not in seen_checks:
                 seen_checks.add(id(check))
-                check.locks = act.func.held + check.locks
+                check.locks = held_here + check.locks
         kept.append(act)
     m.acts[:] = kept
+
+
+def _per_instance(m: ModuleBindings, region: LockRegion) -> bool:
+    """A lock each instance creates for itself (`self._lock = Lock()` in `__init__`): it
+    excludes the callers of one instance, not the module's globals or class attributes."""
+    owner, _, attr = (region.ident or "").partition(".")
+    cls = m.classes.get(owner)
+    if cls is None or not attr or "." in attr:
+        return False
+    return not any(isinstance(stmt, (ast.Assign, ast.AnnAssign)) and any(
+        isinstance(t, ast.Name) and t.id == attr
+        for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])) for stmt in cls.body)
 
 
 def _blind_rebinds(m: ModuleBindings) -> None:

@@ -78,6 +78,8 @@ class SharedContainerMutation(Rule):
         "import threading\n_log = []\n_lock = threading.RLock()\ndef f(x):\n    with open('f') as fh, _lock:\n        _log.append(fh.read())\n",
         "class PerRequest:\n    def __init__(self):\n        self.data = {}\n    def add(self, k, v):\n        self.data[k] = v\n",
         "import functools, threading\n_items = []\n_guard = threading.Lock()\ndef _serialized(fn):\n    @functools.wraps(fn)\n    def wrapper(*a, **k):\n        with _guard:\n            return fn(*a, **k)\n    return wrapper\n@_serialized\ndef add(x):\n    _items.append(x)\n",
+        "import threading\n_lock = threading.Lock()\n_items = []\ndef add(x):\n    with _lock:\n        _items.append(x)\n        _trim()\ndef _trim():\n    while len(_items) > 10:\n        _items.pop(0)\n",
+        "_registry = {}\ndef _register(name, fn):\n    _registry[name] = fn\ndef _setup():\n    _register('a', len)\n_setup()\n",
     ]
     INVALID = [
         "SERVICE_STATUS = {'db': 'unknown'}\ndef monitor(name, status):\n    SERVICE_STATUS[name] = status  # SST102\n",
@@ -92,6 +94,8 @@ class SharedContainerMutation(Rule):
         "from typing import Dict\nINCIDENTS: Dict[str, int] = {}\nasync def add(i):\n    INCIDENTS[i] = 1  # SST102\n",
         "_cache = None\ndef init():\n    global _cache\n    _cache = {}\ndef put(k, v):\n    _cache[k] = v  # SST102\n",
         "class IncidentManager:\n    def __init__(self):\n        self.incidents = {}\n    async def add(self, i, d):\n        self.incidents[i] = d  # SST102\nincident_manager = IncidentManager()\n",
+        "import threading\n_cache = {}\nclass Pool:\n    def __init__(self):\n        self._lock = threading.Lock()\n    def submit(self, k):\n        with self._lock:\n            self._start(k)\n    def _start(self, k):\n        _cache[k] = 1  # SST102\n",
+        "_memo = {}\ndef _walk(x):\n    _memo[x] = [_walk(y) for y in range(x)]  # SST102\n",
     ]
 
     @classmethod
