@@ -225,7 +225,7 @@ def _caller_context(m: ModuleBindings) -> None:
     """Locks every caller holds, for functions the outside cannot call; drop the facts of
     functions called only at import time (or only from such functions)."""
     with_acts = {id(act.func) for act in m.acts}
-    if not with_acts or not m.calls:
+    if not with_acts:
         return
     uses = Uses(m)
     by_id = {id(info): info for info in m.functions}
