@@ -1,14 +1,17 @@
 """Benchmark safestate-lint against its peers on one corpus, in one run.
 
     python bench/bench.py                 # this machine's standard library (non-test modules)
-    python bench/bench.py DIR [--repeat 3] [--jobs 2] [--skip-peers]
+    python bench/bench.py DIR [--repeat 3] [--jobs 2] [--skip-peers] [--baseline-rev REV]
 
 Times cold `safestate-lint check` (no cache, --jobs N), warm `check` (cache filled, nothing
 changed), flake8 with and without the plugin, `thread-safe-check` and pylint
 (`--disable=all --enable=global-statement -j N`).  Peers are installed into a temporary
 virtual environment when missing there (flake8 in it has no plugin: that is the "without"
 run).  Prints a table of times (best of --repeat), ratios to cold safestate-lint, lines per
-second and peak RSS of the largest process.
+second and peak RSS of the largest process.  `--baseline-rev REV` also times the cold check
+of that git revision of this project (exported into a temporary directory), so a change is
+compared with its starting point in the same run; `--callgraph` adds a generated module with
+1,000 functions, a 500-deep call chain and mutual recursion to the corpus.
 """
 
 from __future__ import annotations
@@ -68,6 +71,22 @@ def peers_python() -> Path:
     return python
 
 
+def callgraph_module() -> str:
+    """1,000 functions: a 500-deep chain of private helpers under a lock, mutual recursion,
+    and callbacks, all writing shared state."""
+    lines = ["import threading", "_lock = threading.Lock()", "STATE = {}", "n = 0", "listeners = []", ""]
+    lines += ["def entry(x):", "    with _lock:", "        _c0(x)", ""]
+    for i in range(500):
+        nxt = f"    _c{i + 1}(x)\n" if i < 499 else ""
+        lines.append(f"def _c{i}(x):\n    STATE[{i}] = x\n{nxt}")
+    for i in range(0, 500, 2):
+        lines.append(f"def _r{i}(x):\n    global n\n    n += 1\n    if x:\n        _r{i + 1}(x - 1)\n")
+        lines.append(f"def _r{i + 1}(x):\n    if STATE.get(x) is None:\n        STATE[x] = 0\n    _r{i}(x)\n"
+                     f"    for fn in listeners:\n        fn(x)\n")
+    lines += ["def public(x):", "    _r0(x)", ""]
+    return "\n".join(lines) + "\n"
+
+
 def measure(command: List[str], cwd: Path, repeat: int, env: Optional[Dict[str, str]] = None) -> Tuple[float, float]:
     """Best wall time of `repeat` runs, and the peak RSS (MB) of the largest process."""
     probe = ("import resource, subprocess, sys, time\n"
@@ -88,6 +107,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--skip-peers", action="store_true", help="only time safestate-lint")
+    parser.add_argument("--baseline-rev", help="also time the cold check of this git revision")
+    parser.add_argument("--callgraph", action="store_true", help="add a large generated call-graph module")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="safestate-bench-") as tmp:
@@ -96,12 +117,23 @@ def main(argv: Optional[List[str]] = None) -> int:
             shutil.copytree(args.corpus, corpus, ignore=shutil.ignore_patterns(".git", ".safestate_cache", "__pycache__"))
         else:
             stdlib_corpus(corpus)
+        if args.callgraph:
+            (corpus / "callgraph_stress.py").write_text(callgraph_module())
         files, lines = count_lines(corpus)
         print(f"corpus: {args.corpus or 'stdlib (non-test modules)'}: {files} files, {lines} lines; "
               f"{os.cpu_count()} CPUs; python {sys.version.split()[0]}\n")
         me = [sys.executable, "-m", "safestate_lint", "check", "-q", "--jobs", str(args.jobs), "."]
         rows: List[Tuple[str, float, float]] = []
         rows.append(("safestate-lint check (cold, no cache)", *measure(me + ["--no-cache"], corpus, args.repeat)))
+        if args.baseline_rev:
+            old = Path(tmp) / "baseline"
+            old.mkdir()
+            archive = subprocess.run(["git", "archive", args.baseline_rev, "safestate_lint"], capture_output=True,
+                                     check=True, cwd=Path(__file__).resolve().parent.parent).stdout
+            subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+            env = {**os.environ, "PYTHONPATH": str(old)}
+            rows.append((f"safestate-lint {args.baseline_rev} check (cold)",
+                         *measure(me + ["--no-cache"], corpus, args.repeat, env=env)))
         subprocess.run(me, cwd=corpus, capture_output=True)  # fill the cache
         rows.append(("safestate-lint check (warm cache)", *measure(me, corpus, args.repeat)))
         flake8_args = ["-m", "flake8", "--jobs", str(args.jobs), "--exit-zero", "."]

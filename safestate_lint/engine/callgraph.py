@@ -21,6 +21,7 @@ because every function is summarised once and closures are breadth-first over a 
 from __future__ import annotations
 
 import ast
+import bisect
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -165,8 +166,10 @@ class Uses:
         self.sites: Dict[int, List[CallSite]] = {}
         for site in m.calls:
             self.sites.setdefault(id(site.callee), []).append(site)
-        self._module_nodes: Optional[List[ast.AST]] = None
+        self._module_nodes: Optional[Dict[str, List[ast.AST]]] = None
+        self._module_calls: Set[int] = set()  # the callee expressions of module-level calls
         self._internal: Dict[int, Optional[bool]] = {}
+        self._line_owner: Optional[List[Optional[FunctionInfo]]] = None
         self.import_time_calls: Dict[int, int] = {}
 
     def internal(self, info: FunctionInfo) -> bool:
@@ -176,6 +179,46 @@ class Uses:
         if key not in self._internal:
             self._internal[key] = self._compute(info)
         return bool(self._internal[key])
+
+    def _module_uses(self) -> Dict[str, List[ast.AST]]:
+        """Module-level code (import time, class bodies, decorators, defaults): each name used,
+        with the calls among those uses."""
+        if self._module_nodes is None:
+            self._module_nodes = {}
+            for node in _module_level_nodes(self.m):
+                used = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+                if used is not None:
+                    self._module_nodes.setdefault(used, []).append(node)
+                if isinstance(node, ast.Call):
+                    self._module_calls.add(id(node.func))
+        return self._module_nodes
+
+    def _owners(self, offsets: List[int]) -> Tuple[List[FunctionInfo], bool]:
+        """The functions whose own scope holds one of these text offsets (with their enclosing
+        functions, whose scope holds a nested def's defaults), and whether module-level code does."""
+        m = self.m
+        if m._text is None:
+            return list(m.functions), True
+        if self._line_owner is None:
+            table: List[Optional[FunctionInfo]] = [None] * (len(m._line_starts) + 1)
+            for info in sorted(m.functions, key=lambda f: f.node.lineno):  # inner defs after outer ones
+                first = min([info.node.lineno] + [d.lineno for d in info.node.decorator_list])
+                for line in range(first, (info.node.end_lineno or info.node.lineno) + 1):
+                    table[line] = info
+            self._line_owner = table
+        found: Dict[int, FunctionInfo] = {}
+        module_level = False
+        for offset in offsets:
+            line = bisect.bisect_right(m._line_starts, offset)
+            owner = self._line_owner[line] if line < len(self._line_owner) else None
+            if owner is None:
+                module_level = True
+                continue
+            for scope in [owner, *owner.parents]:
+                found[id(scope)] = scope
+            if not owner.parents and line < owner.node.body[0].lineno:
+                module_level = True  # a top-level def's decorators and defaults run at import time
+        return list(found.values()), module_level
 
     def _compute(self, info: FunctionInfo) -> bool:
         m = self.m
@@ -190,18 +233,16 @@ class Uses:
             return False
         import_time = 0
         scopes: List[Tuple[Optional[FunctionInfo], Iterable[ast.AST]]] = []
-        for other in m.functions:
-            if m._node_contains(offsets, other.node):
-                scopes.append((other, iter_scope_nodes(other.node.body)))
-        if m._node_contains(offsets, m.tree):
-            if self._module_nodes is None:
-                self._module_nodes = _module_level_nodes(m)
-            scopes.append((None, self._module_nodes))
+        owners, module_level = self._owners(offsets)
+        for other in owners:
+            scopes.append((other, iter_scope_nodes(other.node.body)))
+        if module_level:
+            scopes.append((None, self._module_uses().get(name, ())))
         for owner, nodes in scopes:
-            calls: Set[int] = set()
+            calls: Set[int] = self._module_calls if owner is None else set()
             uses: List[ast.AST] = []
             for node in nodes:
-                if isinstance(node, ast.Call):
+                if isinstance(node, ast.Call) and owner is not None:
                     calls.add(id(node.func))
                 if (isinstance(node, ast.Name) and node.id == name and not is_method
                         and isinstance(node.ctx, ast.Load)) or \
@@ -244,6 +285,9 @@ def _caller_context(m: ModuleBindings) -> None:
     # an internal function never entered from outside the cycle it is in (only recursive calls, or
     # called from another module that imports the private name) cannot be judged: nothing is held
     entered: Set[int] = set()
+    calls_from: Dict[int, List[int]] = {}
+    for site in m.calls:
+        calls_from.setdefault(id(site.caller), []).append(id(site.callee))
     frontier = [key for key in internal if uses.import_time_calls.get(key) or
                 any(id(site.caller) not in internal for site in uses.sites.get(key, ()))]
     while frontier:
@@ -251,7 +295,7 @@ def _caller_context(m: ModuleBindings) -> None:
         if key in entered:
             continue
         entered.add(key)
-        frontier.extend(id(site.callee) for site in m.calls if id(site.caller) == key and id(site.callee) in internal)
+        frontier.extend(callee for callee in calls_from.get(key, ()) if callee in internal)
     internal &= entered
     if not internal:
         return
