@@ -41,6 +41,7 @@ DRIVERS = {
                                   "m.emit('outer'); m._events[:] = [] if isinstance(m._events, list) and len(m._events) > 50 else m._events"),
     "safety_existing_lock_reached": ("", "m.add_route(i); m.routes_snapshot(); m.recount()"),
     "safety_caller_locked_helper": ("", "m.add(i); m.drain()"),
+    "safety_blocking_call": ("", "m.record(i % 5)"),
 }
 
 HARNESS = '''

@@ -19,6 +19,7 @@ UNFIXABLE = {
     "safety_callee_under_caller_lock": ["SST101"],  # its caller holds the non-reentrant lock
     "safety_existing_lock_reached": ["SST101"],  # the statement calls a function taking the lock
     "safety_generator": ["SST103"],  # a lock cannot be held across the yield
+    "safety_blocking_call": ["SST103"],  # the lock would be held across time.sleep()
 }
 
 

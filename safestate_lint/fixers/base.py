@@ -154,10 +154,12 @@ class FixContext:
         return None
 
     # ---- fix safety ----------------------------------------------------------------------
-    def lock_for(self, act: Act, stmts: Sequence[ast.AST]) -> str:
+    def lock_for(self, act: Act, stmts: Sequence[ast.AST], once: bool = False) -> str:
         """The lock to hold around `stmts` (statements of `act.func`), or Unfixable with the reason.
 
-        Never across a `yield`/`await` or a blocking call; a new lock is an `RLock` when the
+        Never across a `yield`/`await`, nor across a blocking call the statements make
+        themselves when the lock is taken on every call (`once`: a double-checked creation
+        takes it only until the object exists, and waiting for it is the point); a new lock is an `RLock` when the
         statements call anything that could re-enter it; an existing non-reentrant lock is
         never held around code that can reach a function taking it, nor in a function that
         can run while it is held."""
@@ -166,10 +168,10 @@ class FixContext:
             raise Unfixable("a lock cannot be held across a yield: a paused generator would keep it")
         if summary.awaits:
             raise Unfixable("a threading lock cannot be held across an await")
-        reach = self.reach.closure(summary)
-        if reach.blocking:
-            raise Unfixable(f"the statements make a blocking call, {reach.blocking[0]}, which would hold the lock "
+        if summary.blocking and not once:
+            raise Unfixable(f"the statements make a blocking call, {summary.blocking[0]}, which would hold the lock "
                             f"for every other thread")
+        reach = self.reach.closure(summary)
         lock = self.lock_for_global(act.key[1]) if act.key[0] == "g" else \
             self.lock_for_class(act.func, act.key[1], act.key[2])
         declared = self._new_locks.get(lock)

@@ -61,7 +61,7 @@ def _double_check(ctx: FixContext, act: Act) -> None:
             _async_singleton(ctx, act, site)
             return
         node = ctx.statement(site)
-        lock = ctx.lock_for(act, site.body)
+        lock = ctx.lock_for(act, site.body, once=True)
         ctx.claim([node])
         ctx.edits.double_check[id(node)] = lock
         return
@@ -70,7 +70,7 @@ def _double_check(ctx: FixContext, act: Act) -> None:
         raise Unfixable("guard not found")
     rest = block[block.index(site):]
     node = ctx.statement(site)
-    lock = ctx.lock_for(act, rest)
+    lock = ctx.lock_for(act, rest, once=True)
     ctx.claim(ctx.same_block_range(node, ctx.statement(rest[-1])))
     ctx.edits.early_return[id(node)] = lock
 
@@ -98,7 +98,7 @@ def _to_thread_lock(ctx: FixContext, act: Act) -> None:
         raise Unfixable("no async with to replace")
     region = regions[0]
     with_node = ctx.statement(region.node)  # type: ignore[arg-type]
-    lock = ctx.lock_for(act, region.node.body)  # type: ignore[union-attr]
+    lock = ctx.lock_for(act, region.node.body, once=True)  # type: ignore[union-attr]
     ctx.claim([with_node])
     ctx.edits.to_thread_lock[id(with_node)] = lock
 
