@@ -167,3 +167,19 @@ def test_interrupted_write_leaves_the_original_intact(tmp_path, monkeypatch):
     assert outcome[4] == "cannot write: No space left on device; file left unchanged"
     assert target.read_text() == UNSAFE
     assert [p.name for p in tmp_path.iterdir()] == ["a.py"]  # no temporary file left behind
+
+
+def test_a_lock_is_never_adopted_by_its_name_alone():
+    source = ("import threading\n\n_config_lock = threading.Lock()\nconfig = 0\n\n\ndef other():\n"
+              "    with _config_lock:\n        pass\n\n\ndef bump():\n    global config\n    config += 1\n")
+    result = fix_source(source, "m.py", Config()).source
+    assert "_config_thread_lock = threading.Lock()" in result
+    assert "    with _config_thread_lock:\n        config += 1\n" in result
+
+
+def test_the_fix_summary_says_why_a_finding_is_left(tmp_path):
+    target = tmp_path / "gen.py"
+    target.write_text((ROOT / "tests" / "fix_cases" / "safety_callee_under_caller_lock.py").read_text())
+    result = run_cli(["fix", "--no-cache", str(target)])
+    assert result.returncode == 1
+    assert "(no automatic fix: 'helper()' is called while '_n_lock' is held" in result.stderr.decode()
