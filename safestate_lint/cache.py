@@ -23,8 +23,8 @@ Entry = Tuple[List[Finding], Optional[str]]  # findings (path left empty), or an
 
 
 class Cache:
-    def __init__(self, root: str, config: Config) -> None:
-        salt = f"{__version__}:{config.fingerprint()}".encode()
+    def __init__(self, root: str, config: Config, variant: str = "") -> None:
+        salt = f"{__version__}:{config.fingerprint()}:{variant}".encode()
         self._salt = salt
         self.directory = os.path.join(root, CACHE_DIR_NAME, __version__)
         self._ready = False

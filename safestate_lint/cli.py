@@ -25,13 +25,24 @@ def _codes(value: str) -> List[str]:
     return [code.strip().upper() for code in value.split(",") if code.strip()]
 
 
+def _jobs(value: str) -> int:
+    try:
+        jobs = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of jobs: '{value}'") from None
+    if jobs < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (one per CPU) or a positive number, got {jobs}")
+    return jobs
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or directories (default: .); - reads stdin")
     parser.add_argument("--select", type=_codes, help="comma-separated codes or prefixes to enable (replaces config)")
     parser.add_argument("--ignore", type=_codes, help="comma-separated codes or prefixes to disable (replaces config)")
     parser.add_argument("--config", metavar="FILE", help="use this pyproject.toml / TOML file instead of discovery")
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="also exclude paths matching GLOB (repeatable)")
-    parser.add_argument("--jobs", "-j", type=int, default=0, metavar="N", help="worker processes (default: number of CPUs)")
+    parser.add_argument("--jobs", "-j", type=_jobs, default=0, metavar="N", help="worker processes (default: 0, one per CPU)")
+    parser.add_argument("--stdin-filename", metavar="NAME", help="the name of the file read from stdin (with PATH -)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     parser.add_argument("--quiet", "-q", action="store_true", help="print findings only, no summary")
 
@@ -44,7 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(check)
     check.add_argument("--format", choices=report.FORMATS, default="text")
     check.add_argument("--statistics", action="store_true", help="print counts per rule instead of findings")
-    check.add_argument("--stdin-filename", metavar="NAME", help="the name of the file read from stdin (-)")
     rule = sub.add_parser("rule", help="print a rule's documentation")
     rule.add_argument("code", metavar="CODE", help="a rule code (SST101) or name")
     sub.add_parser("rules", help="list every rule")
@@ -84,13 +94,17 @@ class Settings:
             self._cache[directory] = self.override(self.explicit or config_mod.discover(directory))
         return self._cache[directory]
 
-    def validate_codes(self) -> None:
-        from safestate_lint.codes import CODES
-
+    def validate(self) -> None:
+        """Option errors that argparse cannot see: unknown codes, a stdin name without stdin."""
         for option in ("select", "ignore"):
-            for code in getattr(self.args, option) or []:
-                if code != "ALL" and not any(known.startswith(code) for known in CODES):
-                    raise UserError(f"safestate-lint: error: --{option}: unknown rule code or prefix '{code}'")
+            bad = config_mod.unknown_code(getattr(self.args, option) or [])
+            if bad is not None:
+                raise UserError(f"safestate-lint: error: --{option}: unknown rule code or prefix '{bad}'")
+        paths = self.args.paths
+        if "-" in paths and paths != ["-"]:
+            raise UserError("safestate-lint: error: - (stdin) must be the only PATH")
+        if self.args.stdin_filename and paths != ["-"]:
+            raise UserError("safestate-lint: error: --stdin-filename names the file read from stdin: give - as the PATH")
 
 
 def collect(args: argparse.Namespace, settings: Settings) -> tuple:
@@ -102,7 +116,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from safestate_lint.runner import run_check
 
     settings = Settings(args)
-    settings.validate_codes()
+    settings.validate()
     jobs = args.jobs or os.cpu_count() or 1
     stdin_data = None
     if args.paths == ["-"]:
@@ -114,12 +128,13 @@ def cmd_check(args: argparse.Namespace) -> int:
             files = []
     else:
         files, path_errors = collect(args, settings)
-    result = run_check(files, settings.for_path, jobs=jobs, use_cache=not args.no_cache, stdin_data=stdin_data)
+    result = run_check(files, settings.for_path, jobs=jobs, use_cache=not args.no_cache, stdin_data=stdin_data,
+                       fixability=args.format in report.FIXABILITY_FORMATS and not args.statistics)
     errors = sorted(path_errors + result.errors)
     for display, reason in errors:
         sys.stderr.write(f"{display}: error: {reason}\n")
     if args.statistics:
-        report.statistics(result.findings, sys.stdout)
+        report.statistics(result.findings, args.format, sys.stdout)
     else:
         report.write(result.findings, args.format, sys.stdout)
     if not args.quiet and args.format == "text":

@@ -11,6 +11,7 @@ import sys
 import re
 from typing import Any, Dict, List, NamedTuple, Optional, Pattern, Sequence, Tuple
 
+from safestate_lint.codes import CODES
 from safestate_lint.finding import UserError
 from safestate_lint.runtime import LockedDict
 
@@ -124,6 +125,20 @@ def _matches_code(code: str, selectors: Sequence[str]) -> bool:
     return any(selector == "ALL" or code.startswith(selector) for selector in selectors)
 
 
+def unknown_code(codes: Sequence[str]) -> Optional[str]:
+    """The first selector that names no rule code or prefix (`ALL` selects every rule)."""
+    for code in codes:
+        if code != "ALL" and not any(known.startswith(code) for known in CODES):
+            return code
+    return None
+
+
+def _check_codes(source: str, key: str, codes: Sequence[str]) -> None:
+    bad = unknown_code(codes)
+    if bad is not None:
+        raise UserError(f"{source}: error: [tool.{SECTION}] key '{key}': unknown rule code or prefix '{bad}'")
+
+
 def _error(source: str, key: str, expected: str, got: Any) -> UserError:
     return UserError(
         f"{source}: error: [tool.{SECTION}] key '{key}' must be {expected}, got {type(got).__name__} {got!r}"
@@ -153,6 +168,7 @@ def parse_table(table: Any, source: str, root: str) -> Config:
             items = _string_list(source, key, value, expected)
             if key in ("select", "ignore"):
                 items = tuple(item.strip().upper() for item in items)
+                _check_codes(source, key, items)
             changes[attr] = items
         elif kind == "str":
             if not isinstance(value, str) or not value:
@@ -163,7 +179,10 @@ def parse_table(table: Any, source: str, root: str) -> Config:
                 raise _error(source, key, expected, value)
             pairs = []
             for pattern, codes in value.items():
-                pairs.append((pattern, tuple(c.upper() for c in _string_list(source, f"{key}.{pattern}", codes, "a list of rule codes"))))
+                entry = f"{key}.{pattern}"
+                upper = tuple(c.strip().upper() for c in _string_list(source, entry, codes, "a list of rule codes"))
+                _check_codes(source, entry, upper)
+                pairs.append((pattern, upper))
             changes[attr] = tuple(pairs)
     return Config()._replace(**changes)
 

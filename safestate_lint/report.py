@@ -10,6 +10,7 @@ from safestate_lint import __version__
 from safestate_lint.finding import Finding
 
 FORMATS = ("text", "json", "sarif", "github")
+FIXABILITY_FORMATS = ("json",)  # formats that print whether `fix` would fix each finding
 
 
 def write(findings: List[Finding], fmt: str, out: IO[str]) -> None:
@@ -71,10 +72,18 @@ def sarif(findings: List[Finding]) -> dict:
     }
 
 
-def statistics(findings: List[Finding], out: IO[str]) -> None:
+def statistics(findings: List[Finding], fmt: str, out: IO[str]) -> None:
+    """Counts per rule, most frequent first: text lines, or a JSON list for every other format."""
     from safestate_lint.rules import RULES_BY_CODE
 
     counts = Counter(f.code for f in findings)
+    if fmt != "text":
+        rows = [{"code": code, "name": RULES_BY_CODE[code].name, "count": count,
+                 "rule_has_fix": RULES_BY_CODE[code].fixable}
+                for code, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+        json.dump(rows, out, indent=2)
+        out.write("\n")
+        return
     width = max((len(str(n)) for n in counts.values()), default=1)
     for code, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
         rule = RULES_BY_CODE[code]

@@ -25,22 +25,31 @@ def analysis_config(config: Config) -> Config:
     return config._replace(select=(), ignore=(), per_file_ignores=())
 
 
-def analyse(data: bytes, display: str, config: Config) -> Tuple[List[Finding], Optional[str]]:
-    """All findings of one file, or the reason it could not be checked. Never raises for bad input."""
+def analyse(data: bytes, display: str, config: Config, fixability: bool = False) -> Tuple[List[Finding], Optional[str]]:
+    """All findings of one file, or the reason it could not be checked. Never raises for bad input.
+    With `fixability`, each finding's `fixable` says whether `fix` would fix it (this runs the
+    fixer in memory, so it is asked for only by the formats that print it)."""
     from safestate_lint.engine import check_bytes
 
     try:
-        return check_bytes(data, display, config), None
+        findings = check_bytes(data, display, config)
     except SourceError as exc:
         return [], str(exc)
+    if fixability and findings:
+        from safestate_lint.fixers import mark_fixable
+        from safestate_lint.rules import RULES_BY_CODE
+
+        if any(RULES_BY_CODE[f.code].fixable for f in findings):
+            findings = mark_fixable(data, display, config, findings)
+    return findings, None
 
 
-def _analyse_task(task: Tuple[bytes, str, Config]) -> Tuple[List[Finding], Optional[str]]:
+def _analyse_task(task: Tuple[bytes, str, Config, bool]) -> Tuple[List[Finding], Optional[str]]:
     return analyse(*task)
 
 
 def run_check(files: Sequence[SourceFile], config_for: Callable[[str], Config], *, jobs: int = 1,
-              use_cache: bool = True, stdin_data: Optional[bytes] = None) -> RunResult:
+              use_cache: bool = True, stdin_data: Optional[bytes] = None, fixability: bool = False) -> RunResult:
     result = RunResult(files=len(files))
     caches: Dict[Tuple[str, str], Cache] = {}
     pending: List[Tuple[SourceFile, Config, Optional[Cache], str, bytes]] = []
@@ -58,7 +67,7 @@ def run_check(files: Sequence[SourceFile], config_for: Callable[[str], Config], 
             cache_id = (root, config.fingerprint())
             cache = caches.get(cache_id)
             if cache is None:
-                cache = caches[cache_id] = Cache(root, config)
+                cache = caches[cache_id] = Cache(root, config, "fixability" if fixability else "")
             key = cache.key(data)
             hit = cache.get(key)
             if hit is not None:
@@ -66,7 +75,7 @@ def run_check(files: Sequence[SourceFile], config_for: Callable[[str], Config], 
                 continue
         pending.append((source, config, cache, key, data))
 
-    tasks = [(data, source.display, analysis_config(config)) for source, config, _, _, data in pending]
+    tasks = [(data, source.display, analysis_config(config), fixability) for source, config, _, _, data in pending]
     if jobs > 1 and len(tasks) > 4:
         from concurrent.futures import ProcessPoolExecutor
 

@@ -164,7 +164,7 @@ def test_interrupted_write_leaves_the_original_intact(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "fdopen", lambda fd, mode: Exploding(real_write(fd, mode)))
     outcome = command._fix_one((str(target), "a.py", Config(), False, True))
     monkeypatch.undo()
-    assert outcome[4] == "cannot write: No space left on device; file left unchanged"
+    assert outcome[2] == "cannot write: No space left on device; file left unchanged"
     assert target.read_text() == UNSAFE
     assert [p.name for p in tmp_path.iterdir()] == ["a.py"]  # no temporary file left behind
 

@@ -99,6 +99,7 @@ def _suppressed(finding: Finding, noqa: Dict[int, Optional[FrozenSet[str]]]) -> 
 def reports(analysis: ModuleAnalysis, path: str, *, honour_noqa: bool = True,
             codes: Optional[Iterable[str]] = None) -> List[Tuple[Finding, Act]]:
     """Each enabled rule's findings with the fact behind them, sorted, `# noqa` applied.
+    `fixable` is left False: only running the fixer tells (see `fixers.mark_fixable`).
 
     The one decision point: `check`, the flake8 plugin and `fix` all go through here."""
     from safestate_lint.rules import ALL_RULES
@@ -113,7 +114,7 @@ def reports(analysis: ModuleAnalysis, path: str, *, honour_noqa: bool = True,
             line = getattr(node, "lineno", 1)
             col = char_col(lines, line, getattr(node, "col_offset", 0))
             end_line = getattr(node, "end_lineno", line) or line
-            seen.setdefault(Finding(path, line, col, rule.code, message, end_line, fixable=rule.fixable), act)
+            seen.setdefault(Finding(path, line, col, rule.code, message, end_line), act)
     result = sorted(seen.items(), key=lambda item: item[0])
     if honour_noqa and result and lines is not None:
         noqa = noqa_map(lines)

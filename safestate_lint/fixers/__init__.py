@@ -8,8 +8,9 @@ Every pass must produce code that parses, or the file is left alone.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Set
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set
 
 from safestate_lint.config import Config
 from safestate_lint.engine import decode_source, parse_source, reports
@@ -29,10 +30,65 @@ class FixResult:
     before: List[Finding] = field(default_factory=list)
     remaining: List[Finding] = field(default_factory=list)
     reasons: Dict[Finding, str] = field(default_factory=dict)  # remaining findings -> why no fix
+    original: str = ""
 
     @property
     def fixed(self) -> int:
         return max(0, len(self.before) - len(self.remaining))
+
+    def remaining_in_original(self) -> List[Finding]:
+        """The remaining findings with the line numbers of the file before the fix (what
+        `fix --diff` prints, since it leaves the file on disk as it was)."""
+        if not self.changed:
+            return list(self.remaining)
+        to_old = line_map(self.source.splitlines(), self.original.splitlines())
+        return sorted(f._replace(line=to_old(f.line), end_line=to_old(f.end_line or f.line)) for f in self.remaining)
+
+    def why(self, finding: Finding) -> Optional[str]:
+        """Why a remaining finding (from `remaining` or `remaining_in_original`) has no fix."""
+        if finding in self.reasons:
+            return self.reasons[finding]
+        for left, reason in self.reasons.items():
+            if (left.code, left.message) == (finding.code, finding.message):
+                return reason
+        return None
+
+
+def line_map(new: Sequence[str], old: Sequence[str]) -> Callable[[int], int]:
+    """Map 1-based line numbers of `new` to the corresponding lines of `old`: unchanged lines
+    exactly, lines inside a rewritten region to the region's line at the same offset."""
+    starts: List[tuple] = []  # (new start, new end, old start, old end), 0-based, half-open
+    for _, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        starts.append((j1, j2, i1, i2))
+
+    def to_old(line: int) -> int:
+        j = line - 1
+        for j1, j2, i1, i2 in starts:
+            if j1 <= j < j2:
+                return max(1, min(i1 + (j - j1), max(i1, i2 - 1)) + 1)
+        return max(1, min(line, len(old)))
+
+    return to_old
+
+
+def unified_diff(old: str, new: str, display: str) -> Iterable[str]:
+    """A unified diff `git apply` accepts, with the `\\ No newline at end of file` marker."""
+    for line in difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{display}", f"b/{display}"):
+        if line.endswith("\n"):
+            yield line
+        else:
+            yield line + "\n"
+            yield "\\ No newline at end of file\n"
+
+
+def mark_fixable(data: bytes, path: str, config: Config, findings: List[Finding]) -> List[Finding]:
+    """Findings with `fixable` set exactly when `fix` (without --unsafe-fixes) removes them."""
+    try:
+        _, result = fix_bytes(data, path, config)
+    except (SourceError, FixError):
+        return [f._replace(fixable=False) for f in findings]
+    left = {(f.code, f.line) for f in result.remaining_in_original()}
+    return [f._replace(fixable=(f.code, f.line) not in left) for f in findings]
 
 
 class FixError(Exception):
@@ -69,7 +125,7 @@ def fix_source(source: str, path: str, config: Config, *, unsafe_fixes: bool = F
             raise FixError(f"internal error: the fix produced invalid code ({exc}); file left unchanged") from None
         source = new_source
     return FixResult(source, source != original, before or [], remaining,
-                     {f: reasons[f] for f in remaining if f in reasons})
+                     {f: reasons[f] for f in remaining if f in reasons}, original)
 
 
 def fix_bytes(data: bytes, path: str, config: Config, *, unsafe_fixes: bool = False) -> "tuple[Optional[bytes], FixResult]":
@@ -95,4 +151,4 @@ def _encoding_of(data: bytes) -> str:
         return "utf-8"
 
 
-__all__ = ["FixResult", "FixError", "fix_source", "fix_bytes"]
+__all__ = ["FixResult", "FixError", "fix_source", "fix_bytes", "line_map", "unified_diff", "mark_fixable"]

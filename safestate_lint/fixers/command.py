@@ -1,21 +1,29 @@
-"""`safestate-lint fix`: rewrite files in place (or print a diff), then report what is left."""
+"""`safestate-lint fix`: rewrite files in place (or print a diff, or fix stdin to stdout),
+then report what is left."""
 
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from safestate_lint.config import Config
 from safestate_lint.finding import Finding, SourceError
 from safestate_lint.files import atomic_write, is_read_only, os_reason, read_bytes
-from safestate_lint.fixers import FixError, fix_bytes
+from safestate_lint.fixers import FixError, FixResult, fix_bytes, unified_diff
 
-# new bytes, findings before, remaining, why each remaining one has no fix, error
-Outcome = Tuple[Optional[bytes], List[Finding], List[Finding], Dict[Finding, str], Optional[str]]
+# new bytes, the result (None when the file could not be fixed), error
+Outcome = Tuple[Optional[bytes], Optional[FixResult], Optional[str]]
+
+
+def _fix_data(data: bytes, display: str, config: Config, unsafe: bool) -> Outcome:
+    try:
+        new, result = fix_bytes(data, display, config, unsafe_fixes=unsafe)
+    except (SourceError, FixError) as exc:
+        return None, None, str(exc)
+    return new, result, None
 
 
 def _fix_one(task: Tuple[str, str, Config, bool, bool]) -> Outcome:
@@ -23,26 +31,43 @@ def _fix_one(task: Tuple[str, str, Config, bool, bool]) -> Outcome:
     try:
         data = read_bytes(path)
     except OSError as exc:
-        return None, [], [], {}, os_reason(exc)
-    try:
-        new, result = fix_bytes(data, display, config, unsafe_fixes=unsafe)
-    except (SourceError, FixError) as exc:
-        return None, [], [], {}, str(exc)
-    if new is not None and writing:
+        return None, None, os_reason(exc)
+    new, result, error = _fix_data(data, display, config, unsafe)
+    if new is not None and result is not None and writing:
+        unchanged = FixResult(result.original, False, result.before, result.before, {}, result.original)
         if is_read_only(path):
-            return None, result.before, result.before, {}, "file is read-only; not fixed"
+            return None, unchanged, "file is read-only; not fixed"
         try:
             atomic_write(path, new)
         except OSError as exc:
-            return None, result.before, result.before, {}, f"cannot write: {os_reason(exc)}; file left unchanged"
-    return new, result.before, result.remaining, result.reasons, None
+            return None, unchanged, f"cannot write: {os_reason(exc)}; file left unchanged"
+    return new, result, error
+
+
+def runtime_note(results: List[Tuple[str, FixResult]], config_for: Any) -> Optional[str]:
+    """The dependency the fixed files now have, when they import the runtime."""
+    users = [display for display, result in results
+             if result.changed and _imports_runtime(result, config_for(display).runtime_module)]
+    if not users:
+        return None
+    module = config_for(users[0]).runtime_module
+    dist = "safestate-lint" if module.startswith("safestate_lint") else module.split(".")[0]
+    return (f"{len(users)} fixed file{'s' if len(users) != 1 else ''} now import{'s' if len(users) == 1 else ''} "
+            f"'{module}': add '{dist}' to your project's runtime dependencies "
+            f"(or fix with --runtime none for the standard library only).")
+
+
+def _imports_runtime(result: FixResult, module: str) -> bool:
+    return f"from {module} import" in result.source and f"from {module} import" not in result.original
 
 
 def cmd_fix(args: argparse.Namespace, settings_class: Any) -> int:
     from safestate_lint.cli import collect
 
     settings = settings_class(args)
-    settings.validate_codes()
+    settings.validate()
+    if args.paths == ["-"]:
+        return _fix_stdin(args, settings)
     files, errors = collect(args, settings)
     tasks = [(f.path, f.display, settings.for_path(f.path), args.unsafe_fixes, not args.diff) for f in files]
     jobs = args.jobs or os.cpu_count() or 1
@@ -51,35 +76,69 @@ def cmd_fix(args: argparse.Namespace, settings_class: Any) -> int:
             outcomes = list(pool.map(_fix_one, tasks, chunksize=max(1, len(tasks) // (jobs * 8))))
     else:
         outcomes = [_fix_one(task) for task in tasks]
-    fixed = changed_files = 0
-    remaining: List[Finding] = []
-    no_fix: Dict[Finding, str] = {}
-    for source, (new, before, left, why, error) in zip(files, outcomes):
+    done: List[Tuple[str, FixResult]] = []
+    for source, (new, result, error) in zip(files, outcomes):
         if error is not None:
             errors.append((source.display, error))
-        remaining.extend(left)
-        no_fix.update(why)
-        if new is None:
-            continue
-        changed_files += 1
-        fixed += max(0, len(before) - len(left))
-        if args.diff:
-            old_text = read_bytes(source.path).decode("utf-8", "surrogateescape")
-            new_text = new.decode("utf-8", "surrogateescape")
-            sys.stdout.writelines(difflib.unified_diff(
-                old_text.splitlines(True), new_text.splitlines(True), f"a/{source.display}", f"b/{source.display}"))
+        if result is not None:
+            done.append((source.display, result))
+        if new is not None and result is not None and args.diff:
+            sys.stdout.writelines(unified_diff(result.original, result.source, source.display))
     for display, reason in sorted(errors):
         sys.stderr.write(f"{display}: error: {reason}\n")
-    remaining.sort()
-    verb = "would fix" if args.diff else "fixed"
-    if not args.quiet or remaining:
-        for finding in remaining:
-            because = f" (no automatic fix: {no_fix[finding]})" if finding in no_fix else ""
-            sys.stderr.write(finding.text() + because + "\n")
-        sys.stderr.write(f"{verb} {fixed} finding{'s' if fixed != 1 else ''} in {changed_files} "
-                         f"file{'s' if changed_files != 1 else ''}, {len(remaining)} left without an automatic fix.\n")
+    remaining = _summarise(args, done, settings.for_path)
     if errors:
         return 2
     if args.diff:
-        return 1 if changed_files else 0
+        return 1 if any(result.changed for _, result in done) else 0
     return 1 if remaining else 0
+
+
+def _fix_stdin(args: argparse.Namespace, settings: Any) -> int:
+    """`fix -`: the fixed source (or with --diff, the diff) on stdout, as black and ruff do."""
+    display = args.stdin_filename or "stdin.py"
+    config = settings.for_path(display)
+    data = sys.stdin.buffer.read()
+    if args.stdin_filename and config.is_excluded(display):
+        sys.stdout.buffer.write(b"" if args.diff else data)
+        return 0
+    new, result, error = _fix_data(data, display, config, args.unsafe_fixes)
+    if error is not None or result is None:
+        sys.stdout.buffer.write(b"" if args.diff else data)  # stdin is never lost
+        sys.stderr.write(f"{display}: error: {error}\n")
+        return 2
+    if args.diff:
+        if new is not None:
+            sys.stdout.writelines(unified_diff(result.original, result.source, display))
+        sys.stdout.flush()
+    else:
+        sys.stdout.buffer.write(new if new is not None else data)
+    remaining = _summarise(args, [(display, result)], settings.for_path)
+    if args.diff:
+        return 1 if result.changed else 0
+    return 1 if remaining else 0
+
+
+def _summarise(args: argparse.Namespace, done: List[Tuple[str, FixResult]], config_for: Any) -> List[Finding]:
+    """Print what is left, with the line numbers of the source the user now has (the original
+    one under --diff), and the summary."""
+    written = not args.diff
+    remaining: List[Tuple[Finding, Optional[str]]] = []
+    fixed = changed = 0
+    for display, result in done:
+        left = result.remaining if written else result.remaining_in_original()
+        remaining.extend((f._replace(path=display), result.why(f)) for f in left)
+        if result.changed:
+            changed += 1
+            fixed += result.fixed
+    remaining.sort()
+    if not args.quiet or remaining:
+        for finding, why in remaining:
+            sys.stderr.write(finding.text() + (f" (no automatic fix: {why})" if why else "") + "\n")
+        verb = "would fix" if args.diff else "fixed"
+        sys.stderr.write(f"{verb} {fixed} finding{'s' if fixed != 1 else ''} in {changed} "
+                         f"file{'s' if changed != 1 else ''}, {len(remaining)} left without an automatic fix.\n")
+        note = runtime_note(done, config_for)
+        if note:
+            sys.stderr.write(note + "\n")
+    return [f for f, _ in remaining]
