@@ -15,13 +15,14 @@ rewrite.
 from __future__ import annotations
 
 import ast
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 from safestate_lint.config import Config
 from safestate_lint.engine.callgraph import build as build_call_graph
 from safestate_lint.engine.bindings import ModuleBindings
 from safestate_lint.engine.facts import Act, Binding, Check, FunctionInfo, FunctionNode, LockRegion, SharedKey
 from safestate_lint.engine.syntax import char_col, dotted_name, iter_scope_nodes
+from safestate_lint.engine.shapes import StaleRead, stale_reads
 from safestate_lint.engine.walker import FunctionWalker
 
 __all__ = ["Act", "Binding", "Check", "FunctionInfo", "FunctionNode", "LockRegion", "ModuleAnalysis", "SharedKey",
@@ -41,6 +42,13 @@ class ModuleAnalysis(ModuleBindings):
             info.ensure_scope()
             FunctionWalker(self, info).run()
         build_call_graph(self, lambda info: FunctionWalker(self, info).run())
+        self._stale_reads: Optional[List[StaleRead]] = None
+
+    def stale_reads(self) -> List[StaleRead]:
+        """Globals read again after the lock that updated them was released (computed once)."""
+        if self._stale_reads is None:
+            self._stale_reads = stale_reads(self)
+        return self._stale_reads
 
     def lazy_init_status(self, act: Act) -> Optional[str]:
         """How a check-then-act on a global or class attribute (lazy init) is protected.

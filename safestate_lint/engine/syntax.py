@@ -178,3 +178,22 @@ def char_col(lines: Optional[Sequence[str]], lineno: int, byte_col: int) -> int:
     if line.isascii():
         return byte_col + 1
     return len(line.encode("utf-8")[:byte_col].decode("utf-8", "replace")) + 1
+
+
+def inside(node: ast.AST, container: ast.AST) -> bool:
+    """Whether `node` is `container` or lies within it."""
+    return any(child is node for child in ast.walk(container))
+
+
+def ast_block_of(func: ast.AST, stmt: ast.stmt) -> Optional[List[ast.stmt]]:
+    """The statement list of `func` (at any depth) that holds `stmt`."""
+    stack = [func]
+    while stack:
+        node = stack.pop()
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                if stmt in value:
+                    return value
+                stack.extend(v for v in value if isinstance(v, ast.AST))
+    return None

@@ -273,11 +273,17 @@ class FunctionWalker:
         return None
 
     # ---- the walk -------------------------------------------------------------------------
-    def block(self, body: Sequence[ast.stmt], locks: Tuple[LockRegion, ...], checks: Tuple[Check, ...]) -> None:
+    def block(self, body: Sequence[ast.stmt], locks: Tuple[LockRegion, ...],
+              checks: Tuple[Check, ...]) -> Tuple[Check, ...]:
+        """Walk a block; return the early-exit checks made in it (they guard what follows the
+        block too when the block is a `with` body: `with L: if k in d: raise` then `d[k] = v`)."""
         held: Dict[str, LockRegion] = {}  # acquire() ... release() in this block
+        guards: Tuple[Check, ...] = ()
         for stmt in body:
             current = locks + tuple(held.values())
-            self.stmt(stmt, current, checks)
+            escaped = self.stmt(stmt, current, checks)
+            if escaped:
+                checks, guards = checks + escaped, guards + escaped
             acquired = _acquire_target(stmt)
             if acquired is not None:
                 region = self.lock_of(acquired)
@@ -288,7 +294,9 @@ class FunctionWalker:
                 held.pop(ast.dump(released), None)
             if isinstance(stmt, ast.If) and not stmt.orelse and _terminates(stmt.body):
                 # `if X is not None: return X` guards every statement after it
-                checks = checks + tuple(self.checks_of(stmt, current))
+                found = tuple(self.checks_of(stmt, current))
+                checks, guards = checks + found, guards + found
+        return guards
 
     def checks_of(self, stmt: ast.If, locks: Tuple[LockRegion, ...]) -> List[Check]:
         test = stmt.test
@@ -303,15 +311,16 @@ class FunctionWalker:
                 found.append(Check(derived.keys, frozenset(lazy & derived.keys), stmt, derived.origin, derived.locks))
         return found
 
-    def stmt(self, stmt: ast.stmt, locks: Tuple[LockRegion, ...], checks: Tuple[Check, ...]) -> None:
+    def stmt(self, stmt: ast.stmt, locks: Tuple[LockRegion, ...], checks: Tuple[Check, ...]) -> Tuple[Check, ...]:
+        """Walk one statement; return the early-exit checks that guard the statements after it."""
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            return
+            return ()
         if isinstance(stmt, ast.If):
             self.record_calls(stmt.test, stmt, locks, checks)
             inner = checks + tuple(self.checks_of(stmt, locks))
             self.block(stmt.body, locks, inner)
             self.block(stmt.orelse, locks, inner)
-            return
+            return ()
         if isinstance(stmt, (ast.With, ast.AsyncWith)):
             inner_locks = locks
             for item in stmt.items:
@@ -319,8 +328,7 @@ class FunctionWalker:
                 region = self.lock_of(item.context_expr)
                 if region is not None:
                     inner_locks = inner_locks + (region.at(stmt),)
-            self.block(stmt.body, inner_locks, checks)
-            return
+            return self.block(stmt.body, inner_locks, checks)
         if isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
             try_stmt: ast.Try = stmt  # type: ignore[assignment]
             inner_locks = locks
@@ -334,7 +342,7 @@ class FunctionWalker:
                 self.block(handler.body, inner_locks, checks)
             self.block(try_stmt.orelse, inner_locks, checks)
             self.block(try_stmt.finalbody, locks, checks)
-            return
+            return ()
         if isinstance(stmt, (ast.For, ast.AsyncFor)):
             self.record_iteration(stmt.iter, stmt, locks, checks)
             self.record_calls(stmt.iter, stmt, locks, checks)
@@ -342,18 +350,19 @@ class FunctionWalker:
                 self.derived.pop(name, None)
             self.block(stmt.body, locks, checks)
             self.block(stmt.orelse, locks, checks)
-            return
+            return ()
         if isinstance(stmt, ast.While):
             self.record_calls(stmt.test, stmt, locks, checks)
             self.block(stmt.body, locks, checks)
             self.block(stmt.orelse, locks, checks)
-            return
+            return ()
         if type(stmt).__name__ == "Match":
             self.record_calls(stmt.subject, stmt, locks, checks)  # type: ignore[attr-defined]
             for case in stmt.cases:  # type: ignore[attr-defined]
                 self.block(case.body, locks, checks)
-            return
+            return ()
         self.simple(stmt, locks, checks)
+        return ()
 
     def simple(self, stmt: ast.stmt, locks: Tuple[LockRegion, ...], checks: Tuple[Check, ...]) -> None:
         targets: List[ast.expr] = []

@@ -17,6 +17,7 @@ from libcst.codemod.visitors import AddImportsVisitor
 
 from safestate_lint.engine.analysis import Act, FunctionInfo, ModuleAnalysis
 from safestate_lint.engine.callgraph import Reach
+from safestate_lint.engine.syntax import ast_block_of, inside
 from safestate_lint.finding import Finding
 
 Block = Union[cst.Module, cst.IndentedBlock]
@@ -379,11 +380,6 @@ def plan_each(ctx: "FixContext", items: Iterable[Tuple[Finding, Act]],
     return fixed
 
 
-def inside(node: ast.AST, container: ast.AST) -> bool:
-    """Whether `node` is `container` or lies within it."""
-    return any(child is node for child in ast.walk(container))
-
-
 def _assigned_names(stmt: ast.stmt) -> Set[str]:
     targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]  # type: ignore[attr-defined]
     return {t.id for t in targets if isinstance(t, ast.Name)}
@@ -400,20 +396,6 @@ def contains_await(nodes: Sequence[ast.AST]) -> bool:
             continue
         stack.extend(ast.iter_child_nodes(node))
     return False
-
-
-def ast_block_of(func: ast.AST, stmt: ast.stmt) -> Optional[List[ast.stmt]]:
-    """The statement list of `func` (at any depth) that holds `stmt`."""
-    stack = [func]
-    while stack:
-        node = stack.pop()
-        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
-            value = getattr(node, name, None)
-            if isinstance(value, list):
-                if stmt in value:
-                    return value
-                stack.extend(v for v in value if isinstance(v, ast.AST))
-    return None
 
 
 def _statement(code: str, newline_module: cst.Module) -> cst.BaseStatement:

@@ -24,7 +24,8 @@ import libcst as cst
 
 from safestate_lint.engine.analysis import Act
 from safestate_lint.finding import Finding
-from safestate_lint.fixers.base import FixContext, Unfixable, ast_block_of, contains_await, inside, plan_each
+from safestate_lint.engine.syntax import ast_block_of, inside
+from safestate_lint.fixers.base import FixContext, Unfixable, contains_await, plan_each
 
 CODES = ("SST201", "SST202", "SST203")
 

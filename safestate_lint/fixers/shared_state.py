@@ -26,7 +26,8 @@ import libcst as cst
 
 from safestate_lint.engine.analysis import Act, ModuleAnalysis
 from safestate_lint.finding import Finding
-from safestate_lint.fixers.base import FixContext, Unfixable, ast_block_of, inside, plan_each
+from safestate_lint.engine.syntax import ast_block_of, inside
+from safestate_lint.fixers.base import FixContext, Unfixable, plan_each
 
 CODES = ("SST101", "SST102", "SST103", "SST104")
 LOCKED = {"dict": "LockedDict", "list": "LockedList", "set": "LockedSet"}

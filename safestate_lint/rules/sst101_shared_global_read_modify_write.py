@@ -58,6 +58,15 @@ class SharedGlobalReadModifyWrite(Rule):
     while another function reads and updates it is reported too: the update can be lost,
     or applied to the replaced object.
 
+    Two half-locked shapes are reported even though the write holds a lock:
+    - the test is made outside the lock that rebinds (`if _tokens <= 0: return False`
+      then `with lock: _tokens -= 1`): the test can be stale when the lock is taken;
+    - the global is read again after the lock that updated it is released
+      (`with lock: _counter += 1` then `return f"task_{_counter}"`): the read can see
+      another thread's update, so two callers get the same id.
+    The fix holds one lock from the test to the rebinding, and captures the value inside
+    the lock (`with lock: _counter += 1; counter = _counter`).
+
     The same holds for the attributes of an object every thread shares: the instance of a
     class that is created once per process (a module-level `manager = Manager()`, a
     `global _m; _m = Manager()` getter, an `Optional[Manager]` module global, or a class
@@ -74,6 +83,8 @@ class SharedGlobalReadModifyWrite(Rule):
 
     VALID = [
         "import threading\nn = 0\n_lock = threading.Lock()\ndef f():\n    global n\n    with _lock:\n        n += 1\n",
+        "import threading\n_lock = threading.Lock()\n_counter = 0\ndef next_id():\n    global _counter\n    with _lock:\n        _counter += 1\n        n = _counter\n    return f'task_{n}'\n",
+        "import threading\n_lock = threading.Lock()\n_tokens = 5\ndef take():\n    global _tokens\n    with _lock:\n        if _tokens <= 0:\n            return False\n        _tokens -= 1\n    return True\n",
         "n = 0\ndef f():\n    n = 1\n    n += 1\n    return n\n",
         "n = 0\ndef f(n):\n    n += 1\n    return n\n",
         "n = 0\nn += 1\n",
@@ -99,12 +110,30 @@ class SharedGlobalReadModifyWrite(Rule):
         "class Stats:\n    def __init__(self):\n        self.hits = 0\n    def hit(self):\n        self.hits += 1  # SST101\nstats = Stats()\n",
         "CURRENT_RUN = {'running': False}\ndef start():\n    global CURRENT_RUN\n    CURRENT_RUN = {'running': True}  # SST101\ndef stop():\n    if CURRENT_RUN['running']:  # SST103\n        CURRENT_RUN['running'] = False\n",
         "n = 0\ndef _double():\n    global n\n    n = n * 2  # SST101\ndef public():\n    _double()\n",
+        "import threading\n_lock = threading.Lock()\n_tokens = 5\ndef take():\n    global _tokens\n    if _tokens <= 0:\n        return False\n    with _lock:\n        _tokens -= 1  # SST101\n    return True\n",
+        "import threading\n_lock = threading.Lock()\n_counter = 0\ndef next_id():\n    global _counter\n    with _lock:\n        _counter += 1\n    return f'task_{_counter}'  # SST101\n",
     ]
 
     @classmethod
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
+        for stale in m.stale_reads():
+            act = stale.act
+            yield stale.reads[0], (
+                f"global '{act.key[1]}' is read again {where(act)} after the lock that updated it is released; "
+                f"another thread can change it in between"
+            ), act
         for act in once_per(m.acts, lambda a: (id(a.stmt), a.key)):
-            if act.key[0] not in ("g", "i") or m.is_locked(act):
+            if act.key[0] not in ("g", "i"):
+                continue
+            if m.is_locked(act):
+                check = act.check
+                if act.kind == "rebind" and act.key[0] == "g" and check is not None and act.key in check.keys \
+                        and (act.key not in check.lazy_keys or act.resets or act.reads_self) \
+                        and not check.shares_lock_with(act.locks, m.thread_capable):
+                    yield act.stmt, (
+                        f"global '{act.key[1]}' is tested outside the lock that rebinds it {where(act)}; "
+                        f"the test can be stale by the time the lock is taken"
+                    ), act
                 continue
             name = f"global '{act.key[1]}'" if act.key[0] == "g" else shared_name(m, act)
             if act.kind == "rebind":
