@@ -503,6 +503,17 @@ class Reach:
             queue.extend(summary.callees)
         return out
 
+    def reached(self, start: Summary) -> Set[int]:
+        """The ids of every function `start` can call, transitively."""
+        seen: Set[int] = set()
+        queue = list(start.callees)
+        while queue:
+            info = queue.pop()
+            if id(info) not in seen:
+                seen.add(id(info))
+                queue.extend(self.direct(info).callees)
+        return seen
+
     def uses(self) -> Uses:
         if self._uses is None:
             self._uses = Uses(self.m)

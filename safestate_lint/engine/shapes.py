@@ -66,7 +66,7 @@ def uses_of(act: Act, node: ast.AST) -> List[ast.expr]:
             found.append(sub)
         elif key[0] == "c" and isinstance(sub, ast.Attribute) and sub.attr == key[2] \
                 and isinstance(sub.value, ast.Name) \
-                and sub.value.id in (key[1], func.cls_param, func.self_param) - {None}:
+                and sub.value.id in {key[1], func.cls_param, func.self_param} - {None}:
             found.append(sub)
     return found
 
@@ -158,6 +158,6 @@ def has_unlocked_fast_path(act: Act) -> bool:
     region = regions[0]
     for node in walk_scope(act.func.node):
         if isinstance(node, ast.If) and not inside(node, region) and uses_of(act, node.test) \
-                and (inside(region, node) or node.lineno < region.lineno):
+                and (inside(region, node) or node.lineno < getattr(region, "lineno", 0)):
             return True
     return False

@@ -13,7 +13,7 @@ from safestate_lint.engine.bindings import (
 )
 from safestate_lint.engine.facts import Act, CallSite, Check, FunctionInfo, LockRegion, SharedKey
 from safestate_lint.engine.syntax import (
-    _COMPREHENSIONS, _acquire_target, _is_none, _is_reset, _release_target, _target_names, _terminates,
+    _COMPREHENSIONS, _acquire_target, _is_none, _is_reset, _release_target, _target_names, terminates,
     _value_locals, dotted_name,
 )
 
@@ -292,7 +292,7 @@ class FunctionWalker:
             released = _release_target(stmt)
             if released is not None:
                 held.pop(ast.dump(released), None)
-            if isinstance(stmt, ast.If) and not stmt.orelse and _terminates(stmt.body):
+            if isinstance(stmt, ast.If) and not stmt.orelse and terminates(stmt.body):
                 # `if X is not None: return X` guards every statement after it
                 found = tuple(self.checks_of(stmt, current))
                 checks, guards = checks + found, guards + found

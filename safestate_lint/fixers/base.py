@@ -17,7 +17,7 @@ from libcst.codemod.visitors import AddImportsVisitor
 
 from safestate_lint.engine.analysis import Act, FunctionInfo, ModuleAnalysis
 from safestate_lint.engine.callgraph import Reach
-from safestate_lint.engine.syntax import ast_block_of, inside
+from safestate_lint.engine.syntax import ast_block_of, inside, terminates
 from safestate_lint.finding import Finding
 
 Block = Union[cst.Module, cst.IndentedBlock]
@@ -53,6 +53,8 @@ class Edits:
     insert_after: Dict[int, List[Union[str, LockDecl]]] = field(default_factory=dict)
     insert_before: Dict[int, List[str]] = field(default_factory=dict)
     body_start: Dict[int, List[Union[str, LockDecl]]] = field(default_factory=dict)  # ClassDef -> statements
+    # statement -> (shared name as written: `X`, or (`cls`, `attr`) owners and attribute, local to use)
+    rename: Dict[int, Tuple[Tuple[str, ...], str, str]] = field(default_factory=dict)
 
     def empty(self) -> bool:
         return not any(vars(self).values())
@@ -205,6 +207,25 @@ class FixContext:
         if unknown_under and self.reach.reachable_from_outside(func):
             raise Unfixable(f"code that runs while '{lock}' is held calls {unknown_under[0]}, which may call "
                             f"'{func.qualname}()': taking the non-reentrant lock again would deadlock")
+
+    # ---- restructuring ----------------------------------------------------------------------
+    def local_name(self, func: FunctionInfo, wanted: str) -> str:
+        """A new local for `func`: no name the function or the module already uses."""
+        taken = {n.id for n in ast.walk(func.node) if isinstance(n, ast.Name)} | \
+            {a.arg for a in ast.walk(func.node) if isinstance(a, ast.arg)}
+        return self.fresh_name(wanted.strip("_").lower() or "value", taken | set(self.m.bindings),
+                               scope=f"def {func.qualname}", alternative=f"{wanted.strip('_').lower()}_value")
+
+    def rename(self, act: Act, stmts: Sequence[ast.stmt], local: str) -> None:
+        """In these statements, the act's shared name (`X`, or `cls.X`) becomes `local`."""
+        key, func = act.key, act.func
+        if key[0] == "g":
+            spec: Tuple[Tuple[str, ...], str, str] = ((), key[1], local)
+        else:
+            owners = tuple(o for o in (key[1], func.cls_param, func.self_param) if o)
+            spec = (owners, key[2], local)
+        for stmt in stmts:
+            self.edits.rename[id(self.statement(stmt))] = spec
 
     def use_lock(self, key: Tuple[str, ...], lock: str) -> None:
         """Guard `key` with `lock` in this pass (e.g. the `lock` of a container being replaced)."""
@@ -366,6 +387,31 @@ def _align_compound(ctx: FixContext, node: ast.stmt, statement: cst.CSTNode) -> 
             _suite(ctx, ast_case.body, case.body)
 
 
+def plan_recheck(ctx: FixContext, act: Act) -> None:
+    """The act already holds a lock, taken after the test: repeat the test inside that lock
+    (`if TEST: with L: if TEST: act`), or copy an early-exit guard to the top of it
+    (`if TEST: return` ... `with L: if TEST: return` ...). Wrapping would take L twice."""
+    check = act.check
+    if check is None or check.origin is not check.site or not isinstance(check.site, ast.If):
+        raise Unfixable("the test reads the shared state through a local")
+    # the locks taken after the test (not the ones the test itself is made under)
+    regions = [r for r in act.locks if isinstance(r.node, (ast.With, ast.AsyncWith)) and ctx.m.thread_capable(r)
+               and not inside(check.site, r.node)]
+    if not regions:
+        raise Unfixable("the lock is not a `with` statement after the test")
+    with_ast = regions[-1].node
+    assert with_ast is not None
+    with_node = ctx.statement(with_ast)
+    site_node = ctx.statement(check.site)
+    ctx.claim([with_node])
+    if inside(with_ast, check.site):
+        ctx.edits.recheck[id(with_node)] = site_node.test  # type: ignore[attr-defined]
+    elif terminates(check.site.body) and not check.site.orelse:
+        ctx.edits.recheck_if[id(with_node)] = site_node  # type: ignore[assignment]
+    else:
+        raise Unfixable("the test does not decide the statements under the lock")
+
+
 def plan_each(ctx: "FixContext", items: Iterable[Tuple[Finding, Act]],
               fix_one: Callable[[Finding, Act], bool]) -> Set[Finding]:
     """The findings `fix_one` planned a fix for (it returns False, or raises Unfixable with the
@@ -458,6 +504,9 @@ class _Apply(cst.CSTTransformer):
                     and not items[after].leading_lines:  # type: ignore[attr-defined]
                 items[after] = items[after].with_changes(leading_lines=[cst.EmptyLine(indent=False)])
             updated = updated.with_changes(body=body.with_changes(body=items))
+        if key in e.rename:
+            owners, name, local = e.rename[key]
+            updated = cst.ensure_type(updated.visit(_Rename(owners, name, local)), cst.CSTNode)
         if isinstance(updated, (cst.Module, cst.IndentedBlock)):
             updated = self._edit_block(original, updated)  # type: ignore[arg-type]
         return updated
@@ -481,7 +530,8 @@ class _Apply(cst.CSTTransformer):
             if key in e.wrap:
                 last, lock = e.wrap[key]
                 j = next(k for k in range(i, len(old)) if old[k] is last)
-                result.append(self._wrapped(new[i:j + 1], lock))
+                inner = self._with_inserts(old[i:j], new[i:j]) + [new[j]]
+                result.append(self._wrapped(inner, lock))
                 for added in e.insert_after.get(id(last), []):
                     result.append(self._stmt(str(added)))
                 i = j + 1
@@ -490,7 +540,8 @@ class _Apply(cst.CSTTransformer):
                 guard = cst.ensure_type(stmt, cst.If)
                 copy = guard.deep_clone().with_changes(leading_lines=())
                 result.append(stmt)
-                result.append(self._wrapped([copy, *new[i + 1:]], e.early_return[key], move_comments=False))
+                rest = self._with_inserts(old[i + 1:], new[i + 1:])
+                result.append(self._wrapped([copy, *rest], e.early_return[key], move_comments=False))
                 break
             result.append(stmt)
             for added in e.insert_after.get(key, []):
@@ -498,12 +549,49 @@ class _Apply(cst.CSTTransformer):
             i += 1
         return updated.with_changes(body=result)
 
+    def _with_inserts(self, old: List[cst.BaseStatement], new: List[cst.BaseStatement]) -> List[cst.BaseStatement]:
+        """`new` with the statements planned after each of them (inside a range being wrapped)."""
+        out: List[cst.BaseStatement] = []
+        for orig, stmt in zip(old, new):
+            out.append(stmt)
+            out.extend(self._stmt(str(added)) for added in self.e.insert_after.get(id(orig), []))
+        return out
+
     def _wrapped(self, stmts: List[cst.BaseStatement], lock: str, move_comments: bool = True) -> cst.With:
         first = stmts[0]
         leading = getattr(first, "leading_lines", ()) if move_comments else ()
         if leading:
             stmts = [first.with_changes(leading_lines=()), *stmts[1:]]  # type: ignore[attr-defined]
         return cst.With(items=[self._lock_item(lock)], body=cst.IndentedBlock(body=stmts), leading_lines=leading)
+
+
+class _Rename(cst.CSTTransformer):
+    """`X` (or `owner.X` for one of `owners`) -> `local`, outside nested functions and classes."""
+
+    def __init__(self, owners: Tuple[str, ...], name: str, local: str) -> None:
+        super().__init__()
+        self.owners, self.name, self.local = owners, name, local
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+        return updated.with_changes(value=self.local) if not self.owners and updated.value == self.name else updated
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
+        if self.owners and updated.attr.value == self.name and isinstance(updated.value, cst.Name) \
+                and updated.value.value in self.owners:
+            return cst.Name(self.local)
+        return updated.with_changes(attr=original.attr)  # `obj.X` is not the name X
+
+    def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
+        return updated.with_changes(keyword=original.keyword)  # `f(X=...)` neither
 
 
 def _is_docstring(stmt: cst.BaseStatement) -> bool:

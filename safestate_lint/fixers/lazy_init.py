@@ -13,6 +13,10 @@ DESCRIPTION:
   once across threads and event loops; every caller then stores the same object.
 * SST203: add the missing inner test inside the existing lock; replace an asyncio lock that
   threads reach by a threading lock when no `await` is inside it.
+* Publish last: a creation that binds the shared name and then keeps building the object
+  (`_m = Manager(); _m.validate()`) is rebuilt into a local that is bound to the shared
+  name last (`m = Manager(); m.validate(); _m = m`), with every rewrite above and alone
+  (SST203, published before ready). Left alone when building calls back into the getter.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from typing import List, Set, Tuple
 import libcst as cst
 
 from safestate_lint.engine.analysis import Act
-from safestate_lint.finding import Finding
+from safestate_lint.engine.shapes import EarlyPublish, early_publish, has_unlocked_fast_path
 from safestate_lint.engine.syntax import ast_block_of, inside
-from safestate_lint.fixers.base import FixContext, Unfixable, contains_await, plan_each
+from safestate_lint.finding import Finding
+from safestate_lint.fixers.base import FixContext, Unfixable, contains_await, plan_each, plan_recheck
 
 CODES = ("SST201", "SST202", "SST203")
 
@@ -33,14 +38,21 @@ CODES = ("SST201", "SST202", "SST203")
 def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
     def fix_one(finding: Finding, act: Act) -> bool:
         status = ctx.m.lazy_init_status(act)
+        publish = early_publish(act)
+        if publish is not None:
+            _check_publish_last(ctx, publish)
         if status == "unlocked":
             _double_check(ctx, act)
         elif status == "no-recheck":
-            _add_recheck(ctx, act)
+            plan_recheck(ctx, act)
         elif status == "async-lock":
             _to_thread_lock(ctx, act)
+        elif publish is not None and act.locks and has_unlocked_fast_path(act):
+            ctx.claim([ctx.statement(s) for s in publish.block[publish.start:publish.end + 1]])
         else:
             return False
+        if publish is not None:
+            _publish_last(ctx, publish)
         return True
 
     return plan_each(ctx, (item for item in items if item[0].code in CODES), fix_one)
@@ -76,20 +88,31 @@ def _double_check(ctx: FixContext, act: Act) -> None:
     ctx.edits.early_return[id(node)] = lock
 
 
-def _add_recheck(ctx: FixContext, act: Act) -> None:
-    site = _site(act)
-    regions = [r for r in act.locks if isinstance(r.node, (ast.With, ast.AsyncWith)) and ctx.m.thread_capable(r)]
-    if not regions:
-        raise Unfixable("the lock is not a `with` statement")
-    with_ast = regions[-1].node
-    assert with_ast is not None
-    with_node = ctx.statement(with_ast)
-    site_node = ctx.statement(site)
-    ctx.claim([with_node])
-    if inside(with_ast, site):
-        ctx.edits.recheck[id(with_node)] = site_node.test  # type: ignore[attr-defined]
-    else:  # early return: repeat the guard at the top of the lock
-        ctx.edits.recheck_if[id(with_node)] = site_node  # type: ignore[assignment]
+def _check_publish_last(ctx: FixContext, publish: EarlyPublish) -> None:
+    act = publish.act
+    between = publish.block[publish.start:publish.end + 1]
+    if any(isinstance(node, ast.Return) for stmt in between[1:-1] for node in ast.walk(stmt)) or \
+            (not publish.ends_in_return and any(isinstance(n, ast.Return) for n in ast.walk(between[-1]))):
+        raise Unfixable("a return inside the initialisation would skip publishing the object")
+    if any(isinstance(node, (ast.Yield, ast.YieldFrom, ast.Await)) for stmt in between for node in ast.walk(stmt)):
+        raise Unfixable("the initialisation pauses (yield/await) after binding the shared name")
+    reached = ctx.reach.reached(ctx.reach.statements(act.func, between))
+    if id(act.func) in reached:
+        raise Unfixable(f"building the object calls back into '{act.func.qualname}()', which reads "
+                        f"the shared name before it is published")
+
+
+def _publish_last(ctx: FixContext, publish: EarlyPublish) -> None:
+    """`_m = Manager(); _m.validate()` -> `m = Manager(); m.validate(); _m = m`."""
+    act = publish.act
+    assert isinstance(act.stmt, ast.Assign)
+    target = act.stmt.targets[0]
+    local = ctx.local_name(act.func, act.key[-1])
+    shared = act.key[1] if isinstance(target, ast.Name) else \
+        f"{getattr(getattr(target, 'value', None), 'id', act.key[1])}.{act.key[2]}"
+    ctx.rename(act, publish.block[publish.start:publish.end + 1], local)
+    anchor = publish.block[publish.end - 1 if publish.ends_in_return else publish.end]
+    ctx.edits.insert_after.setdefault(id(ctx.statement(anchor)), []).append(f"{shared} = {local}")
 
 
 def _to_thread_lock(ctx: FixContext, act: Act) -> None:

@@ -26,8 +26,9 @@ import libcst as cst
 
 from safestate_lint.engine.analysis import Act, ModuleAnalysis
 from safestate_lint.finding import Finding
+from safestate_lint.engine.shapes import StaleRead, check_then_act_span
 from safestate_lint.engine.syntax import ast_block_of, inside
-from safestate_lint.fixers.base import FixContext, Unfixable, plan_each
+from safestate_lint.fixers.base import FixContext, Unfixable, plan_each, plan_recheck
 
 CODES = ("SST101", "SST102", "SST103", "SST104")
 LOCKED = {"dict": "LockedDict", "list": "LockedList", "set": "LockedSet"}
@@ -53,9 +54,14 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
         if finding.code == "SST102":
             _wrap_statements(ctx, act, [act.stmt])
         elif finding.code == "SST101":
+            stale = next((s for s in ctx.m.stale_reads() if s.act is act and s.reads[0].lineno == finding.line), None)
             check = act.check
-            if act.kind == "rebind" and not act.reads_self and check is not None:
-                _wrap_statements(ctx, act, [check.origin, check.site])
+            if stale is not None:
+                _capture_inside(ctx, stale)
+            elif act.locks and check is not None:
+                plan_recheck(ctx, act)  # tested outside the lock that rebinds
+            elif check is not None and act.key in check.keys:
+                _wrap_span(ctx, act)  # the test and the act under one lock, early exits included
             else:
                 _wrap_statements(ctx, act, [act.stmt])
         elif finding.code == "SST103":
@@ -80,25 +86,41 @@ def _wrap_statements(ctx: FixContext, act: Act, span: List[ast.stmt]) -> None:
     ctx.edits.wrap[id(first)] = (last, lock)
 
 
+def _wrap_span(ctx: FixContext, act: Act) -> None:
+    span = check_then_act_span(act)
+    if span is None:
+        raise Unfixable("the test and the act are in different blocks")
+    _wrap_statements(ctx, act, [span[0], span[-1]])
+
+
 def _fix_check_then_act(ctx: FixContext, act: Act) -> None:
     check = act.check
     assert check is not None
-    inner = [r for r in act.locks if r.node is not None and isinstance(r.node, (ast.With, ast.AsyncWith))
-             and ctx.m.thread_capable(r)]
-    if inner and not check.locks and check.origin is check.site and isinstance(check.site, ast.If):
-        # `if k not in d: with lock: d[k] = v` -> test again inside the lock
-        region = inner[-1]
-        assert region.node is not None  # `inner` holds `with` regions only
-        with_node = ctx.statement(region.node)
-        if not inside(region.node, check.site):
-            raise Unfixable("the lock is not inside the test")
-        ctx.claim([with_node])
-        site = ctx.statement(check.site)
-        ctx.edits.recheck[id(with_node)] = site.test  # type: ignore[attr-defined]
+    if any(r.node is not None and isinstance(r.node, (ast.With, ast.AsyncWith)) and ctx.m.thread_capable(r)
+           and not inside(check.site, r.node) for r in act.locks):
+        plan_recheck(ctx, act)  # the act holds a lock taken after the test: test again inside it
         return
     if check.locks:
         raise Unfixable("the test is made under a lock that is released before the act")
-    _wrap_statements(ctx, act, [check.origin, check.site])
+    _wrap_span(ctx, act)
+
+
+def _capture_inside(ctx: FixContext, stale: StaleRead) -> None:
+    """`with L: n += 1` then `return n` -> `with L: n += 1; value = n` then `return value`."""
+    act, region = stale.act, stale.region
+    last = region.body[-1]
+    if isinstance(last, (ast.Return, ast.Raise, ast.Continue, ast.Break)):
+        raise Unfixable("the lock's block ends the function")
+    after = stale.block[stale.block.index(region) + 1:]
+    readers = [stmt for stmt in after if any(inside(read, stmt) for read in stale.reads)]
+    others = [stmt for stmt in readers if sum(1 for n in ast.walk(stmt) if isinstance(n, ast.Name)
+                                                and n.id == act.key[1]) != sum(1 for r in stale.reads if inside(r, stmt))]
+    if others:
+        raise Unfixable("a later read is made under the lock again")
+    local = ctx.local_name(act.func, act.key[1])
+    ctx.claim([ctx.statement(region), *(ctx.statement(stmt) for stmt in readers)])
+    ctx.edits.insert_after.setdefault(id(ctx.statement(last)), []).append(f"{local} = {act.key[1]}")
+    ctx.rename(act, readers, local)
 
 
 # -- container replacement ------------------------------------------------------------------
