@@ -506,7 +506,9 @@ class _Apply(cst.CSTTransformer):
             updated = updated.with_changes(body=body.with_changes(body=items))
         if key in e.rename:
             owners, name, local = e.rename[key]
-            updated = cst.ensure_type(updated.visit(_Rename(owners, name, local)), cst.CSTNode)
+            renamed = updated.visit(_Rename(owners, name, local))
+            assert isinstance(renamed, cst.CSTNode)  # a statement is never removed by renaming
+            updated = renamed
         if isinstance(updated, (cst.Module, cst.IndentedBlock)):
             updated = self._edit_block(original, updated)  # type: ignore[arg-type]
         return updated
