@@ -83,12 +83,42 @@ def async_singleton_race(module) -> bool:
     return len(module.created) != 1 or len(module.connections) != 1
 
 
+def early_exit_race(module) -> bool:
+    def create():
+        try:
+            module.create("bob", "secret")
+        except ValueError:
+            pass
+
+    hammer(create, threads=8, iterations=1).raise_first()
+    return len(module.created) != 1
+
+
+def read_after_race(module) -> bool:
+    outcome = hammer(module.next_id, threads=8, iterations=500)
+    outcome.raise_first()
+    return len(set(outcome.results)) != len(outcome.results)
+
+
+def publish_race(module) -> bool:
+    def get():
+        manager = module.get_manager()
+        return manager, manager.ready  # ready when the caller got it, not later
+
+    outcome = hammer(get, threads=16, iterations=3)
+    outcome.raise_first()
+    return len({id(m) for m, _ in outcome.results}) != 1 or not all(ready for _, ready in outcome.results)
+
+
 CASES = {
     "counter": counter_race,
     "cache": cache_race,
     "module_singleton": module_singleton_race,
     "class_singleton": class_singleton_race,
     "async_singleton": async_singleton_race,
+    "early_exit": early_exit_race,  # a test under a lock whose act came after it
+    "read_after": read_after_race,  # a read after the lock that updated the value
+    "publish": publish_race,  # a lazy init that published the object before it was ready
 }
 
 
@@ -105,3 +135,27 @@ def test_fixed_sample_never_races(name, fixed_dir):
     assert source != (SAMPLES / f"{name}.py").read_text()
     for _ in range(REPETITIONS):
         assert not race(load(fixed_dir / f"{name}.py"))
+
+
+# What 0.1's fixes made of these three samples: each still races, so `check` must still report it.
+HALF_FIXED = {
+    "early_exit": ("SST103", "import hashlib\nimport threading\n\nusers = {}\n_users_lock = threading.Lock()\n\n"
+                   "def create(name, password):\n    with _users_lock:\n        if name in users:\n"
+                   "            raise ValueError(name)\n    digest = password[::-1]\n    with _users_lock:\n"
+                   "        users[name] = digest\n    return digest\n"),
+    "read_after": ("SST101", (SAMPLES / "read_after.py").read_text()),
+    "publish": ("SST203", "import threading\n\nclass Manager:\n    def validate(self):\n        self.ready = True\n\n"
+                "_m = None\n_m_lock = threading.Lock()\n\ndef get_manager():\n    global _m\n    if _m is None:\n"
+                "        with _m_lock:\n            if _m is None:\n                _m = Manager()\n"
+                "                _m.validate()\n    return _m\n"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HALF_FIXED))
+def test_half_fixed_shapes_are_still_reported(name, tmp_path):
+    code, source = HALF_FIXED[name]
+    (tmp_path / f"{name}.py").write_text(source)
+    python = os.environ.get("SAFESTATE_FIX_PYTHON", sys.executable)
+    result = subprocess.run([python, "-m", "safestate_lint", "check", "--no-cache", "-q", f"{name}.py"], cwd=tmp_path,
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert result.returncode == 1 and f" {code} " in result.stdout, result.stdout
