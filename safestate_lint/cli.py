@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     fix.add_argument("--diff", action="store_true",
                      help="print a unified diff and write nothing (exit 1 if anything would change)")
     fix.add_argument("--unsafe-fixes", action="store_true", help="also apply fixes that can change behaviour")
+    fix.add_argument("--runtime", metavar="MODULE", help="the runtime fixed code imports (replaces config "
+                     "runtime-module); none: standard-library locks only, no locked containers")
     return parser
 
 
@@ -84,6 +86,8 @@ class Settings:
             changes["ignore"] = tuple(self.args.ignore)
         if self.args.exclude:
             changes["extend_exclude"] = config.extend_exclude + tuple(self.args.exclude)
+        if getattr(self.args, "runtime", None):
+            changes["runtime_module"] = self.args.runtime
         return config.with_overrides(**changes) if changes else config
 
     def for_path(self, path: str) -> Config:

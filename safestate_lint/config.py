@@ -46,7 +46,7 @@ _KEYS: Dict[str, Tuple[str, str]] = {
     "lock-names": ("list", "a list of glob patterns of lock names"),
     "synchronized-decorators": ("list", "a list of decorator names (globs)"),
     "thread-safe-types": ("list", "a list of type names (e.g. 'mypkg.SafeCache')"),
-    "runtime-module": ("str", "a module name string"),
+    "runtime-module": ("str", "a module name string, or 'none' (standard-library locks only)"),
 }
 
 

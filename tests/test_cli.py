@@ -167,7 +167,7 @@ def test_config_unknown_key(tmp_path):
 @pytest.mark.parametrize("body,expected", [
     ("lock-names = '_guard'", "key 'lock-names' must be a list of glob patterns of lock names, got str '_guard'"),
     ("select = [1]", "key 'select' must be a list of rule codes or prefixes, got list [1]"),
-    ("runtime-module = 3", "key 'runtime-module' must be a module name string, got int 3"),
+    ("runtime-module = 3", "key 'runtime-module' must be a module name string, or 'none' (standard-library locks only), got int 3"),
     ("per-file-ignores = ['x']", "key 'per-file-ignores' must be a table of glob pattern = list of rule codes"),
 ])
 def test_config_wrong_types(tmp_path, body, expected):

@@ -42,6 +42,13 @@ DRIVERS = {
     "safety_existing_lock_reached": ("", "m.add_route(i); m.routes_snapshot(); m.recount()"),
     "safety_caller_locked_helper": ("", "m.add(i); m.drain()"),
     "safety_blocking_call": ("", "m.record(i % 5)"),
+    "truth_early_exit": ("", "\ntry:\n    m.create(f'u{i % 5}', 'pw')\nexcept ValueError:\n    pass\nm.exists('u1')"),
+    "truth_token_bucket": ("", "m.take(); m.refill() if i % 10 == 0 else None"),
+    "truth_read_after": ("", "m.next_id()"),
+    "truth_publish_last": ("", "assert m.get_manager().ready; assert m.table()[ord('7')] == 7"),
+    # (readers that format or iterate the plain containers race with writers in both versions: not driven)
+    "truth_containers_noticed": ("", "m.set_status('db', i); m.register_type(i % 3, i); m.rpc_add(str(i % 3), i); "
+                                     "m.push(i); m.insert(i); m.add_format(f'f{i % 3}'); m.remember(i % 4)"),
 }
 
 HARNESS = '''

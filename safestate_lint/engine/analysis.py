@@ -15,7 +15,7 @@ rewrite.
 from __future__ import annotations
 
 import ast
-from typing import List, Optional, Sequence
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from safestate_lint.config import Config
 from safestate_lint.engine.callgraph import build as build_call_graph
@@ -43,6 +43,56 @@ class ModuleAnalysis(ModuleBindings):
             FunctionWalker(self, info).run()
         build_call_graph(self, lambda info: FunctionWalker(self, info).run())
         self._stale_reads: Optional[List[StaleRead]] = None
+        self._parents: Optional[Dict[int, ast.AST]] = None
+        self._global_uses: Optional[Dict[str, List[Tuple[ast.Name, ast.AST]]]] = None
+        self._by_node: Dict[int, FunctionInfo] = {}
+
+    # ---- where module names are used (for fixers that must know who can notice a change) ----
+    def parent_of(self, node: ast.AST) -> Optional[ast.AST]:
+        if self._parents is None:
+            self._parents = {id(child): parent for parent in ast.walk(self.tree)
+                             for child in ast.iter_child_nodes(parent)}
+        return self._parents.get(id(node))
+
+    def uses_of_global(self, name: str) -> List[Tuple[ast.Name, ast.AST]]:
+        """Every `name` that denotes the module global (not a local of the same name), with its
+        parent node, in the module body and every function."""
+        if self._global_uses is None:
+            self._global_uses = {}
+            self._by_node = {id(info.node): info for info in self.functions}
+            self._index_uses(self.tree.body, frozenset())
+        return self._global_uses.get(name, [])
+
+    def _index_uses(self, body: Sequence[ast.AST], local: FrozenSet[str]) -> None:
+        assert self._global_uses is not None
+        stack: List[Tuple[ast.AST, FrozenSet[str]]] = [(node, local) for node in body]
+        while stack:
+            node, names = stack.pop()
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                info = self._by_node.get(id(node))
+                inner = names
+                if info is not None:
+                    info.ensure_scope()
+                    inner = frozenset((names | info.locals) - info.globals_declared)
+                elif isinstance(node, ast.Lambda):
+                    inner = names | {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+                for child in ast.iter_child_nodes(node):
+                    is_body = child in getattr(node, "body", []) or child is getattr(node, "body", None)
+                    stack.append((child, inner if is_body else names))
+                continue
+            if isinstance(node, ast.Name) and node.id not in names:
+                self._global_uses.setdefault(node.id, []).append((node, self.parent_of(node) or self.tree))
+            stack.extend((child, names) for child in ast.iter_child_nodes(node))
+
+    def exported(self, name: str) -> bool:
+        """Whether other modules are meant to use `name`: public, and in `__all__` when there is one."""
+        if name.startswith("_"):
+            return False
+        binding = self.bindings.get("__all__")
+        value = getattr(binding.node, "value", None) if binding is not None else None
+        if isinstance(value, (ast.List, ast.Tuple)):
+            return any(isinstance(e, ast.Constant) and e.value == name for e in value.elts)
+        return True
 
     def stale_reads(self) -> List[StaleRead]:
         """Globals read again after the lock that updated them was released (computed once)."""

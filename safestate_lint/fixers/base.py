@@ -302,19 +302,41 @@ class FixContext:
         return lock
 
     # ---- applying --------------------------------------------------------------------------
+    def _drop_unused_locks(self) -> None:
+        """A lock declared for a fix that was then refused is not written (nor its import)."""
+        e = self.edits
+        used = [str(v[1]) for v in e.wrap.values()] + [*e.double_check.values(), *e.early_return.values(),
+                                                         *e.to_thread_lock.values()]
+
+        def wanted(item: Union[str, LockDecl]) -> bool:
+            return not isinstance(item, LockDecl) or any(u == item.name or u.endswith("." + item.name) for u in used)
+
+        for table in (e.insert_after, e.body_start):
+            for key in list(table):
+                table[key] = [item for item in table[key] if wanted(item)]
+                if not table[key]:
+                    del table[key]
+        declared = [item for table in (e.insert_after, e.body_start) for items in table.values() for item in items
+                    if isinstance(item, LockDecl)]
+        if not declared:
+            self.imports.discard(("threading", None))
+
     def apply(self) -> str:
+        self._drop_unused_locks()
         updated = cst.ensure_type(self.module.visit(_Apply(self.edits)), cst.Module)
         needed = [(module, obj) for module, obj in sorted(self.imports, key=lambda item: (item[0], item[1] or ""))
                   if not self._imported(module, obj)]
         if needed:
-            # AddImportsVisitor on the import header only: it walks every node it is given
+            # AddImportsVisitor on the import header only (it walks every node it is given), and
+            # only up to the first relative import: new absolute imports go before `from . import`
             body: List[cst.BaseStatement] = list(updated.body)
             at = _after_imports(body)
+            split = next((i for i in range(at) if _is_relative_import(body[i])), at)
             context = CodemodContext()
             for module, obj in needed:
                 AddImportsVisitor.add_needed_import(context, module, obj)
-            header = AddImportsVisitor(context).transform_module(updated.with_changes(body=body[:at]))
-            rest = body[at:]
+            header = AddImportsVisitor(context).transform_module(updated.with_changes(body=body[:split]))
+            rest = body[split:]
             had_imports = any(isinstance(s, cst.SimpleStatementLine) and isinstance(s.body[0], (cst.Import, cst.ImportFrom))
                               for s in body[:at])
             if rest and not had_imports and not getattr(rest[0], "leading_lines", True):
@@ -323,10 +345,19 @@ class FixContext:
         return updated.code
 
     def _imported(self, module: str, obj: Optional[str]) -> bool:
-        """Already imported at module level (anywhere in the module)."""
-        if obj is None:
-            return self.m.imports.get(module) == module
-        return self.m.imports.get(obj) == f"{module}.{obj}"
+        """Already imported when the module runs: a top-level import (or one in a top-level
+        `try:`), not one under `if TYPE_CHECKING:` or in a function."""
+        statements: List[ast.stmt] = []
+        for stmt in self.m.tree.body:
+            statements.extend(stmt.body if isinstance(stmt, ast.Try) else [stmt])
+        for stmt in statements:
+            if obj is None and isinstance(stmt, ast.Import):
+                if any(alias.name == module and alias.asname in (None, module) for alias in stmt.names):
+                    return True
+            elif obj is not None and isinstance(stmt, ast.ImportFrom) and stmt.module == module and not stmt.level:
+                if any(alias.name == obj and alias.asname in (None, obj) for alias in stmt.names):
+                    return True
+        return False
 
 
 def _align(ctx: FixContext, body: Sequence[ast.stmt], statements: Sequence[cst.CSTNode],
@@ -455,6 +486,8 @@ class _Apply(cst.CSTTransformer):
         super().__init__()
         self.e = edits
         self.module: Optional[cst.Module] = None
+        self._made: Set[int] = set()
+        self._keep: List[cst.With] = []
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         # statements and blocks lead to every edit; expressions only when one is replaced
@@ -462,7 +495,7 @@ class _Apply(cst.CSTTransformer):
             self.module = node
         if isinstance(node, cst.BaseExpression):
             return id(node) in self.e.replace_expr
-        return isinstance(node, (cst.Module, cst.BaseStatement, cst.BaseSmallStatement, cst.BaseSuite, cst.Else,
+        return isinstance(node, (cst.Module, cst.BaseStatement, cst.BaseSmallStatement, cst.BaseSuite, cst.Else, cst.Annotation,
                                  cst.ExceptHandler, cst.Finally, getattr(cst, "ExceptStarHandler", cst.Else),
                                  getattr(cst, "MatchCase", cst.Else)))
 
@@ -533,7 +566,7 @@ class _Apply(cst.CSTTransformer):
                 last, lock = e.wrap[key]
                 j = next(k for k in range(i, len(old)) if old[k] is last)
                 inner = self._with_inserts(old[i:j], new[i:j]) + [new[j]]
-                result.append(self._wrapped(inner, lock))
+                self._append(result, self._wrapped(inner, lock))
                 for added in e.insert_after.get(id(last), []):
                     result.append(self._stmt(str(added)))
                 i = j + 1
@@ -559,12 +592,30 @@ class _Apply(cst.CSTTransformer):
             out.extend(self._stmt(str(added)) for added in self.e.insert_after.get(id(orig), []))
         return out
 
+    def _append(self, result: List[cst.BaseStatement], stmt: cst.BaseStatement) -> None:
+        """Append; a `with L:` the fix made right after another `with L:` joins it (one block)."""
+        previous = result[-1] if result else None
+        if isinstance(stmt, cst.With) and isinstance(previous, cst.With) and id(stmt) in self._made \
+                and id(previous) in self._made and len(stmt.items) == len(previous.items) == 1 \
+                and previous.items[0].item.deep_equals(stmt.items[0].item) and not stmt.leading_lines:
+            body = cst.ensure_type(previous.body, cst.IndentedBlock)
+            extra = cst.ensure_type(stmt.body, cst.IndentedBlock).body
+            merged = previous.with_changes(body=body.with_changes(body=[*body.body, *extra]))
+            self._made.add(id(merged))
+            self._keep.append(merged)
+            result[-1] = merged
+            return
+        result.append(stmt)
+
     def _wrapped(self, stmts: List[cst.BaseStatement], lock: str, move_comments: bool = True) -> cst.With:
         first = stmts[0]
         leading = getattr(first, "leading_lines", ()) if move_comments else ()
         if leading:
             stmts = [first.with_changes(leading_lines=()), *stmts[1:]]  # type: ignore[attr-defined]
-        return cst.With(items=[self._lock_item(lock)], body=cst.IndentedBlock(body=stmts), leading_lines=leading)
+        made = cst.With(items=[self._lock_item(lock)], body=cst.IndentedBlock(body=stmts), leading_lines=leading)
+        self._made.add(id(made))  # made by this fix: may join an adjacent one
+        self._keep.append(made)  # (kept alive, so its id is never reused)
+        return made
 
 
 class _Rename(cst.CSTTransformer):
@@ -599,6 +650,11 @@ class _Rename(cst.CSTTransformer):
 def _is_docstring(stmt: cst.BaseStatement) -> bool:
     return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr)
             and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))
+
+
+def _is_relative_import(stmt: cst.BaseStatement) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and any(
+        isinstance(s, cst.ImportFrom) and bool(s.relative) for s in stmt.body)
 
 
 def _after_imports(body: List[cst.BaseStatement]) -> int:

@@ -130,6 +130,8 @@ def _to_thread_lock(ctx: FixContext, act: Act) -> None:
 def _async_singleton(ctx: FixContext, act: Act, site: ast.If) -> None:
     """`if _x is None: _x = await make()` -> the creation runs once, via `@singleton`."""
     body = site.body
+    if ctx.m.config.runtime_module == "none":
+        raise Unfixable("the creation awaits, and runtime-module is 'none': no run-once factory to move it into")
     if act.key[0] != "g" or "." in act.func.qualname or len(body) != 1 or body[0] is not act.stmt:
         raise Unfixable("only a module-level `_x = await ...` creation moves into a singleton factory")
     stmt = act.stmt

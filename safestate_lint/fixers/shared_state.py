@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 import libcst as cst
 
-from safestate_lint.engine.analysis import Act, ModuleAnalysis
+from safestate_lint.engine.analysis import Act, ModuleAnalysis, dotted_name
 from safestate_lint.finding import Finding
 from safestate_lint.engine.shapes import StaleRead, check_then_act_span
 from safestate_lint.engine.syntax import ast_block_of, inside
@@ -37,16 +37,18 @@ LOCKED = {"dict": "LockedDict", "list": "LockedList", "set": "LockedSet"}
 def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
     """Plan fixes; return the findings this pass fixes."""
     replaced: Dict[str, bool] = {}
+    kept: Dict[str, str] = {}  # containers not replaced -> why
     items = [(f, a) for f, a in items if a.key[0] == "g"]  # shared instances' attributes: no automatic fix yet
     for finding, act in items:  # first decide which containers become runtime containers
         name = act.key[1]
         if finding.code in ("SST102", "SST104") and name not in replaced:
             try:
-                replaced[name] = _replace_container(ctx, name)
-            except Unfixable:
-                replaced[name] = False
-            if replaced[name]:
+                _replace_container(ctx, name)
+                replaced[name] = True
                 ctx.use_lock(("g", name), f"{name}.lock")
+            except Unfixable as why:
+                replaced[name] = False
+                kept[name] = str(why)
 
     def fix_one(finding: Finding, act: Act) -> bool:
         if finding.code in ("SST102", "SST104") and replaced[act.key[1]]:
@@ -66,8 +68,10 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
                 _wrap_statements(ctx, act, [act.stmt])
         elif finding.code == "SST103":
             _fix_check_then_act(ctx, act)
-        else:
-            return False  # SST104 without a replacement: a loop is not wrapped in a lock automatically
+        else:  # SST104 without a replacement: a loop is not wrapped in a lock automatically
+            raise Unfixable(f"a loop is not put under a lock automatically (its body may take it again), and "
+                            f"'{act.key[1]}' stays a plain container: {kept.get(act.key[1], 'it cannot be replaced')}; "
+                            f"iterate over a copy (list({act.key[1]})) under the lock")
         return True
 
     return plan_each(ctx, items, fix_one)
@@ -126,32 +130,58 @@ def _capture_inside(ctx: FixContext, stale: StaleRead) -> None:
 # -- container replacement ------------------------------------------------------------------
 
 
-def _replace_container(ctx: FixContext, name: str) -> bool:
-    """Plan `X = {}` -> `X = LockedDict()`; False when the module would notice the change."""
+def _replace_container(ctx: FixContext, name: str) -> None:
+    """Plan `X = {}` -> `X = LockedDict()`, or raise Unfixable saying why it stays."""
     m = ctx.m
+    if m.config.runtime_module == "none":
+        raise Unfixable("runtime-module is 'none' (standard library only)")
     binding = m.bindings.get(name)
     if binding is None or binding.type_name not in LOCKED or m.binding_counts.get(name) != 1:
-        return False
+        raise Unfixable("it is not a dict, list or set bound once")
     node = binding.node
-    if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
-        return False
-    if isinstance(node, ast.Assign) and (len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name)):
-        return False
+    if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None or \
+            (isinstance(node, ast.Assign) and (len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name))):
+        raise Unfixable("its binding is not a plain assignment")
     if any(act.key == ("g", name) and act.kind == "rebind" for act in m.acts):
-        return False
+        raise Unfixable("it is rebound in a function")
     new_value = _locked_value(ctx, node.value, binding.type_name)
     if new_value is None:
-        return False
-    if _identity_observed(m, name) and not ctx.unsafe_fixes:
-        return False
+        raise Unfixable("its initial value cannot be rewritten")
+    if not ctx.unsafe_fixes:
+        if _identity_observed(m, name):
+            raise Unfixable("the module tests its type or identity (needs --unsafe-fixes)")
+        noticed = observed_by_consumers(ctx, name, binding.type_name)
+        if noticed is not None:
+            raise Unfixable(f"{noticed} (needs --unsafe-fixes)")
     assign = ctx.small_statement(node)
     expr = getattr(assign, "value", None)
     if not isinstance(expr, _cst_class(node.value)):
-        return False
+        raise Unfixable("its initial value cannot be located")
     ctx.claim([ctx.statement(node)])
     ctx.edits.replace_expr[id(expr)] = new_value
     ctx.imports.add((m.config.runtime_module, LOCKED[binding.type_name]))
-    return True
+    if isinstance(node, ast.AnnAssign) and isinstance(assign, cst.AnnAssign):
+        _retype(ctx, node.annotation, assign.annotation.annotation, LOCKED[binding.type_name])
+
+
+_PLAIN_TYPES = {"dict": ("dict", "typing.Dict", "Dict"), "list": ("list", "typing.List", "List"),
+                "set": ("set", "typing.Set", "Set")}
+
+
+def _retype(ctx: FixContext, annotation: ast.expr, node: cst.BaseExpression, cls: str) -> None:
+    """`Dict[str, Any]` -> `LockedDict[str, Any]` (and `dict` -> `LockedDict`), so a type
+    checker that accepted the module still does. Other annotations (`Mapping[...]`) fit already."""
+    base = annotation.value if isinstance(annotation, ast.Subscript) else annotation
+    plain = {name for names in _PLAIN_TYPES.values() for name in names}
+    if (dotted := dotted_name(base)) is None or (dotted not in plain and ctx.m.qualify(base) not in plain):
+        return
+    if isinstance(annotation, ast.Subscript):
+        inner = ast.get_source_segment("".join(ctx.m.lines or ()), annotation.slice)
+        if inner is None:
+            return
+        ctx.edits.replace_expr[id(node)] = f"{cls}[{inner}]"
+    else:
+        ctx.edits.replace_expr[id(node)] = cls
 
 
 def _cst_class(value: ast.AST) -> type:
@@ -176,6 +206,68 @@ def _locked_value(ctx: FixContext, value: ast.AST, type_name: str) -> Optional[s
     if isinstance(value, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)):
         return f"{cls}({source})"
     return None
+
+
+# Calls that only read a container's elements, taking their own copy: no consumer sees its type.
+_READERS = frozenset({"len", "bool", "list", "tuple", "sorted", "set", "frozenset", "sum", "min", "max", "any",
+                      "all", "enumerate", "reversed", "iter", "next", "str.join"})
+_VIEWS = frozenset({"keys", "values", "items"})  # live on a dict, snapshots on a LockedDict
+
+
+def observed_by_consumers(ctx: FixContext, name: str, type_name: str) -> Optional[str]:
+    """Why replacing module container `name` by a locked container could be noticed (None:
+    it cannot). Replacement is invisible only when the container never leaves the module's
+    own statements: every use is an item access, a method call, a membership test, a
+    truth test, iteration (not of a list the loop grows), or an argument of a builtin that
+    copies its elements. Anything else (returned, passed on, stored elsewhere, formatted,
+    `repr`'d, a view kept, `heapq`/`bisect` on it) can tell, and a public name can be
+    imported by modules the fix does not see."""
+    m = ctx.m
+    if m.exported(name):
+        return f"'{name}' is public: other modules can see that its type changed"
+    binding = m.bindings.get(name)
+    for node, parent in m.uses_of_global(name):
+        if binding is not None and parent is binding.node and isinstance(node.ctx, ast.Store):
+            continue  # the binding being replaced
+        if isinstance(parent, ast.Subscript) and parent.value is node:
+            continue
+        if isinstance(parent, ast.Compare) and (parent.left is not node or all(
+                isinstance(op, (ast.Eq, ast.NotEq)) for op in parent.ops)) and not any(
+                isinstance(op, (ast.Is, ast.IsNot)) for op in parent.ops):
+            continue
+        if isinstance(parent, (ast.If, ast.While, ast.IfExp, ast.Assert)) and parent.test is node:
+            continue
+        if isinstance(parent, (ast.UnaryOp, ast.BoolOp)) and not isinstance(m.parent_of(parent), (ast.Return, ast.Assign)):
+            continue
+        if isinstance(parent, (ast.Global, ast.Nonlocal)):
+            continue
+        if isinstance(parent, ast.Attribute) and parent.value is node:
+            call = m.parent_of(parent)
+            if not isinstance(call, ast.Call) or call.func is not parent or parent.attr in ("copy", "__class__"):
+                return f"'{name}.{parent.attr}' is used as a value"
+            if parent.attr in _VIEWS and type_name == "dict" and not _consumed_at_once(m, call):
+                return f"'{name}.{parent.attr}()' is kept: a dict's view is live, a LockedDict's is a snapshot"
+            continue
+        if isinstance(parent, (ast.For, ast.comprehension)) and parent.iter is node:
+            if type_name == "list" and isinstance(parent, ast.For) and any(
+                    use is not node and inside(use, parent) for use, _ in m.uses_of_global(name)):
+                return f"the loop over '{name}' uses it: a LockedList is iterated as a snapshot"
+            continue
+        if isinstance(parent, ast.Call) and node in parent.args and m.qualify(parent.func) in _READERS \
+                and not (type_name == "dict" and m.qualify(parent.func) in ("dict",)):
+            continue
+        line = getattr(node, "lineno", 0)
+        return f"'{name}' is used as a value on line {line} (passed on, returned or formatted)"
+    return None
+
+
+def _consumed_at_once(m: ModuleAnalysis, call: ast.Call) -> bool:
+    parent = m.parent_of(call)
+    if isinstance(parent, (ast.For, ast.comprehension)) and parent.iter is call:
+        return True
+    if isinstance(parent, ast.Compare) and call in parent.comparators:
+        return True
+    return isinstance(parent, ast.Call) and call in parent.args and m.qualify(parent.func) in _READERS
 
 
 def _identity_observed(m: ModuleAnalysis, name: str) -> bool:

@@ -22,14 +22,14 @@ _WHERE: Dict[str, str] = {
 }
 __all__ = sorted(_WHERE)
 
-if TYPE_CHECKING:  # pragma: no cover
-    from safestate_lint.runtime.containers import LockedDict, LockedList, LockedSet
-    from safestate_lint.runtime.counter import AtomicCounter
-    from safestate_lint.runtime.errors import LockTimeout
-    from safestate_lint.runtime.rwlock import AsyncRWLock, RWLock
-    from safestate_lint.runtime.singleton import Singleton, singleton
-    from safestate_lint.runtime.state import MISSING, StateManager, Transaction
-    from safestate_lint.runtime.ttl import TTLCache
+if TYPE_CHECKING:  # pragma: no cover - `X as X`: explicit re-exports for type checkers
+    from safestate_lint.runtime.containers import LockedDict as LockedDict, LockedList as LockedList, LockedSet as LockedSet
+    from safestate_lint.runtime.counter import AtomicCounter as AtomicCounter
+    from safestate_lint.runtime.errors import LockTimeout as LockTimeout
+    from safestate_lint.runtime.rwlock import AsyncRWLock as AsyncRWLock, RWLock as RWLock
+    from safestate_lint.runtime.singleton import Singleton as Singleton, singleton as singleton
+    from safestate_lint.runtime.state import MISSING as MISSING, StateManager as StateManager, Transaction as Transaction
+    from safestate_lint.runtime.ttl import TTLCache as TTLCache
 
 
 def __getattr__(name: str) -> Any:

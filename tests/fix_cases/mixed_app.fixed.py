@@ -4,7 +4,8 @@ from safestate_lint.runtime import LockedDict, singleton
 
 request_count = 0
 _request_count_lock = threading.Lock()
-SERVICE_STATUS = LockedDict({"db": "unknown"})
+SERVICE_STATUS = {"db": "unknown"}
+_service_status_lock = threading.Lock()
 _cache = LockedDict()
 _health_monitor = None
 _health_monitor_lock = threading.RLock()
@@ -27,7 +28,8 @@ def handle():
 
 
 def monitor(name, status):
-    SERVICE_STATUS[name] = status
+    with _service_status_lock:
+        SERVICE_STATUS[name] = status
 
 
 def get(key):

@@ -1,17 +1,22 @@
 from collections import defaultdict
 import threading
-from safestate_lint.runtime import LockedList, LockedSet
 
-ITEMS = LockedList()
-SEEN = LockedSet()
+ITEMS = []
+_items_lock = threading.Lock()
+SEEN = set()
+_seen_lock = threading.Lock()
 BY_KEY = defaultdict(list)
 _by_key_lock = threading.Lock()
-NAMES = LockedList()
+NAMES = list()
+_names_lock = threading.Lock()
 
 
 def add(x):
-    ITEMS.append(x)
-    SEEN.add(x)
+    with _items_lock:
+        ITEMS.append(x)
+    with _seen_lock:
+        SEEN.add(x)
     with _by_key_lock:
         BY_KEY[x].append(x)
-    NAMES.append(x)
+    with _names_lock:
+        NAMES.append(x)
