@@ -141,6 +141,7 @@ class Act:
     resets: bool = False  # stores None/False/0: a teardown, not an initialisation
     via: Optional[FunctionInfo] = None  # a call to a helper whose summary writes the state
     races_with: Optional["Act"] = None  # a blind rebinding: the read-modify-write it races with
+    inner: Optional[ast.expr] = None  # the container written when it is held inside the shared one (`X[t]`)
 
 
 @dataclass

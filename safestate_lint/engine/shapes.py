@@ -161,3 +161,11 @@ def has_unlocked_fast_path(act: Act) -> bool:
                 and (inside(region, node) or node.lineno < getattr(region, "lineno", 0)):
             return True
     return False
+
+
+def nested_writes(m: "ModuleAnalysis", act: Act) -> List[Act]:
+    """The unlocked writes of `act`'s function into containers held inside the same shared one."""
+    return [a for a in m.acts if a.func is act.func and a.key == act.key and a.inner is not None
+            and a.kind == "mutate" and not m.is_locked(a) and a.via is None
+            and not (a.reads_self and a.detail in ("augmented assignment", "item assignment"))]
+

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
+from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple, Union
 
 from safestate_lint.engine.bindings import (
     _CONSTRUCTORS, ANY_MUTATOR, ELEMENT_ACCESSORS, LOCK_METHODS, MUTATING_FUNCTIONS, MUTATORS, ModuleBindings,
@@ -298,7 +298,7 @@ class FunctionWalker:
                 checks, guards = checks + found, guards + found
         return guards
 
-    def checks_of(self, stmt: ast.If, locks: Tuple[LockRegion, ...]) -> List[Check]:
+    def checks_of(self, stmt: Union[ast.If, ast.While], locks: Tuple[LockRegion, ...]) -> List[Check]:
         test = stmt.test
         keys = self.reads(test)
         lazy = self.lazy_keys(test)
@@ -353,7 +353,8 @@ class FunctionWalker:
             return ()
         if isinstance(stmt, ast.While):
             self.record_calls(stmt.test, stmt, locks, checks)
-            self.block(stmt.body, locks, checks)
+            # `while _pending: _pending.pop()`: the test decides the body, as an `if` does
+            self.block(stmt.body, locks, checks + tuple(self.checks_of(stmt, locks)))
             self.block(stmt.orelse, locks, checks)
             return ()
         if type(stmt).__name__ == "Match":
@@ -430,7 +431,7 @@ class FunctionWalker:
                              augmented=augmented, resets=deleting or _is_reset(stmt)), checks)
                 return
         if isinstance(target, (ast.Subscript, ast.Attribute)):
-            root, _depth = self.root_key(target, through_calls=True)
+            root, depth = self.root_key(target, through_calls=True)
             if root is None:
                 return
             key = root
@@ -438,7 +439,7 @@ class FunctionWalker:
                                              ("item assignment" if isinstance(target, ast.Subscript) else "attribute assignment"))
             self.add(Act(key, "mutate", stmt, target, locks, self.info, detail,
                          reads_self=augmented or bool(value_reads and key in value_reads),
-                         augmented=augmented), checks)
+                         augmented=augmented, inner=target.value if depth >= 2 else None), checks)
 
     def record_calls(self, expr: ast.AST, stmt: ast.stmt, locks: Tuple[LockRegion, ...],
                      checks: Tuple[Check, ...]) -> None:
@@ -461,7 +462,8 @@ class FunctionWalker:
                 if isinstance(func, ast.Attribute):
                     key, depth = self.root_key(func.value, through_calls=True)
                     if key is not None and self._mutates(key, depth, func.attr):
-                        self.add(Act(key, "mutate", stmt, node, locks, self.info, f".{func.attr}()"), checks)
+                        self.add(Act(key, "mutate", stmt, node, locks, self.info, f".{func.attr}()",
+                                     inner=func.value if depth >= 1 else None), checks)
                     elif self.m.qualify(func) in MUTATING_FUNCTIONS and node.args:
                         key, depth = self.root_key(node.args[0], through_calls=True)
                         if key is not None and self._container_key(key):

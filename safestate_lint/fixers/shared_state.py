@@ -26,7 +26,7 @@ import libcst as cst
 
 from safestate_lint.engine.analysis import Act, ModuleAnalysis, dotted_name
 from safestate_lint.finding import Finding
-from safestate_lint.engine.shapes import StaleRead, check_then_act_span
+from safestate_lint.engine.shapes import StaleRead, check_then_act_span, nested_writes
 from safestate_lint.engine.syntax import ast_block_of, inside
 from safestate_lint.fixers.base import FixContext, Unfixable, plan_each, plan_recheck
 
@@ -51,6 +51,13 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
                 kept[name] = str(why)
 
     def fix_one(finding: Finding, act: Act) -> bool:
+        if finding.code == "SST102" and act.inner is not None:
+            # containers held inside the shared one: a locked outer container does not lock them;
+            # every such write of the function goes under the one lock (adjacent ones merge)
+            writes = {id(a.stmt): a for a in nested_writes(ctx.m, act)}
+            for write in writes.values():
+                _wrap_statements(ctx, write, [write.stmt])
+            return True
         if finding.code in ("SST102", "SST104") and replaced[act.key[1]]:
             return True  # the container becomes a runtime container
         if finding.code == "SST102":

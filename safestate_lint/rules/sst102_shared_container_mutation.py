@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import ast
 from typing import Iterator
 
 from safestate_lint.engine.analysis import ModuleAnalysis
+from safestate_lint.engine.shapes import nested_writes
 from safestate_lint.rules.base import Report, Rule, container_word, once_per, shared_name, where
 
 
@@ -100,7 +102,8 @@ class SharedContainerMutation(Rule):
 
     @classmethod
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
-        for act in once_per(m.acts, lambda a: (id(a.stmt), a.key)):
+        # a container held inside the shared one (`_tasks[tid]["progress"] = p`): once per function
+        for act in once_per(m.acts, lambda a: (id(a.stmt), a.key) if a.inner is None else (id(a.func), a.key)):
             if act.key[0] not in ("g", "i") or act.kind != "mutate" or m.is_locked(act) or act.via is not None:
                 continue
             binding = m.binding_of(act.key)
@@ -109,7 +112,20 @@ class SharedContainerMutation(Rule):
             if act.reads_self and act.detail in ("augmented assignment", "item assignment"):
                 continue  # a read-modify-write of an item: SST101
             owner = "module-level " if act.key[0] == "g" else ""
+            if act.inner is not None:
+                count = len(nested_writes(m, act))
+                more = f" ({count} writes in this function)" if count > 1 else ""
+                yield act.node, (
+                    f"'{_text(act.inner)}', held in {owner}{container_word(m, act)} {shared_name(m, act)}, "
+                    f"is mutated ({act.detail}) {where(act)} without a lock{more}"
+                ), act
+                continue
             yield act.node, (
                 f"{owner}{container_word(m, act)} {shared_name(m, act)} is mutated ({act.detail}) "
                 f"{where(act)} without a lock"
             ), act
+
+
+def _text(node: ast.expr) -> str:
+    text = ast.unparse(node)
+    return text if len(text) <= 40 else text[:37] + "..."
