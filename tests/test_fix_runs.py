@@ -46,8 +46,9 @@ DRIVERS = {
     "truth_token_bucket": ("", "m.take(); m.refill() if i % 10 == 0 else None"),
     "truth_read_after": ("", "m.next_id()"),
     "truth_publish_last": ("", "assert m.get_manager().ready; assert m.table()[ord('7')] == 7"),
+    "truth_writers": ("", "m.inc(); m.reset() if i % 9 == 0 else None; m.add(1); asyncio.run(m.add_async(1))"),
     # (readers that format or iterate the plain containers race with writers in both versions: not driven)
-    "truth_containers_noticed": ("", "m.set_status('db', i); m.register_type(i % 3, i); m.rpc_add(str(i % 3), i); "
+    "truth_containers_noticed": ("m.rpc_add('a', 1)\n", "m.set_status('db', i); m.register_type(i % 3, i); "
                                      "m.push(i); m.insert(i); m.add_format(f'f{i % 3}'); m.remember(i % 4)"),
 }
 

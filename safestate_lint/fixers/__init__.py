@@ -18,6 +18,7 @@ from safestate_lint.engine.analysis import ModuleAnalysis
 from safestate_lint.finding import Finding, SourceError
 from safestate_lint.fixers import lazy_init, shared_state
 from safestate_lint.fixers.base import FixContext
+from safestate_lint.fixers.writers import cover_writers
 
 FAMILIES = (lazy_init, shared_state)  # structural rewrites of lazy init first
 MAX_PASSES = 8
@@ -109,10 +110,20 @@ def fix_source(source: str, path: str, config: Config, *, unsafe_fixes: bool = F
             before = remaining
         if not items or attempt == MAX_PASSES:
             break
-        ctx = FixContext(analysis, source, unsafe_fixes)
-        fixed: Set[Finding] = set()
-        for family in FAMILIES:
-            fixed |= family.plan(ctx, [(f, a) for f, a in items if f.code in family.CODES])
+        refused: Dict[tuple, str] = {}  # globals whose writers cannot all take one lock
+        while True:
+            ctx = FixContext(analysis, source, unsafe_fixes)
+            planned = [(f, a) for f, a in items if a.key not in refused]
+            fixed: Set[Finding] = set()
+            for family in FAMILIES:
+                fixed |= family.plan(ctx, [(f, a) for f, a in planned if f.code in family.CODES])
+            newly = cover_writers(ctx, planned, fixed)
+            if not newly:
+                break
+            refused.update(newly)  # plan the pass again without them
+        for finding, act in items:
+            if act.key in refused:
+                ctx.reasons.setdefault(finding, refused[act.key])
         reasons = ctx.reasons
         if not fixed or ctx.edits.empty():
             break

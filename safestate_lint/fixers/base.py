@@ -227,6 +227,10 @@ class FixContext:
         for stmt in stmts:
             self.edits.rename[id(self.statement(stmt))] = spec
 
+    def locks_used(self) -> Dict[Tuple[str, ...], str]:
+        """The lock each shared key is guarded with in this pass."""
+        return dict(self._locks)
+
     def use_lock(self, key: Tuple[str, ...], lock: str) -> None:
         """Guard `key` with `lock` in this pass (e.g. the `lock` of a container being replaced)."""
         self._locks[key] = lock

@@ -134,6 +134,10 @@ def _async_singleton(ctx: FixContext, act: Act, site: ast.If) -> None:
         raise Unfixable("the creation awaits, and runtime-module is 'none': no run-once factory to move it into")
     if act.key[0] != "g" or "." in act.func.qualname or len(body) != 1 or body[0] is not act.stmt:
         raise Unfixable("only a module-level `_x = await ...` creation moves into a singleton factory")
+    reset = next((a for a in ctx.m.acts if a.key == act.key and a.resets and a is not act), None)
+    if reset is not None:
+        raise Unfixable(f"'{reset.func.qualname}()' sets '{act.key[1]}' back to None: it is not created once, "
+                        f"and a run-once factory would hand out the closed object forever")
     stmt = act.stmt
     if not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1 or not isinstance(stmt.value, ast.Await):
         raise Unfixable("the creation is not `_x = await ...`")

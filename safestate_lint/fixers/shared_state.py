@@ -56,12 +56,12 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
             # every such write of the function goes under the one lock (adjacent ones merge)
             writes = {id(a.stmt): a for a in nested_writes(ctx.m, act)}
             for write in writes.values():
-                _wrap_statements(ctx, write, [write.stmt])
+                wrap_statements(ctx, write, [write.stmt])
             return True
         if finding.code in ("SST102", "SST104") and replaced[act.key[1]]:
             return True  # the container becomes a runtime container
         if finding.code == "SST102":
-            _wrap_statements(ctx, act, [act.stmt])
+            wrap_statements(ctx, act, [act.stmt])
         elif finding.code == "SST101":
             stale = next((s for s in ctx.m.stale_reads() if s.act is act and s.reads[0].lineno == finding.line), None)
             check = act.check
@@ -72,7 +72,7 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
             elif check is not None and act.key in check.keys:
                 _wrap_span(ctx, act)  # the test and the act under one lock, early exits included
             else:
-                _wrap_statements(ctx, act, [act.stmt])
+                wrap_statements(ctx, act, [act.stmt])
         elif finding.code == "SST103":
             _fix_check_then_act(ctx, act)
         else:  # SST104 without a replacement: a loop is not wrapped in a lock automatically
@@ -84,7 +84,7 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
     return plan_each(ctx, items, fix_one)
 
 
-def _wrap_statements(ctx: FixContext, act: Act, span: List[ast.stmt]) -> None:
+def wrap_statements(ctx: FixContext, act: Act, span: List[ast.stmt]) -> None:
     """`with <lock>:` around the statements from span[0] to span[-1] (one block)."""
     first, last = ctx.statement(span[0]), ctx.statement(span[-1])
     statements = ctx.same_block_range(first, last)
@@ -101,7 +101,7 @@ def _wrap_span(ctx: FixContext, act: Act) -> None:
     span = check_then_act_span(act)
     if span is None:
         raise Unfixable("the test and the act are in different blocks")
-    _wrap_statements(ctx, act, [span[0], span[-1]])
+    wrap_statements(ctx, act, [span[0], span[-1]])
 
 
 def _fix_check_then_act(ctx: FixContext, act: Act) -> None:

@@ -1,0 +1,57 @@
+"""One lock per global: after a pass is planned, every other writer of a global that the
+pass locks takes the same lock, or no fix of that global is applied (and the summary says
+why). A getter that sets the global without the lock `shutdown()` takes is a writer too,
+async ones included: a lock that only some writers take excludes nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Dict, List, Set, Tuple
+
+from safestate_lint.engine.analysis import Act
+from safestate_lint.finding import Finding
+from safestate_lint.fixers.base import FixContext, Unfixable
+
+Key = Tuple[str, ...]
+
+
+def unlocked_writers(ctx: FixContext, key: Key) -> List[Act]:
+    """Writes of `key` made at run time without a lock that excludes threads."""
+    m = ctx.m
+    return [act for act in m.acts
+            if act.key == key and act.kind in ("rebind", "mutate") and act.via is None and not act.func.import_time
+            and not any(m.thread_capable(region) for region in act.locks)]
+
+
+def cover_writers(ctx: FixContext, items: List[Tuple[Finding, Act]], fixed: Set[Finding]) -> Dict[Key, str]:
+    """Put the other unlocked writers of each global this pass locks under the same lock.
+    Returns the globals where that is impossible, with the reason: their fixes must not land."""
+    from safestate_lint.fixers.shared_state import wrap_statements  # one wrapping logic
+
+    covered = {id(act.stmt) for finding, act in items if finding in fixed}
+    refused: Dict[Key, str] = {}
+    for key, lock in list(ctx.locks_used().items()):
+        if key[0] != "g" or lock == f"{key[1]}.lock":  # a locked container locks its own writes
+            continue
+        for writer in unlocked_writers(ctx, key):
+            if id(writer.stmt) in covered or any(_inside(writer.stmt, ctx, other) for other in covered):
+                continue
+            try:
+                wrap_statements(ctx, writer, [writer.stmt])
+                covered.add(id(writer.stmt))
+            except Unfixable as why:
+                refused[key] = (f"'{writer.func.qualname}()' also writes '{key[1]}' "
+                                f"and cannot take the same lock: {why}")
+                break
+    return refused
+
+
+def _inside(stmt: ast.stmt, ctx: FixContext, other: int) -> bool:
+    """Whether `stmt` lies inside the statement with id `other` (already under the lock)."""
+    node = ctx.m.parent_of(stmt)
+    while node is not None:
+        if id(node) == other:
+            return True
+        node = ctx.m.parent_of(node)
+    return False
