@@ -111,6 +111,7 @@ def fix_source(source: str, path: str, config: Config, *, unsafe_fixes: bool = F
         if not items or attempt == MAX_PASSES:
             break
         refused: Dict[tuple, str] = {}  # globals whose writers cannot all take one lock
+        earlier: Dict[Finding, str] = {}  # reasons found while planning with them
         while True:
             ctx = FixContext(analysis, source, unsafe_fixes)
             planned = [(f, a) for f, a in items if a.key not in refused]
@@ -120,10 +121,11 @@ def fix_source(source: str, path: str, config: Config, *, unsafe_fixes: bool = F
             newly = cover_writers(ctx, planned, fixed)
             if not newly:
                 break
+            earlier.update(ctx.reasons)
             refused.update(newly)  # plan the pass again without them
         for finding, act in items:
             if act.key in refused:
-                ctx.reasons.setdefault(finding, refused[act.key])
+                ctx.reasons.setdefault(finding, earlier.get(finding, refused[act.key]))
         reasons = ctx.reasons
         if not fixed or ctx.edits.empty():
             break
