@@ -142,6 +142,15 @@ class Act:
     via: Optional[FunctionInfo] = None  # a call to a helper whose summary writes the state
     races_with: Optional["Act"] = None  # a blind rebinding: the read-modify-write it races with
     inner: Optional[ast.expr] = None  # the container written when it is held inside the shared one (`X[t]`)
+    read_at: Optional[ast.stmt] = None  # `v = X` ... `X = v + 1`: where the value was read
+    read_locks: Tuple[LockRegion, ...] = ()  # the locks held there
+
+    def read_outside_lock(self, thread_capable: Callable[[LockRegion], bool]) -> bool:
+        """Read through a local at a statement no lock of the write was already held at."""
+        if self.read_at is None:
+            return False
+        held = {region.node_id for region in self.read_locks}
+        return not any(region.node_id in held for region in self.locks if thread_capable(region))
 
 
 @dataclass

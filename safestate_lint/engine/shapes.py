@@ -42,16 +42,16 @@ def index_holding(block: List[ast.stmt], node: ast.AST, start: int = 0) -> Optio
     return None
 
 
-def check_then_act_span(act: Act) -> Optional[List[ast.stmt]]:
-    """The statements from the check's origin through the statement holding the act, when
-    both are in one block of the act's function: what one lock must cover."""
-    check = act.check
-    if check is None:
+def check_then_act_span(act: Act, origin: Optional[ast.stmt] = None) -> Optional[List[ast.stmt]]:
+    """The statements from the check's origin (or `origin`: where the value was read) through
+    the statement holding the act, when both are in one block: what one lock must cover."""
+    origin = origin or (act.check.origin if act.check is not None else None)
+    if origin is None:
         return None
-    block = ast_block_of(act.func.node, check.origin)
+    block = ast_block_of(act.func.node, origin)
     if block is None:
         return None
-    start = block.index(check.origin)
+    start = block.index(origin)
     end = index_holding(block, act.stmt, start)
     return None if end is None else block[start:end + 1]
 

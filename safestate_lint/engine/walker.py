@@ -383,8 +383,16 @@ class FunctionWalker:
             for name in _value_locals(value):
                 if name in self.derived:
                     value_reads |= self.derived[name].keys
+            start = len(self.m.acts)
             for target in targets:
                 self.record_store(target, stmt, locks, checks, value_reads, augmented=augmented)
+            # `v = _n` ... `_n = v + 1`: the read happened at the local's statement
+            origins = {key: self.derived[name] for name in _value_locals(value) if name in self.derived
+                       for key in self.derived[name].keys}
+            for act in self.m.acts[start:]:
+                derived = origins.get(act.key)
+                if derived is not None and act.reads_self and act.key not in self.reads(value):
+                    act.read_at, act.read_locks = derived.origin, derived.locks
             # locals read from shared state (the check of a later `if`)
             if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and len(targets) == 1 \
                     and isinstance(targets[0], ast.Name) and targets[0].id in self.info.locals:

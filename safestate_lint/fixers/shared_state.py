@@ -67,6 +67,13 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
             check = act.check
             if stale is not None:
                 _capture_inside(ctx, stale)
+            elif act.read_at is not None:  # `v = X` ... `X = v + 1`: from the read through the write
+                if act.locks:
+                    raise Unfixable("the value is read before the lock that rebinds it is taken")
+                span = check_then_act_span(act, act.read_at)
+                if span is None:
+                    raise Unfixable("the read and the write are in different blocks")
+                wrap_statements(ctx, act, [span[0], span[-1]])
             elif act.locks and check is not None:
                 plan_recheck(ctx, act)  # tested outside the lock that rebinds
             elif check is not None and act.key in check.keys:

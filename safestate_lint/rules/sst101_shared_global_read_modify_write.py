@@ -112,6 +112,7 @@ class SharedGlobalReadModifyWrite(Rule):
         "n = 0\ndef _double():\n    global n\n    n = n * 2  # SST101\ndef public():\n    _double()\n",
         "import threading\n_lock = threading.Lock()\n_tokens = 5\ndef take():\n    global _tokens\n    if _tokens <= 0:\n        return False\n    with _lock:\n        _tokens -= 1  # SST101\n    return True\n",
         "import threading\n_lock = threading.Lock()\n_counter = 0\ndef next_id():\n    global _counter\n    with _lock:\n        _counter += 1\n    return f'task_{_counter}'  # SST101\n",
+        "import threading\n_lock = threading.Lock()\n_n = 0\ndef inc():\n    global _n\n    v = _n\n    with _lock:\n        _n = v + 1  # SST101\n",
     ]
 
     @classmethod
@@ -126,6 +127,12 @@ class SharedGlobalReadModifyWrite(Rule):
             if act.key[0] not in ("g", "i"):
                 continue
             if m.is_locked(act):
+                if act.kind == "rebind" and act.key[0] == "g" and act.read_outside_lock(m.thread_capable):
+                    yield act.stmt, (
+                        f"global '{act.key[1]}' is read (line {getattr(act.read_at, 'lineno', '?')}) outside the lock "
+                        f"that rebinds it {where(act)}; another thread's update in between is lost"
+                    ), act
+                    continue
                 check = act.check
                 if act.kind == "rebind" and act.key[0] == "g" and check is not None and act.key in check.keys \
                         and (act.key not in check.lazy_keys or act.resets or act.reads_self) \
