@@ -84,16 +84,6 @@ class ModuleAnalysis(ModuleBindings):
                 self._global_uses.setdefault(node.id, []).append((node, self.parent_of(node) or self.tree))
             stack.extend((child, names) for child in ast.iter_child_nodes(node))
 
-    def exported(self, name: str) -> bool:
-        """Whether other modules are meant to use `name`: public, and in `__all__` when there is one."""
-        if name.startswith("_"):
-            return False
-        binding = self.bindings.get("__all__")
-        value = getattr(binding.node, "value", None) if binding is not None else None
-        if isinstance(value, (ast.List, ast.Tuple)):
-            return any(isinstance(e, ast.Constant) and e.value == name for e in value.elts)
-        return True
-
     def stale_reads(self) -> List[StaleRead]:
         """Globals read again after the lock that updated them was released (computed once)."""
         if self._stale_reads is None:

@@ -47,6 +47,10 @@ BLOCKING_CALLS = frozenset({
 BLOCKING_MODULES = ("requests", "httpx", "urllib3", "aiohttp", "smtplib", "ftplib", "paramiko")
 BLOCKING_METHODS = frozenset({"join", "result", "wait", "communicate", "recv", "recvfrom", "accept", "connect",
                               "sendall", "getresponse", "urlopen"})
+# `self.client.post(url)`, `session.get(url)`, `conn.request(...)`: network calls on a client object
+NETWORK_METHODS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "request", "send",
+                             "sendall", "recv", "connect", "execute", "fetch", "urlopen", "getresponse"})
+NETWORK_RECEIVERS = ("client", "session", "http", "conn", "connection", "sock", "socket", "api", "transport")
 
 
 @dataclass
@@ -441,6 +445,9 @@ class Reach:
         elif isinstance(func, ast.Attribute) and func.attr in BLOCKING_METHODS and not call.args \
                 and not call.keywords and func.attr != "connect":
             out.blocking.append(f"'{written}()'")
+        elif isinstance(func, ast.Attribute) and func.attr in NETWORK_METHODS \
+                and (dotted_name(func.value) or "").rsplit(".", 1)[-1].lower().lstrip("_").endswith(NETWORK_RECEIVERS):
+            out.blocking.append(f"'{written}()' (a network call)")
         if isinstance(func, ast.Name):
             if func.id in PURE_BUILTINS and func.id not in w.info.locals and func.id not in self.m.bindings:
                 return

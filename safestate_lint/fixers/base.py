@@ -440,11 +440,29 @@ def plan_recheck(ctx: FixContext, act: Act) -> None:
     site_node = ctx.statement(check.site)
     ctx.claim([with_node])
     if inside(with_ast, check.site):
+        _recheck_keeps_meaning(act, with_ast, check.site)
         ctx.edits.recheck[id(with_node)] = site_node.test  # type: ignore[attr-defined]
     elif terminates(check.site.body) and not check.site.orelse:
         ctx.edits.recheck_if[id(with_node)] = site_node  # type: ignore[assignment]
     else:
         raise Unfixable("the test does not decide the statements under the lock")
+
+
+def _recheck_keeps_meaning(act: Act, with_ast: ast.AST, site: ast.If) -> None:
+    """`if T: with L: A` -> `if T: with L: if T: A` skips A when T no longer holds; that is only
+    the same program when nothing after the lock in the test's body runs anyway and no name A
+    binds is read later (it would be unbound)."""
+    if with_ast not in site.body or site.body[-1] is not with_ast:
+        raise Unfixable("statements after the lock would run even when the repeated test fails")
+    act.func.ensure_scope()
+    bound = {n.id for n in ast.walk(with_ast) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+             and n.id in act.func.locals and n.id not in act.func.globals_declared}
+    end = getattr(with_ast, "end_lineno", 0) or 0
+    later = {n.id for n in ast.walk(act.func.node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+             and n.lineno > end}
+    if bound & later:
+        raise Unfixable(f"'{sorted(bound & later)[0]}' is set under the lock and used after it: it would be "
+                        f"unbound when the repeated test fails")
 
 
 def plan_each(ctx: "FixContext", items: Iterable[Tuple[Finding, Act]],

@@ -26,7 +26,7 @@ import libcst as cst
 
 from safestate_lint.engine.analysis import Act, ModuleAnalysis, dotted_name
 from safestate_lint.finding import Finding
-from safestate_lint.engine.shapes import StaleRead, check_then_act_span, nested_writes
+from safestate_lint.engine.shapes import StaleRead, check_then_act_span, nested_writes, uses_of
 from safestate_lint.engine.syntax import ast_block_of, inside
 from safestate_lint.fixers.base import FixContext, Unfixable, plan_each, plan_recheck
 
@@ -61,7 +61,7 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
         if finding.code in ("SST102", "SST104") and replaced[act.key[1]]:
             return True  # the container becomes a runtime container
         if finding.code == "SST102":
-            wrap_statements(ctx, act, [act.stmt])
+            wrap_statements(ctx, act, [_read_just_before(act), act.stmt])
         elif finding.code == "SST101":
             stale = next((s for s in ctx.m.stale_reads() if s.act is act and s.reads[0].lineno == finding.line), None)
             check = act.check
@@ -79,7 +79,7 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
             elif check is not None and act.key in check.keys:
                 _wrap_span(ctx, act)  # the test and the act under one lock, early exits included
             else:
-                wrap_statements(ctx, act, [act.stmt])
+                wrap_statements(ctx, act, [_read_just_before(act), act.stmt])
         elif finding.code == "SST103":
             _fix_check_then_act(ctx, act)
         else:  # SST104 without a replacement: a loop is not wrapped in a lock automatically
@@ -102,6 +102,19 @@ def wrap_statements(ctx: FixContext, act: Act, span: List[ast.stmt]) -> None:
     lock = ctx.lock_for(act, block[start:end + 1])
     ctx.claim(statements)
     ctx.edits.wrap[id(first)] = (last, lock)
+
+
+def _read_just_before(act: Act) -> ast.stmt:
+    """`data["n"] = stats["n"]` right before `stats["n"] = 0`: the read and the reset go under one
+    lock (an update between them would be lost); otherwise the write alone."""
+    block = ast_block_of(act.func.node, act.stmt)
+    if block is None or act.reads_self or act.check is not None:
+        return act.stmt
+    i = block.index(act.stmt)
+    if i > 0 and isinstance(block[i - 1], (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr)) \
+            and any(isinstance(getattr(use, "ctx", None), ast.Load) for use in uses_of(act, block[i - 1])):
+        return block[i - 1]
+    return act.stmt
 
 
 def _wrap_span(ctx: FixContext, act: Act) -> None:
@@ -237,7 +250,7 @@ def observed_by_consumers(ctx: FixContext, name: str, type_name: str) -> Optiona
     `repr`'d, a view kept, `heapq`/`bisect` on it) can tell, and a public name can be
     imported by modules the fix does not see."""
     m = ctx.m
-    if m.exported(name):
+    if not name.startswith("_"):  # `__all__` does not stop `from mod import name`
         return f"'{name}' is public: other modules can see that its type changed"
     binding = m.bindings.get(name)
     for node, parent in m.uses_of_global(name):

@@ -17,10 +17,13 @@ Key = Tuple[str, ...]
 
 
 def unlocked_writers(ctx: FixContext, key: Key) -> List[Act]:
-    """Writes of `key` made at run time without a lock that excludes threads."""
+    """Writes of `key` made at run time without a lock that excludes threads: rebindings, and
+    mutations of a container (setting an attribute of a shared object is not a write of the global)."""
     m = ctx.m
+    binding = m.binding_of(key)
+    kinds = ("rebind", "mutate") if binding is not None and binding.is_container_like else ("rebind",)
     return [act for act in m.acts
-            if act.key == key and act.kind in ("rebind", "mutate") and act.via is None and not act.func.import_time
+            if act.key == key and act.kind in kinds and act.via is None and not act.func.import_time
             and not any(m.thread_capable(region) for region in act.locks)]
 
 
