@@ -47,6 +47,15 @@ DRIVERS = {
     "truth_read_after": ("", "m.next_id()"),
     "truth_publish_last": ("", "assert m.get_manager().ready; assert m.table()[ord('7')] == 7"),
     "truth_writers": ("", "m.inc(); m.reset() if i % 9 == 0 else None; m.add(1); asyncio.run(m.add_async(1))"),
+    "redteam_two_branch": ("", "m.Backend.get()  # left unfixed (with the reason): it must still run"),
+    "redteam_memo": ("", "assert m.fib(30 + i % 5) > 0"),
+    "redteam_nested_singletons": ("", "assert m.Service().config is m.Config()"),
+    "redteam_enum_body": ("", "m.Color.load(); assert not any(n.endswith('_lock') for n in m.Color.__members__)"),
+    "redteam_local_singleton": ("", "asyncio.run(m.get_client())"),
+    "redteam_signal_del": ("import signal\n", "m.inc(); m.Resource(); signal.raise_signal(signal.SIGALRM) if i % 5 == 0 and "
+                           "threading.current_thread() is threading.main_thread() else None"),
+    "redteam_formfeed": ("", "m.inc(); m.inc2()"),
+    "redteam_import_error": ("", "m.inc()"),
     # (readers that format or iterate the plain containers race with writers in both versions: not driven)
     "truth_containers_noticed": ("m.rpc_add('a', 1)\n", "m.set_status('db', i); m.register_type(i % 3, i); "
                                      "m.push(i); m.insert(i); m.add_format(f'f{i % 3}'); m.remember(i % 4)"),

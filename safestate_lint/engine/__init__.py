@@ -12,6 +12,7 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 from safestate_lint.config import Config
 from safestate_lint.engine.analysis import Act, ModuleAnalysis, char_col
+from safestate_lint.engine.syntax import physical_lines
 from safestate_lint.finding import Finding, SourceError, UserError
 
 __all__ = [
@@ -136,7 +137,7 @@ def check_tree(tree: ast.Module, lines: Sequence[str], path: str, config: Config
 def check_source(source: str, path: str, config: Config, *, honour_noqa: bool = True) -> List[Finding]:
     with no_cyclic_gc():
         tree = parse_source(source, path)
-        return check_tree(tree, source.splitlines(True), path, config, honour_noqa=honour_noqa)
+        return check_tree(tree, physical_lines(source), path, config, honour_noqa=honour_noqa)
 
 
 def check_bytes(data: bytes, path: str, config: Config) -> List[Finding]:

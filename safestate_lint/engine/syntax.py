@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from typing import Any, Iterable, Iterator, List, Optional, Sequence, Set, Union
 
 def dotted_name(node: ast.AST) -> Optional[str]:
@@ -197,3 +198,13 @@ def ast_block_of(func: ast.AST, stmt: ast.stmt) -> Optional[List[ast.stmt]]:
                     return value
                 stack.extend(v for v in value if isinstance(v, ast.AST))
     return None
+
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def physical_lines(source: str) -> List[str]:
+    """The source's lines as Python numbers them, ends kept: split at `\\n`, `\\r\\n` and `\\r`
+    only (`str.splitlines` also splits at form feeds, U+2028 and other characters that do not
+    end a line in Python, which would shift every line number after them)."""
+    return _LINE.findall(source)

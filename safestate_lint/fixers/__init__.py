@@ -15,6 +15,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set
 from safestate_lint.config import Config
 from safestate_lint.engine import decode_source, parse_source, reports
 from safestate_lint.engine.analysis import ModuleAnalysis
+from safestate_lint.engine.syntax import physical_lines
 from safestate_lint.finding import Finding, SourceError
 from safestate_lint.fixers import lazy_init, shared_state
 from safestate_lint.fixers.base import FixContext
@@ -42,7 +43,7 @@ class FixResult:
         `fix --diff` prints, since it leaves the file on disk as it was)."""
         if not self.changed:
             return list(self.remaining)
-        to_old = line_map(self.source.splitlines(), self.original.splitlines())
+        to_old = line_map(physical_lines(self.source), physical_lines(self.original))
         return sorted(f._replace(line=to_old(f.line), end_line=to_old(f.end_line or f.line)) for f in self.remaining)
 
     def why(self, finding: Finding) -> Optional[str]:
@@ -74,8 +75,8 @@ def line_map(new: Sequence[str], old: Sequence[str]) -> Callable[[int], int]:
 
 def unified_diff(old: str, new: str, display: str) -> Iterable[str]:
     """A unified diff `git apply` accepts, with the `\\ No newline at end of file` marker."""
-    for line in difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{display}", f"b/{display}"):
-        if line.endswith("\n"):
+    for line in difflib.unified_diff(physical_lines(old), physical_lines(new), f"a/{display}", f"b/{display}"):
+        if line.endswith(("\n", "\r")):
             yield line
         else:
             yield line + "\n"
@@ -103,7 +104,7 @@ def fix_source(source: str, path: str, config: Config, *, unsafe_fixes: bool = F
     remaining: List[Finding] = []
     reasons: Dict[Finding, str] = {}
     for attempt in range(MAX_PASSES + 1):
-        analysis = ModuleAnalysis(tree, config, source.splitlines(True))
+        analysis = ModuleAnalysis(tree, config, physical_lines(source))
         items = reports(analysis, path)
         remaining = [finding for finding, _ in items]
         if before is None:

@@ -17,10 +17,13 @@ from libcst.codemod.visitors import AddImportsVisitor
 
 from safestate_lint.engine.analysis import Act, FunctionInfo, ModuleAnalysis
 from safestate_lint.engine.callgraph import Reach
-from safestate_lint.engine.syntax import ast_block_of, inside, terminates
+from safestate_lint.engine.syntax import ast_block_of, dotted_name, inside, terminates
 from safestate_lint.finding import Finding
 
 Block = Union[cst.Module, cst.IndentedBlock]
+
+
+_ENUM_BASES = frozenset({"Enum", "IntEnum", "StrEnum", "Flag", "IntFlag", "ReprEnum"})
 
 
 class Unfixable(Exception):
@@ -85,6 +88,7 @@ class FixContext:
         self._new_names: Dict[str, Set[str]] = {}  # scope ("" = module, else class name) -> names
         self.reach = Reach(analysis)
         self.reasons: Dict[Finding, str] = {}  # findings left without a fix -> why
+        self._handlers: Optional[Set[str]] = None
 
     # ---- locating ---------------------------------------------------------------------
     def statement(self, node: ast.AST) -> cst.BaseStatement:
@@ -178,11 +182,34 @@ class FixContext:
         lock = self.lock_for_global(act.key[1]) if act.key[0] == "g" else \
             self.lock_for_class(act.func, act.key[1], act.key[2])
         declared = self._new_locks.get(lock)
+        interrupts = self._interrupting(act.key)
         if declared is not None:
-            declared.reentrant |= summary.calls_code
+            # a signal handler or `__del__` can run inside any code of the same thread, also while it
+            # holds this lock: only a reentrant lock lets it through
+            declared.reentrant |= summary.calls_code or interrupts is not None
             return lock
+        if interrupts is not None:
+            binding = self.m.bindings.get(lock) if act.key[0] == "g" else None
+            if binding is not None and binding.kind == "lock" and not binding.reentrant:
+                raise Unfixable(f"'{interrupts}()' can interrupt code holding the non-reentrant '{lock}' "
+                                f"(a signal handler or __del__ runs in the same thread) and would deadlock")
         self._check_existing(act.func, lock, act.key, reach)
         return lock
+
+    def _interrupting(self, key: Tuple[str, ...]) -> Optional[str]:
+        """A function writing `key` that can run in the middle of other code of the same thread:
+        `__del__` (garbage collection) or a handler given to `signal.signal`."""
+        if self._handlers is None:
+            self._handlers = set()
+            for node in ast.walk(self.m.tree):
+                if isinstance(node, ast.Call) and self.m.qualify(node.func) == "signal.signal" and len(node.args) > 1:
+                    name = dotted_name(node.args[1])
+                    if name is not None:
+                        self._handlers.add(name.rsplit(".", 1)[-1])
+        for act in self.m.acts:
+            if act.key == key and (act.func.name == "__del__" or act.func.name in self._handlers):
+                return act.func.qualname
+        return None
 
     def _check_existing(self, func: FunctionInfo, lock: str, key: Tuple[str, ...], reach) -> None:  # type: ignore[no-untyped-def]
         """Raise Unfixable when holding the existing lock `lock` around code of `func` could deadlock."""
@@ -277,6 +304,11 @@ class FixContext:
             cls = self.m.classes.get(class_name)
             if cls is None:
                 raise Unfixable(f"class {class_name} is not defined in this module")
+            if sum(1 for n in ast.walk(self.m.tree) if isinstance(n, ast.ClassDef) and n.name == class_name) > 1:
+                raise Unfixable(f"class {class_name} is defined more than once (one per branch?): a lock added "
+                                f"to one definition would be missing from the other")
+            if any((dotted_name(b) or "").rsplit(".", 1)[-1] in _ENUM_BASES for b in cls.bases):
+                raise Unfixable(f"{class_name} is an Enum: an attribute added to its body becomes a member")
             existing = [name for (owner, name), b in self.m.class_attrs.items()
                         if owner == class_name and b.kind == "lock" and not b.async_lock and
                         any(isinstance(s, (ast.Assign, ast.AnnAssign)) and name in _assigned_names(s) for s in cls.body)]

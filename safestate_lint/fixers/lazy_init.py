@@ -121,6 +121,8 @@ def _to_thread_lock(ctx: FixContext, act: Act) -> None:
     if not regions:
         raise Unfixable("no async with to replace")
     region = regions[0]
+    if len(getattr(region.node, "items", ())) > 1:
+        raise Unfixable("the other context managers of this `async with` need it to stay async")
     with_node = ctx.statement(region.node)  # type: ignore[arg-type]
     lock = ctx.lock_for(act, region.node.body, once=True)  # type: ignore[union-attr]
     ctx.claim([with_node])
@@ -134,6 +136,9 @@ def _async_singleton(ctx: FixContext, act: Act, site: ast.If) -> None:
         raise Unfixable("the creation awaits, and runtime-module is 'none': no run-once factory to move it into")
     if act.key[0] != "g" or "." in act.func.qualname or len(body) != 1 or body[0] is not act.stmt:
         raise Unfixable("only a module-level `_x = await ...` creation moves into a singleton factory")
+    own = ctx.m.bindings.get("singleton")
+    if own is not None and ctx.m.imports.get("singleton") != f"{ctx.m.config.runtime_module}.singleton":
+        raise Unfixable("the module defines its own 'singleton', which the runtime's would have to replace")
     reset = next((a for a in ctx.m.acts if a.key == act.key and a.resets and a is not act), None)
     if reset is not None:
         raise Unfixable(f"'{reset.func.qualname}()' sets '{act.key[1]}' back to None: it is not created once, "
