@@ -257,15 +257,21 @@ class ModuleBindings(TextIndex):
                 info.import_time = True
 
     def _mark_returned_inner_functions(self) -> None:
-        """The function a decorator factory returns runs when the decorator is applied: at
-        import time when the factory is import-time setup (`@register("name")`)."""
+        """The function a decorator factory returns is the decorator: it runs when it is applied,
+        at import time when the factory is import-time setup (`@register("name")`). The function
+        a decorator returns is the wrapper, which runs on every call (`@counted` -> `wrapper`)."""
+        bare = {dotted_name(d) for node in ast.walk(self.tree)
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                for d in node.decorator_list if not isinstance(d, ast.Call)}
+        decorators: Set[int] = set()  # functions a factory returned: their own inner functions are wrappers
         for info in self.functions:
             parent = info.parents[-1] if info.parents else None
-            if parent is None or not parent.import_time:
+            if parent is None or not parent.import_time or parent.name in bare or id(parent) in decorators:
                 continue
             if any(isinstance(node, ast.Return) and isinstance(node.value, ast.Name) and node.value.id == info.name
                    for node in iter_scope_nodes(parent.node.body)):
                 info.import_time = True
+                decorators.add(id(info))
 
     def _infer_global_binding(self, name: str, value: ast.AST) -> None:
         binding = self.classify_value(value)

@@ -14,7 +14,7 @@ from safestate_lint.engine.bindings import (
 from safestate_lint.engine.facts import Act, CallSite, Check, FunctionInfo, LockRegion, SharedKey
 from safestate_lint.engine.syntax import (
     _COMPREHENSIONS, _acquire_target, _is_none, _is_reset, _release_target, _target_names, terminates,
-    _value_locals, dotted_name,
+    _value_locals, dotted_name, iter_scope_nodes,
 )
 
 
@@ -298,6 +298,16 @@ class FunctionWalker:
                 checks, guards = checks + found, guards + found
         return guards
 
+    def _lookups(self, body: Sequence[ast.stmt]) -> Set[SharedKey]:
+        """Shared containers subscripted (read) in these statements."""
+        found: Set[SharedKey] = set()
+        for node in iter_scope_nodes(body):
+            if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+                key = self.key_of(node.value)
+                if key is not None and self._container_key(key):
+                    found.add(key)
+        return found
+
     def checks_of(self, stmt: Union[ast.If, ast.While], locks: Tuple[LockRegion, ...]) -> List[Check]:
         test = stmt.test
         keys = self.reads(test)
@@ -338,8 +348,13 @@ class FunctionWalker:
                 if region is not None:
                     inner_locks = inner_locks + (region.at(stmt),)
             self.block(try_stmt.body, inner_locks, checks)
+            # `try: return X[k] except KeyError: X[k] = make()`: the lookup tests, the handler acts
+            looked_up = self._lookups(try_stmt.body)
             for handler in try_stmt.handlers:
-                self.block(handler.body, inner_locks, checks)
+                caught = dotted_name(handler.type) if handler.type is not None else None
+                lookup = looked_up if caught in ("KeyError", "LookupError", "IndexError") else set()
+                guard = (Check(frozenset(lookup), frozenset(), try_stmt, try_stmt, inner_locks),) if lookup else ()
+                self.block(handler.body, inner_locks, checks + guard)
             self.block(try_stmt.orelse, inner_locks, checks)
             self.block(try_stmt.finalbody, locks, checks)
             return ()
@@ -470,8 +485,10 @@ class FunctionWalker:
                 if isinstance(func, ast.Attribute):
                     key, depth = self.root_key(func.value, through_calls=True)
                     if key is not None and self._mutates(key, depth, func.attr):
+                        arguments = [*node.args, *(k.value for k in node.keywords)]
                         self.add(Act(key, "mutate", stmt, node, locks, self.info, f".{func.attr}()",
-                                     inner=func.value if depth >= 1 else None), checks)
+                                     inner=func.value if depth >= 1 else None,
+                                     reads_self=any(key in self.reads(a) for a in arguments)), checks)
                     elif self.m.qualify(func) in MUTATING_FUNCTIONS and node.args:
                         key, depth = self.root_key(node.args[0], through_calls=True)
                         if key is not None and self._container_key(key):

@@ -113,6 +113,8 @@ class SharedGlobalReadModifyWrite(Rule):
         "import threading\n_lock = threading.Lock()\n_tokens = 5\ndef take():\n    global _tokens\n    if _tokens <= 0:\n        return False\n    with _lock:\n        _tokens -= 1  # SST101\n    return True\n",
         "import threading\n_lock = threading.Lock()\n_counter = 0\ndef next_id():\n    global _counter\n    with _lock:\n        _counter += 1\n    return f'task_{_counter}'  # SST101\n",
         "import threading\n_lock = threading.Lock()\n_n = 0\ndef inc():\n    global _n\n    v = _n\n    with _lock:\n        _n = v + 1  # SST101\n",
+        "from safestate_lint.runtime import LockedDict\nSTATS = LockedDict(hits=0)\ndef hit():\n    STATS.update(hits=STATS['hits'] + 1)  # SST101\n",
+        "import functools\n_calls = 0\ndef counted(fn):\n    @functools.wraps(fn)\n    def wrapper(*a):\n        global _calls\n        _calls += 1  # SST101\n        return fn(*a)\n    return wrapper\n@counted\ndef work():\n    return 1\n",
     ]
 
     @classmethod
@@ -157,4 +159,9 @@ class SharedGlobalReadModifyWrite(Rule):
             elif act.reads_self and act.detail in ("augmented assignment", "item assignment", "attribute assignment"):
                 part = "attribute" if isinstance(act.node, ast.Attribute) else "item"
                 yield act.stmt, f"{part} of {name} is read and rewritten without a lock {where(act)}", act
+            elif act.reads_self and act.detail.startswith(".") and getattr(m.binding_of(act.key), "kind", "") == "locked":
+                yield act.stmt, (
+                    f"{name} is read and rewritten without a lock {where(act)}: the read happens before "
+                    f"'{act.detail[1:]}' takes the container's lock"
+                ), act
 

@@ -71,6 +71,7 @@ class SharedContainerCheckThenAct(Rule):
         "import threading\n_lock = threading.Lock()\n_cache = {}\ndef get(k):\n    with _lock:\n        exists = k in _cache\n    if not exists:  # SST103\n        _cache[k] = 1\n",
         "import threading\n_lock = threading.Lock()\n_cache = {}\ndef get(k):\n    if k not in _cache:  # SST103\n        with _lock:\n            _cache[k] = 1\n",
         "from safestate_lint.runtime import LockedDict\n_c = LockedDict()\ndef drop(k):\n    if k in _c:  # SST103\n        del _c[k]\n",
+        "from safestate_lint.runtime import LockedDict\n_c = LockedDict()\ndef get(k):\n    try:  # SST103\n        return _c[k]\n    except KeyError:\n        _c[k] = object()\n        return _c[k]\n",
     ]
 
     @classmethod
