@@ -260,9 +260,10 @@ class ModuleBindings(TextIndex):
         """The function a decorator factory returns is the decorator: it runs when it is applied,
         at import time when the factory is import-time setup (`@register("name")`). The function
         a decorator returns is the wrapper, which runs on every call (`@counted` -> `wrapper`)."""
-        bare = {dotted_name(d) for node in ast.walk(self.tree)
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-                for d in node.decorator_list if not isinstance(d, ast.Call)}
+        if not any(info.parents and info.parents[-1].import_time for info in self.functions):
+            return
+        decorated = [info.node for info in self.functions] + list(self.classes.values())
+        bare = {dotted_name(d) for node in decorated for d in node.decorator_list if not isinstance(d, ast.Call)}
         decorators: Set[int] = set()  # functions a factory returned: their own inner functions are wrappers
         for info in self.functions:
             parent = info.parents[-1] if info.parents else None
