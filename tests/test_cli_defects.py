@@ -134,3 +134,71 @@ def test_flake8_ends_with_the_config_error_in_every_job_mode(tmp_path, layout):
         assert result.returncode != 0
         assert "unknown key 'bogus' in [tool.safestate-lint]" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_nested_per_task_dict_is_one_finding_naming_what_is_written(tmp_path):
+    (tmp_path / "tasks.py").write_text(
+        "_sync_tasks = {}\n\n\ndef run_sync(tid, items):\n    _sync_tasks[tid] = {'progress': 0, 'errors': []}\n"
+        "    for i, item in enumerate(items):\n        _sync_tasks[tid]['progress'] = i\n"
+        "        if item is None:\n            _sync_tasks[tid]['errors'].append(i)\n    _sync_tasks[tid]['done'] = True\n\n\n"
+        "def status(tid):\n    return _sync_tasks.get(tid)\n")
+    result = run_cli(["check", "--no-cache", "-q", "tasks.py"], cwd=tmp_path)
+    out = result.stdout.decode().splitlines()
+    nested = [line for line in out if "'_sync_tasks[tid]', held in module-level dict '_sync_tasks'" in line]
+    assert len(out) == 2 and len(nested) == 1 and "(3 writes in this function)" in nested[0], out
+    fixed = run_cli(["fix", "--no-cache", "tasks.py"], cwd=tmp_path)
+    assert fixed.returncode == 0, fixed.stderr
+    text = (tmp_path / "tasks.py").read_text()
+    assert text.count("with _sync_tasks.lock:") == 3  # every nested write, under the container's own lock
+    assert run_cli(["check", "--no-cache", "-q", "tasks.py"], cwd=tmp_path).returncode == 0
+
+
+def test_runtime_none_fixes_with_the_standard_library_only(tmp_path):
+    (tmp_path / "a.py").write_text("_d = {}\n\n\ndef put(k):\n    _d[k] = 1\n")
+    result = run_cli(["fix", "--no-cache", "--runtime", "none", "a.py"], cwd=tmp_path)
+    text = (tmp_path / "a.py").read_text()
+    assert result.returncode == 0 and "safestate_lint" not in text and "with _d_lock:" in text
+    assert b"now import" not in result.stderr
+    (tmp_path / "b.py").write_text("_d = {}\n\n\ndef put(k):\n    _d[k] = 1\n")
+    (tmp_path / "pyproject.toml").write_text("[tool.safestate-lint]\nruntime-module = 'none'\n")
+    assert run_cli(["fix", "--no-cache", "b.py"], cwd=tmp_path).returncode == 0
+    assert "safestate_lint" not in (tmp_path / "b.py").read_text()
+
+
+def test_new_imports_go_before_relative_ones_and_type_checking_imports_do_not_count(tmp_path):
+    (tmp_path / "m.py").write_text(
+        "from __future__ import annotations\nimport os\nfrom . import views\nfrom typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    import threading\n_n = 0\n\n\ndef f():\n    global _n\n    _n += 1\n")
+    assert run_cli(["fix", "--no-cache", "m.py"], cwd=tmp_path).returncode == 0
+    lines = (tmp_path / "m.py").read_text().splitlines()
+    assert lines[:4] == ["from __future__ import annotations", "import os", "import threading", "from . import views"]
+
+
+def test_annotations_follow_the_container_and_mypy_stays_clean(tmp_path):
+    mypy = pytest.importorskip("mypy")  # noqa: F841
+    source = ("from typing import Any, Dict, List\n_inc: Dict[str, Any] = {}\n_l: List[int] = []\n\n\n"
+              "def f(k: str) -> None:\n    _inc[k] = 1\n    _l.append(1)\n")
+    (tmp_path / "typed.py").write_text(source)
+
+    def check_types():
+        from helpers import ROOT
+        return subprocess.run([sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "typed.py"],
+                              cwd=tmp_path, capture_output=True, text=True, env={**__import__("os").environ,
+                                                                                 "MYPYPATH": str(ROOT)})
+    assert check_types().returncode == 0
+    assert run_cli(["fix", "--no-cache", "typed.py"], cwd=tmp_path).returncode == 0
+    text = (tmp_path / "typed.py").read_text()
+    assert "_inc: LockedDict[str, Any] = LockedDict()" in text and "_l: LockedList[int] = LockedList()" in text
+    after = check_types()
+    assert after.returncode == 0, after.stdout
+
+
+def test_adjacent_locked_statements_share_one_with_and_no_lock_is_left_unused(tmp_path):
+    (tmp_path / "m.py").write_text("_a = []\n\n\ndef f(x, y):\n    _a.append(x)\n    _a.append(y)\n    return _a\n\n\n"
+                                   "_seen = set()\n\n\ndef unique(items):\n    for x in items:\n        if x not in _seen:\n"
+                                   "            _seen.add(x)\n            yield x\n")
+    run_cli(["fix", "--no-cache", "m.py"], cwd=tmp_path)
+    text = (tmp_path / "m.py").read_text()
+    assert text.count("with _a_lock:") == 1
+    for name in ("_a_lock", "_seen_lock"):
+        assert text.count(name) != 1, f"{name} declared but never used"
