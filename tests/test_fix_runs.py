@@ -56,6 +56,8 @@ DRIVERS = {
                            "threading.current_thread() is threading.main_thread() else None"),
     "redteam_formfeed": ("", "m.inc(); m.inc2()"),
     "redteam_import_error": ("", "m.inc()"),
+    "redteam_named_lock": ("", "m.hit(); m.reset() if i % 10 == 0 else None"),
+    "redteam_run_once": ("threading.Timer(0.3, m.stop).start()\n", "m.run()"),
     # (readers that format or iterate the plain containers race with writers in both versions: not driven)
     "truth_containers_noticed": ("m.rpc_add('a', 1)\n", "m.set_status('db', i); m.register_type(i % 3, i); "
                                      "m.push(i); m.insert(i); m.add_format(f'f{i % 3}'); m.remember(i % 4)"),

@@ -374,7 +374,32 @@ class ModuleBindings(TextIndex):
                 return Binding("", "scalar")
             if qualified.rsplit(".", 1)[-1] in RUNTIME_CONTAINERS:
                 return Binding("", "locked", RUNTIME_CONTAINERS[qualified.rsplit(".", 1)[-1]])
+            if isinstance(value.func, ast.Name):
+                made = self._lock_factory(value.func.id)
+                if made is not None:
+                    return made
         return Binding("", "unknown")
+
+    def _lock_factory(self, name: str) -> Optional[Binding]:
+        """A module function that hands out locks (`def named_lock(n): return _locks.setdefault(n,
+        threading.Lock())`): what it returns, when every `return` makes or stores one lock kind."""
+        func = next((s for s in self.tree.body if isinstance(s, ast.FunctionDef) and s.name == name), None)
+        if func is None:
+            return None
+        made: List[Binding] = []
+        for node in iter_scope_nodes(func.body):
+            if isinstance(node, ast.Return):
+                value = node.value
+                if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) \
+                        and value.func.attr in ("setdefault", "get") and len(value.args) == 2:
+                    value = value.args[1]
+                binding = self._classify_expr(value) if isinstance(value, ast.Call) \
+                    and not (isinstance(value.func, ast.Name) and value.func.id == name) else None
+                if binding is None or binding.kind != "lock":
+                    return None
+                made.append(binding)
+        kinds = {(b.lock_type, b.async_lock) for b in made}
+        return made[0] if len(kinds) == 1 else None
 
     # ---- module level -------------------------------------------------------------------------
     def _module_statements(self) -> Iterator[ast.stmt]:

@@ -48,7 +48,8 @@ class Edits:
 
     wrap: Dict[int, Tuple[cst.CSTNode, str]] = field(default_factory=dict)  # first stmt -> (last stmt, lock)
     double_check: Dict[int, str] = field(default_factory=dict)  # If -> lock
-    early_return: Dict[int, str] = field(default_factory=dict)  # guarding If -> lock (rest of block)
+    # guarding If -> (lock, last statement): the guard repeated under the lock, through `last`
+    early_return: Dict[int, Tuple[str, cst.CSTNode]] = field(default_factory=dict)
     recheck: Dict[int, cst.BaseExpression] = field(default_factory=dict)  # With -> test to repeat inside
     recheck_if: Dict[int, cst.If] = field(default_factory=dict)  # With -> guarding If copied in front
     to_thread_lock: Dict[int, str] = field(default_factory=dict)  # async With -> threading lock
@@ -341,7 +342,7 @@ class FixContext:
     def _drop_unused_locks(self) -> None:
         """A lock declared for a fix that was then refused is not written (nor its import)."""
         e = self.edits
-        used = [str(v[1]) for v in e.wrap.values()] + [*e.double_check.values(), *e.early_return.values(),
+        used = [str(v[1]) for v in e.wrap.values()] + [v[0] for v in e.early_return.values()] + [*e.double_check.values(),
                                                          *e.to_thread_lock.values()]
 
         def wanted(item: Union[str, LockDecl]) -> bool:
@@ -626,12 +627,15 @@ class _Apply(cst.CSTTransformer):
                 i = j + 1
                 continue
             if key in e.early_return:
+                lock, last = e.early_return[key]
                 guard = cst.ensure_type(stmt, cst.If)
                 copy = guard.deep_clone().with_changes(leading_lines=())
                 result.append(stmt)
-                rest = self._with_inserts(old[i + 1:], new[i + 1:])
-                result.append(self._wrapped([copy, *rest], e.early_return[key], move_comments=False))
-                break
+                j = next(k for k in range(i + 1, len(old)) if old[k] is last)
+                rest = self._with_inserts(old[i + 1:j + 1], new[i + 1:j + 1])
+                result.append(self._wrapped([copy, *rest], lock, move_comments=False))
+                i = j + 1
+                continue
             result.append(stmt)
             for added in e.insert_after.get(key, []):
                 result.append(self._stmt(str(added)))

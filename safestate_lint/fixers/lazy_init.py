@@ -27,7 +27,7 @@ from typing import List, Set, Tuple
 import libcst as cst
 
 from safestate_lint.engine.analysis import Act
-from safestate_lint.engine.shapes import EarlyPublish, early_publish, has_unlocked_fast_path
+from safestate_lint.engine.shapes import EarlyPublish, early_publish, has_unlocked_fast_path, index_holding
 from safestate_lint.engine.syntax import ast_block_of, inside
 from safestate_lint.finding import Finding
 from safestate_lint.fixers.base import FixContext, Unfixable, contains_await, plan_each, plan_recheck
@@ -81,11 +81,20 @@ def _double_check(ctx: FixContext, act: Act) -> None:
     block = ast_block_of(act.func.node, site)
     if block is None:
         raise Unfixable("guard not found")
-    rest = block[block.index(site):]
+    # the guard, repeated under the lock, through the creation (and the publishing): not the
+    # rest of the function (`if _running: return; _running = True; while ...: work()`)
+    start = block.index(site)
+    end = index_holding(block, act.stmt, start)
+    publish = early_publish(act)
+    if end is None or end == start:
+        raise Unfixable("the creation is not after the guard in its block")
+    if publish is not None and publish.block is block:
+        end = max(end, publish.end)
+    rest = block[start:end + 1]
     node = ctx.statement(site)
     lock = ctx.lock_for(act, rest, once=True)
     ctx.claim(ctx.same_block_range(node, ctx.statement(rest[-1])))
-    ctx.edits.early_return[id(node)] = lock
+    ctx.edits.early_return[id(node)] = (lock, ctx.statement(rest[-1]))
 
 
 def _check_publish_last(ctx: FixContext, publish: EarlyPublish) -> None:

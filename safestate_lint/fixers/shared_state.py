@@ -171,6 +171,9 @@ def _replace_container(ctx: FixContext, name: str) -> None:
         raise Unfixable("its binding is not a plain assignment")
     if any(act.key == ("g", name) and act.kind == "rebind" for act in m.acts):
         raise Unfixable("it is rebound in a function")
+    guard = ctx.existing_guard(("g", name))
+    if guard is not None:  # its own lock would be a second one: every writer takes the one it has
+        raise Unfixable(f"it already has a lock, '{guard}'")
     new_value = _locked_value(ctx, node.value, binding.type_name)
     if new_value is None:
         raise Unfixable("its initial value cannot be rewritten")

@@ -20,7 +20,7 @@ def get_client():
         if _client is not None:
             return _client
         _client = object()
-        return _client
+    return _client
 
 
 def load():
