@@ -4,11 +4,16 @@ Exactly one creation across threads and across event loops: the first caller run
 factory while every concurrent caller waits for its outcome (threads block, coroutines
 await without blocking their loop).  If the factory raises, every waiting caller gets
 the exception and the next call tries again.  `.reset()` forgets the instance (tests).
+
+A factory that needs itself again while it runs (A's factory calls B, whose factory calls
+A), in the same thread or task, raises `RuntimeError` naming the cycle instead of waiting
+on its own attempt forever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import threading
@@ -16,6 +21,26 @@ from typing import Any, Awaitable, Callable, Dict, Generic, List, Optional, Tupl
 
 T = TypeVar("T")
 S = TypeVar("S", bound="Singleton")
+
+
+# the factories running in this thread or task, outermost first (a ContextVar is per thread,
+# and per task under asyncio, which copies it into the tasks a factory starts)
+_CREATING: "contextvars.ContextVar[Tuple[Any, ...]]" = contextvars.ContextVar("safestate_creating", default=())
+
+
+def _creating(what: Any, name: str) -> "contextvars.Token[Tuple[Any, ...]]":
+    """Enter the creation of `what`; RuntimeError when this thread or task is already inside it."""
+    stack = _CREATING.get()
+    if any(entry is what for entry, _ in stack):
+        cycle = " -> ".join([label for _, label in stack[[e for e, _ in stack].index(what):]] + [name])
+        raise RuntimeError(f"{name} was needed again while it was being created (cycle: {cycle}); "
+                           f"waiting for itself would never end")
+    return _CREATING.set(stack + ((what, name),))
+
+
+def check_not_creating(what: Any, name: str) -> None:
+    """RuntimeError when this thread or task is running the creation of `what` (re-entry)."""
+    _CREATING.reset(_creating(what, name))
 
 
 class _Attempt:
@@ -115,10 +140,16 @@ class _SyncSingleton(_Once[T]):
         result, attempt, leader = self._claim()
         if result is not None:
             return result[0]
+        name = f"singleton '{getattr(self, '__qualname__', 'factory')}'"
         if not leader:
+            check_not_creating(self, name)
             return attempt.result()
         try:
-            value = self.__wrapped__()
+            token = _creating(self, name)
+            try:
+                value = self.__wrapped__()
+            finally:
+                _CREATING.reset(token)
         except BaseException as exc:
             self._settle(attempt, error=exc)
             raise
@@ -139,10 +170,16 @@ class _AsyncSingleton(_Once[T]):
         result, attempt, leader = self._claim()
         if result is not None:
             return result[0]
+        name = f"singleton '{getattr(self, '__qualname__', 'factory')}'"
         if not leader:
+            check_not_creating(self, name)
             return await attempt.future()
         try:
-            value = await self.__wrapped__()
+            token = _creating(self, name)
+            try:
+                value = await self.__wrapped__()
+            finally:
+                _CREATING.reset(token)
         except BaseException as exc:
             self._settle(attempt, error=exc)
             raise
@@ -157,8 +194,8 @@ def singleton(factory: Callable[[], T]) -> Any:
     ... def get_settings():
     ...     return load_settings()
     """
-    if inspect.iscoroutinefunction(factory):
-        return _AsyncSingleton(factory)  # type: ignore[arg-type]
+    if inspect.iscoroutinefunction(factory) or inspect.iscoroutinefunction(inspect.unwrap(factory)):
+        return _AsyncSingleton(factory)  # type: ignore[arg-type]  # also under a functools.wraps decorator
     return _SyncSingleton(factory)
 
 

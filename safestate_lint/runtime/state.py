@@ -59,6 +59,7 @@ class StateManager:
         self._timeouts = 0
         self._wait_total = 0.0
         self._wait_max = 0.0
+        self._tx_owner: Optional[int] = None  # the thread inside `transaction()`
         self._listener_errors = 0
         if path is not None and os.path.exists(path):
             with open(path, encoding="utf-8") as handle:
@@ -124,6 +125,7 @@ class StateManager:
 
     def delete(self, key: str) -> bool:
         """Remove `key`; False when it was not there."""
+        self._writing()
         with self._locked():
             if key not in self._data:
                 return False
@@ -132,12 +134,14 @@ class StateManager:
         return True
 
     def clear(self) -> None:
+        self._writing()
         with self._locked():
             changes = self._commit({key: MISSING for key in self._data})
         self._notify(changes)
 
     def update(self, fn: Callable[[Mapping[str, Any]], Mapping[str, Any]]) -> Dict[str, Any]:
         """Atomic read-modify-write: `fn(snapshot)` returns the changes to apply; returns them."""
+        self._writing()
         with self._locked():
             changes = fn(MappingProxyType(dict(self._data)))
             if not isinstance(changes, Mapping):
@@ -149,14 +153,28 @@ class StateManager:
 
     @contextmanager
     def transaction(self) -> Iterator["Transaction"]:
-        """Hold the state for a block; its changes apply at the end, or not at all if it raises."""
+        """Hold the state for a block; its changes apply at the end, or not at all if it raises.
+        Inside the block, write through `tx`: a direct write to the manager from the same
+        thread raises `RuntimeError` (the commit would silently overwrite it)."""
         with self._locked():
+            if self._tx_owner == threading.get_ident():
+                raise RuntimeError("a transaction is already open in this thread: use its tx")
             tx = Transaction(self._data)
-            yield tx
+            self._tx_owner = threading.get_ident()
+            try:
+                yield tx
+            finally:
+                self._tx_owner = None
             applied = self._commit(tx.changes())
         self._notify(applied)
 
+    def _writing(self) -> None:
+        if self._tx_owner is not None and self._tx_owner == threading.get_ident():
+            raise RuntimeError("use tx inside a transaction: a direct write to the StateManager would be "
+                               "overwritten when the transaction commits")
+
     def _apply(self, changes: Dict[str, Any]) -> None:
+        self._writing()
         with self._locked():
             applied = self._commit(changes)
         self._notify(applied)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Generic, Hashable, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Generic, Hashable, Optional, Tuple, TypeVar, cast
+
+from safestate_lint.runtime.singleton import _CREATING, _Attempt, _creating, check_not_creating
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -26,7 +28,7 @@ class TTLCache(Generic[K, V]):
         self._clock = clock
         self._data: "OrderedDict[K, Tuple[float, V]]" = OrderedDict()
         self._lock = threading.Lock()
-        self._creating: Dict[K, threading.Lock] = {}
+        self._creating: Dict[K, _Attempt] = {}  # key -> the one factory run in progress
         self._hits = self._misses = self._expired = self._evicted = 0
 
     def set(self, key: K, value: V, ttl: Optional[float] = None) -> None:
@@ -58,27 +60,41 @@ class TTLCache(Generic[K, V]):
 
     def get_or_set(self, key: K, factory: Callable[[], V], ttl: Optional[float] = None) -> V:
         """The live value for `key`; otherwise `factory()` creates it, once however many
-        threads ask at the same moment (other keys are not blocked while it runs)."""
+        threads ask at the same moment (other keys are not blocked while it runs). If the
+        factory raises, the threads waiting on that attempt get the exception, and the next
+        call runs it again, again once. A factory that asks for its own key raises
+        `RuntimeError` instead of waiting for itself."""
         with self._lock:
             value = self._lookup(key, _MISSING)
             if value is not _MISSING:
                 return value
-            creating = self._creating.get(key)
-            if creating is None:
-                creating = self._creating[key] = threading.Lock()
-        with creating:
-            with self._lock:
-                entry = self._data.get(key)
-                if entry is not None and entry[0] > self._clock():
-                    return entry[1]
+            attempt = self._creating.get(key)
+            leader = attempt is None
+            if leader:
+                attempt = self._creating[key] = _Attempt()
+        assert attempt is not None
+        name = f"TTLCache.get_or_set({key!r})"
+        if not leader:
+            check_not_creating(attempt, name)
+            return cast(V, attempt.result())
+        try:
+            token = _creating(attempt, name)
             try:
                 value = factory()
-                self.set(key, value, ttl)
             finally:
-                with self._lock:
-                    if self._creating.get(key) is creating:
-                        del self._creating[key]
-            return value
+                _CREATING.reset(token)
+            self.set(key, value, ttl)
+        except BaseException as exc:
+            self._finish(key, attempt, error=exc)
+            raise
+        self._finish(key, attempt, value)
+        return value
+
+    def _finish(self, key: K, attempt: "_Attempt", value: Any = None, error: Optional[BaseException] = None) -> None:
+        with self._lock:
+            if self._creating.get(key) is attempt:
+                del self._creating[key]
+        attempt.finish(value, error)
 
     def delete(self, key: K) -> bool:
         with self._lock:
