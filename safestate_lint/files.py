@@ -79,11 +79,9 @@ def os_reason(exc: OSError) -> str:
 
 def atomic_write(path: str, data: bytes) -> None:
     """Replace a source file atomically and durably, keeping its permissions."""
-    import stat
-
     from safestate_lint.runtime._atomic import atomic_write as write
 
-    write(path, data, durable=True, mode=stat.S_IMODE(os.stat(path).st_mode))
+    write(path, data, durable=True)  # keeps the file's mode
 
 
 def is_read_only(path: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from typing import Optional
 
@@ -12,6 +13,13 @@ def atomic_write(path: str, data: bytes, *, durable: bool = True, mode: Optional
     `path` with it: readers see the old file or the new one, never half of one, and a failure
     leaves the old file and no temporary file behind."""
     directory = os.path.dirname(os.path.abspath(path))
+    if mode is None:  # keep the file's mode (mkstemp makes 0600); a new file gets the umask's default
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except OSError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -112,15 +112,18 @@ class _Once(Generic[T]):
 
     def _settle(self, attempt: _Attempt, value: Any = None, error: Optional[BaseException] = None) -> None:
         with self._lock:
-            if error is None:
+            if error is None and self._attempt is attempt:  # not reset while it ran
                 self._result = (value,)
-            self._attempt = None
+            if self._attempt is attempt:
+                self._attempt = None
         attempt.finish(value, error)
 
     def reset(self) -> None:
-        """Forget the instance; the next call creates a new one."""
+        """Forget the instance; the next call creates a new one. A creation still running is
+        forgotten too: its callers get its object, later callers a new one."""
         with self._lock:
             self._result = None
+            self._attempt = None
 
     @property
     def created(self) -> bool:

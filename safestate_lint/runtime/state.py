@@ -60,7 +60,10 @@ class StateManager:
         self._wait_total = 0.0
         self._wait_max = 0.0
         self._tx_owner: Optional[int] = None  # the thread inside `transaction()`
+        self._last_timeout: Optional[float] = None
         self._listener_errors = 0
+        if path is not None:
+            _remove_stale_temporaries(path)
         if path is not None and os.path.exists(path):
             with open(path, encoding="utf-8") as handle:
                 loaded = json.load(handle)
@@ -81,6 +84,7 @@ class StateManager:
                 self._acquisitions += 1
             else:
                 self._timeouts += 1
+                self._last_timeout = time.monotonic()
         if not acquired:
             raise LockTimeout(f"state lock not acquired within {self._timeout}s")
         try:
@@ -189,6 +193,10 @@ class StateManager:
             effective.append((key, old, value))
         if not effective:
             return []
+        if self._path is not None:
+            for key, _old, value in effective:
+                if value is not MISSING:
+                    self._survives_json(key, value)
         new_data = dict(self._data)
         for key, _old, value in effective:
             if value is MISSING:
@@ -203,6 +211,20 @@ class StateManager:
     def _persist(self, data: Dict[str, Any]) -> None:
         payload = json.dumps(data, indent=2, sort_keys=True)  # TypeError before touching the disk
         atomic_write(self._path or "", payload.encode("utf-8"), durable=True)
+
+    @staticmethod
+    def _survives_json(key: Any, value: Any) -> None:
+        """With persistence, a key or value JSON would reload as something else is refused now
+        (int keys come back as str, tuples as lists), not discovered after a restart."""
+        if not isinstance(key, str):
+            raise TypeError(f"StateManager keys must be str when persisted, got {type(key).__name__} {key!r}")
+        try:
+            reloaded = json.loads(json.dumps(value))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"the value of {key!r} cannot be persisted as JSON: {exc}") from None
+        if reloaded != value or _shape(reloaded) != _shape(value):
+            raise TypeError(f"the value of {key!r} would not reload the same from JSON "
+                            f"({_shape(value)} would come back as {_shape(reloaded)})")
 
     # -- listeners -----------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:
@@ -236,9 +258,40 @@ class StateManager:
                 "listener_errors": self._listener_errors,
             }
 
-    def healthy(self) -> bool:
-        """False once any lock timeout has happened (a sign of contention or a deadlock)."""
-        return self._timeouts == 0
+    def healthy(self, window: float = 60.0) -> bool:
+        """False while a lock timeout (a sign of contention or a deadlock) happened within the
+        last `window` seconds; the count of all timeouts stays in `stats`."""
+        last = self._last_timeout
+        return last is None or time.monotonic() - last > window
+
+
+def _shape(value: Any) -> str:
+    """The JSON-relevant types in a value (`tuple`, `dict[int]`...), to say what changes."""
+    if isinstance(value, dict):
+        return "dict[" + ",".join(sorted({type(k).__name__ for k in value})) + "](" + \
+            ",".join(_shape(v) for v in value.values()) + ")"
+    if isinstance(value, (list, tuple)):
+        return f"{type(value).__name__}(" + ",".join(_shape(v) for v in value) + ")"
+    return type(value).__name__
+
+
+def _remove_stale_temporaries(path: str, older_than: float = 60.0) -> None:
+    """Temporary files a crashed persistent write left beside `path` (not a write in progress)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    prefix = f".{os.path.basename(path)}."
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    now = time.time()
+    for name in names:
+        if name.startswith(prefix) and name.endswith(".tmp"):
+            full = os.path.join(directory, name)
+            try:
+                if now - os.stat(full).st_mtime > older_than:
+                    os.unlink(full)
+            except OSError:
+                pass
 
 
 class Transaction(MutableMapping[str, Any]):

@@ -97,8 +97,10 @@ class TTLCache(Generic[K, V]):
         attempt.finish(value, error)
 
     def delete(self, key: K) -> bool:
+        """Remove `key`; True only when it held a live (unexpired) value."""
         with self._lock:
-            return self._data.pop(key, None) is not None
+            entry = self._data.pop(key, None)
+            return entry is not None and entry[0] > self._clock()
 
     def __contains__(self, key: object) -> bool:
         with self._lock:
@@ -106,7 +108,10 @@ class TTLCache(Generic[K, V]):
             return entry is not None and entry[0] > self._clock()
 
     def __len__(self) -> int:
-        return len(self._data)
+        """The number of live entries (expired ones are not counted, even before cleanup)."""
+        now = self._clock()
+        with self._lock:
+            return sum(1 for expires, _ in self._data.values() if expires > now)
 
     def cleanup_expired(self) -> int:
         """Drop every expired entry; return how many."""
