@@ -240,7 +240,8 @@ def test_rule_and_rules_commands():
     unknown = run_cli(["rule", "SST999"])
     assert unknown.returncode == 2 and b"unknown rule 'SST999'" in unknown.stderr
     listing = lines(run_cli(["rules"]))
-    assert [l.split()[0] for l in listing] == ["SST101", "SST102", "SST103", "SST104", "SST201", "SST202", "SST203"]
+    assert [l.split()[0] for l in listing] == ["SST101", "SST102", "SST103", "SST104", "SST201", "SST202", "SST203",
+                                              "SST401", "SST403", "SST404", "SST405"]
 
 
 def test_usage_error_exit_2():

@@ -98,7 +98,7 @@ def _suppressed(finding: Finding, noqa: Dict[int, Optional[FrozenSet[str]]]) -> 
 
 
 def reports(analysis: ModuleAnalysis, path: str, *, honour_noqa: bool = True,
-            codes: Optional[Iterable[str]] = None) -> List[Tuple[Finding, Act]]:
+            codes: Optional[Iterable[str]] = None) -> List[Tuple[Finding, Optional[Act]]]:
     """Each enabled rule's findings with the fact behind them, sorted, `# noqa` applied.
     `fixable` is left False: only running the fixer tells (see `fixers.mark_fixable`).
 
@@ -107,7 +107,7 @@ def reports(analysis: ModuleAnalysis, path: str, *, honour_noqa: bool = True,
 
     config, lines = analysis.config, analysis.lines
     wanted = set(codes) if codes is not None else None
-    seen: Dict[Finding, Act] = {}
+    seen: Dict[Finding, Optional[Act]] = {}  # the act behind a finding (None for lock-misuse findings)
     for rule in ALL_RULES:
         if not config.code_enabled(rule.code, path) or (wanted is not None and rule.code not in wanted):
             continue

@@ -22,6 +22,7 @@ from safestate_lint.engine.callgraph import build as build_call_graph
 from safestate_lint.engine.bindings import ModuleBindings
 from safestate_lint.engine.facts import Act, Binding, Check, FunctionInfo, FunctionNode, LockRegion, SharedKey
 from safestate_lint.engine.syntax import char_col, dotted_name, iter_scope_nodes
+from safestate_lint.engine.locking import LockUsage, lock_usage
 from safestate_lint.engine.shapes import StaleRead, stale_reads
 from safestate_lint.engine.walker import FunctionWalker
 
@@ -43,6 +44,7 @@ class ModuleAnalysis(ModuleBindings):
             FunctionWalker(self, info).run()
         build_call_graph(self, lambda info: FunctionWalker(self, info).run())
         self._stale_reads: Optional[List[StaleRead]] = None
+        self._lock_usage: Optional[LockUsage] = None
         self._parents: Optional[Dict[int, ast.AST]] = None
         self._global_uses: Optional[Dict[str, List[Tuple[ast.Name, ast.AST]]]] = None
         self._by_node: Dict[int, FunctionInfo] = {}
@@ -83,6 +85,12 @@ class ModuleAnalysis(ModuleBindings):
             if isinstance(node, ast.Name) and node.id not in names:
                 self._global_uses.setdefault(node.id, []).append((node, self.parent_of(node) or self.tree))
             stack.extend((child, names) for child in ast.iter_child_nodes(node))
+
+    def lock_usage(self) -> LockUsage:
+        """Where locks are taken, and what runs under them (computed once, for SST4)."""
+        if self._lock_usage is None:
+            self._lock_usage = lock_usage(self)
+        return self._lock_usage
 
     def stale_reads(self) -> List[StaleRead]:
         """Globals read again after the lock that updated them was released (computed once)."""

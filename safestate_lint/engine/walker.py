@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple, Union
 
 from safestate_lint.engine.bindings import (
-    _CONSTRUCTORS, ANY_MUTATOR, ELEMENT_ACCESSORS, LOCK_METHODS, MUTATING_FUNCTIONS, MUTATORS, ModuleBindings,
+    _CONSTRUCTORS, ANY_MUTATOR, ELEMENT_ACCESSORS, LOCK_CTORS, LOCK_METHODS, MUTATING_FUNCTIONS, MUTATORS,
+    ModuleBindings,
 )
 from safestate_lint.engine.facts import Act, CallSite, Check, FunctionInfo, LockRegion, SharedKey
 from safestate_lint.engine.syntax import (
@@ -33,6 +34,8 @@ class FunctionWalker:
         self.info = info
         self.derived: Dict[str, _Derived] = {}
         self.local_locks: Dict[str, bool] = {}
+        self._parent_map: Optional[Dict[int, ast.AST]] = None
+        self._local_made: Optional[Dict[str, bool]] = None
 
     def run(self) -> None:
         self.info.walked = True
@@ -223,8 +226,51 @@ class FunctionWalker:
         return found
 
     # ---- locks ----------------------------------------------------------------------------
+    def per_call_lock(self, expr: ast.AST) -> Optional[str]:
+        """How a lock is made anew on every call, so it excludes no other caller:
+        `with threading.Lock():`, or a local lock that never leaves the function."""
+        if isinstance(expr, ast.Call) and self.m.qualify(expr.func) in LOCK_CTORS:
+            return f"'{dotted_name(expr.func)}()' is created in the `with` itself"
+        if isinstance(expr, ast.Name) and expr.id in self._made_locks() and self._stays_local(expr.id):
+            return f"'{expr.id}' is a local lock created on every call of '{self.info.qualname}()'"
+        return None
+
+    def _made_locks(self) -> Dict[str, bool]:
+        """Locals bound to a new lock in this function (`lock = threading.Lock()`)."""
+        if self._local_made is None:
+            self._local_made = {}
+            for node in iter_scope_nodes(self.info.node.body):
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                        and node.targets[0].id in self.info.locals and isinstance(node.value, ast.Call):
+                    qualified = self.m.qualify(node.value.func)
+                    if qualified in LOCK_CTORS:
+                        self._local_made[node.targets[0].id] = LOCK_CTORS[qualified]
+        return self._local_made
+
+    def _stays_local(self, name: str) -> bool:
+        """Every use of local `name` takes, releases or tests it (nothing stores or passes it on)."""
+        for node in iter_scope_nodes(self.info.node.body):
+            if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load):
+                parent = self._parents.get(id(node))
+                if isinstance(parent, ast.withitem):
+                    continue
+                if isinstance(parent, ast.Attribute) and parent.attr in ("acquire", "release", "locked"):
+                    continue
+                return False
+        return True
+
+    @property
+    def _parents(self) -> Dict[int, ast.AST]:
+        if self._parent_map is None:
+            self._parent_map = {id(child): parent for parent in ast.walk(self.info.node)
+                                for child in ast.iter_child_nodes(parent)}
+        return self._parent_map
+
     def lock_of(self, expr: ast.AST) -> Optional[LockRegion]:
-        """The lock a `with` item / `acquire()` target holds, if it is one."""
+        """The lock a `with` item / `acquire()` target holds, if it is one (a lock made anew on
+        every call is none: SST401)."""
+        if self.per_call_lock(expr) is not None:
+            return None
         if isinstance(expr, ast.Call):
             func = expr.func
             if isinstance(func, ast.Attribute) and func.attr in LOCK_METHODS:

@@ -105,8 +105,9 @@ def fix_source(source: str, path: str, config: Config, *, unsafe_fixes: bool = F
     reasons: Dict[Finding, str] = {}
     for attempt in range(MAX_PASSES + 1):
         analysis = ModuleAnalysis(tree, config, physical_lines(source))
-        items = reports(analysis, path)
-        remaining = [finding for finding, _ in items]
+        found = reports(analysis, path)
+        remaining = [finding for finding, _ in found]
+        items = [(finding, act) for finding, act in found if act is not None]  # what the fixers can act on
         if before is None:
             before = remaining
         if not items or attempt == MAX_PASSES:
@@ -138,8 +139,10 @@ def fix_source(source: str, path: str, config: Config, *, unsafe_fixes: bool = F
         except SourceError as exc:  # pragma: no cover - a bug in a fixer; never write it
             raise FixError(f"internal error: the fix produced invalid code ({exc}); file left unchanged") from None
         source = new_source
-    return FixResult(source, source != original, before or [], remaining,
-                     {f: reasons[f] for f in remaining if f in reasons}, original)
+    fixer_codes = {code for family in FAMILIES for code in family.CODES}
+    why = {f: reasons[f] if f in reasons else "this rule has no automatic fix"
+           for f in remaining if f in reasons or f.code not in fixer_codes}
+    return FixResult(source, source != original, before or [], remaining, why, original)
 
 
 def fix_bytes(data: bytes, path: str, config: Config, *, unsafe_fixes: bool = False) -> "tuple[Optional[bytes], FixResult]":

@@ -176,10 +176,10 @@ class FixContext:
             raise Unfixable("a lock cannot be held across a yield: a paused generator would keep it")
         if summary.awaits:
             raise Unfixable("a threading lock cannot be held across an await")
-        if summary.blocking and not once:
-            raise Unfixable(f"the statements make a blocking call, {summary.blocking[0]}, which would hold the lock "
-                            f"for every other thread")
         reach = self.reach.closure(summary)
+        if reach.blocking and not once:  # the same list as SST404, through the calls made here too
+            raise Unfixable(f"the statements make a blocking call, {reach.blocking[0]}, which would hold the lock "
+                            f"for every other thread")
         lock = self.lock_for_global(act.key[1]) if act.key[0] == "g" else \
             self.lock_for_class(act.func, act.key[1], act.key[2])
         declared = self._new_locks.get(lock)

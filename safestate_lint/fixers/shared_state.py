@@ -133,6 +133,17 @@ def _fix_check_then_act(ctx: FixContext, act: Act) -> None:
         return
     if check.locks:
         raise Unfixable("the test is made under a lock that is released before the act")
+    site = check.site
+    if check.origin is site and isinstance(site, ast.If) and not site.orelse and inside(act.stmt, site) \
+            and ctx.reach.statements(act.func, site.body).blocking == [] \
+            and ctx.reach.closure(ctx.reach.statements(act.func, site.body)).blocking:
+        # `if k not in d: d[k] = slow(k)`: double-checked, so the lock is taken only on a miss and
+        # the slow creation never holds it against the hits
+        node = ctx.statement(site)
+        lock = ctx.lock_for(act, site.body, once=True)
+        ctx.claim([node])
+        ctx.edits.double_check[id(node)] = lock
+        return
     _wrap_span(ctx, act)
 
 

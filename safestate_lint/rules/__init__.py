@@ -12,6 +12,10 @@ from safestate_lint.rules.sst104_shared_container_iteration import SharedContain
 from safestate_lint.rules.sst201_check_then_act_singleton import CheckThenActSingleton
 from safestate_lint.rules.sst202_check_then_act_class_singleton import CheckThenActClassSingleton
 from safestate_lint.rules.sst203_broken_double_checked_locking import BrokenDoubleCheckedLocking
+from safestate_lint.rules.sst401_lock_created_per_call import LockCreatedPerCall
+from safestate_lint.rules.sst403_lock_order_inversion import LockOrderInversion
+from safestate_lint.rules.sst404_blocking_call_under_lock import BlockingCallUnderLock
+from safestate_lint.rules.sst405_await_under_thread_lock import AwaitUnderThreadLock
 
 ALL_RULES: List[Type[Rule]] = [
     SharedGlobalReadModifyWrite,
@@ -21,6 +25,10 @@ ALL_RULES: List[Type[Rule]] = [
     CheckThenActSingleton,
     CheckThenActClassSingleton,
     BrokenDoubleCheckedLocking,
+    LockCreatedPerCall,
+    LockOrderInversion,
+    BlockingCallUnderLock,
+    AwaitUnderThreadLock,
 ]
 RULES_BY_CODE: Dict[str, Type[Rule]] = {rule.code: rule for rule in ALL_RULES}
 RULES_BY_NAME: Dict[str, Type[Rule]] = {rule.name: rule for rule in ALL_RULES}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import ast
 import inspect
-from typing import ClassVar, Iterator, List, Set, Tuple
+from typing import ClassVar, Iterator, List, Optional, Set, Tuple
 
 from safestate_lint.engine.analysis import Act, ModuleAnalysis
 
-Report = Tuple[ast.AST, str, Act]  # where to report, the message, the fact behind it
+Report = Tuple[ast.AST, str, Optional[Act]]  # where to report, the message, the fact behind it (if an act)
 
 
 class Rule:

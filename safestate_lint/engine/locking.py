@@ -1,0 +1,195 @@
+"""How each function uses its locks: where each lock is taken and what is already held
+there, what runs while a lock is held (blocking calls, awaits, calls into the module), and
+locks created per call. The lock-misuse rules (SST4) read it; it is computed on first use.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple
+
+from safestate_lint.engine.callgraph import Reach
+from safestate_lint.engine.facts import FunctionInfo, LockRegion
+from safestate_lint.engine.syntax import _acquire_target, _release_target
+
+if TYPE_CHECKING:  # pragma: no cover
+    from safestate_lint.engine.analysis import ModuleAnalysis
+
+
+@dataclass
+class Held:
+    """One acquisition of a lock: where, in which function, and what was held already."""
+
+    region: LockRegion
+    func: FunctionInfo
+    node: ast.AST
+
+    @property
+    def ident(self) -> str:
+        return self.region.ident or self.region.name
+
+    def where(self) -> str:
+        return f"line {getattr(self.node, 'lineno', '?')} in '{self.func.qualname}()'"
+
+
+@dataclass
+class Order:
+    """`inner` taken while `outer` is held, directly or by a call (`via`)."""
+
+    outer: Held
+    inner: str  # the lock's ident
+    node: ast.AST  # the `with` of `inner`, or the call that takes it
+    func: FunctionInfo
+    via: str = ""  # "'helper()'" when a call takes it
+
+
+@dataclass
+class Blocking:
+    held: Held
+    call: str  # "'time.sleep()'", "'requests.get()' (in 'fetch()')"
+    node: ast.AST
+
+
+@dataclass
+class LockUsage:
+    per_call: List[Tuple[FunctionInfo, ast.AST, str]] = field(default_factory=list)  # (func, node, how)
+    orders: List[Order] = field(default_factory=list)
+    blocking: List[Blocking] = field(default_factory=list)
+    awaits: List[Tuple[Held, ast.AST]] = field(default_factory=list)  # an await under a thread lock
+
+
+def lock_usage(m: "ModuleAnalysis") -> LockUsage:
+    usage = LockUsage()
+    reach = Reach(m)
+    for info in m.functions:
+        if info.import_time:
+            continue
+        info.ensure_scope()
+        walker = reach.walker(info)
+        _walk_block(m, reach, walker, info, info.node.body, (), usage)
+    return usage
+
+
+def _walk_block(m: "ModuleAnalysis", reach: Reach, walker, info: FunctionInfo,  # type: ignore[no-untyped-def]
+                body: Sequence[ast.stmt], held: Tuple[Held, ...], usage: LockUsage) -> None:
+    acquired: Dict[str, Held] = {}
+    for stmt in body:
+        current = held + tuple(acquired.values())
+        _walk_stmt(m, reach, walker, info, stmt, current, usage)
+        target = _acquire_target(stmt)
+        if target is not None:
+            region = walker.lock_of(target)
+            if region is not None:
+                new = Held(region, info, stmt)
+                _order(usage, current, new, info, stmt)
+                acquired[ast.dump(target)] = new
+        released = _release_target(stmt)
+        if released is not None:
+            acquired.pop(ast.dump(released), None)
+
+
+def _walk_stmt(m: "ModuleAnalysis", reach: Reach, walker, info: FunctionInfo,  # type: ignore[no-untyped-def]
+               stmt: ast.stmt, held: Tuple[Held, ...], usage: LockUsage) -> None:
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return
+    if isinstance(stmt, (ast.With, ast.AsyncWith)):
+        inner = held
+        for item in stmt.items:
+            how = walker.per_call_lock(item.context_expr)
+            if how is not None:
+                usage.per_call.append((info, item.context_expr, how))
+                continue
+            _under(m, reach, info, [item.context_expr], inner, usage)
+            region = walker.lock_of(item.context_expr)
+            if region is not None:
+                new = Held(region.at(stmt), info, stmt)
+                _order(usage, inner, new, info, stmt)
+                inner = inner + (new,)
+        _walk_block(m, reach, walker, info, stmt.body, inner, usage)
+        return
+    headers: List[ast.AST] = []
+    blocks: List[Sequence[ast.stmt]] = []
+    for name, value in ast.iter_fields(stmt):
+        if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
+            blocks.append(value)
+        elif isinstance(value, list) and value and isinstance(value[0], ast.excepthandler):
+            blocks.extend(h.body for h in value)  # type: ignore[attr-defined]
+        elif isinstance(value, list) and value and type(value[0]).__name__ == "match_case":
+            blocks.extend(c.body for c in value)
+        elif isinstance(value, ast.AST):
+            headers.append(value)
+    if isinstance(stmt, ast.AsyncFor):
+        headers.append(stmt)  # the `async for` itself awaits
+    _under(m, reach, info, headers, held, usage)
+    for block in blocks:
+        _walk_block(m, reach, walker, info, block, held, usage)
+
+
+def _under(m: "ModuleAnalysis", reach: Reach, info: FunctionInfo, nodes: List[ast.AST],
+           held: Tuple[Held, ...], usage: LockUsage) -> None:
+    """What these expressions do while `held` is held."""
+    thread_held = [h for h in held if not h.region.async_lock]
+    if not held or not nodes:
+        return
+    summary = reach.statements(info, nodes)
+    if thread_held and _double_checked(m, thread_held[-1].node):
+        thread_held = []  # taken only until the object exists: waiting for its creation is the point
+    if thread_held:
+        holder = thread_held[-1]
+        for call in summary.blocking:
+            usage.blocking.append(Blocking(holder, call, nodes[0]))
+        if summary.awaits and info.is_async:
+            node = next((n for root in nodes for n in ast.walk(root)
+                         if isinstance(n, (ast.Await, ast.AsyncFor, ast.AsyncWith))), nodes[0])
+            usage.awaits.append((holder, node))
+    for callee in summary.callees:
+        closure = reach.closure(reach.direct(callee))
+        if thread_held:
+            for call in closure.blocking:
+                usage.blocking.append(Blocking(thread_held[-1], f"{call} (through '{callee.qualname}()')", nodes[0]))
+        for ident, where in {**reach.direct(callee).locks, **closure.locks}.items():
+            for outer in held:
+                if outer.ident != ident:
+                    usage.orders.append(Order(outer, ident, nodes[0], info, via=where))
+
+
+def _double_checked(m: "ModuleAnalysis", node: ast.AST) -> bool:
+    """`if T: with L: if T: ...`, or `if T: return` before `with L: if T: return`: the lock is
+    taken only while the thing does not exist yet (double-checked creation)."""
+    if not isinstance(node, ast.With) or not node.body or not isinstance(node.body[0], ast.If):
+        return False
+    test = ast.dump(node.body[0].test)
+    parent = m.parent_of(node)
+    while parent is not None and not isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        if isinstance(parent, ast.If) and ast.dump(parent.test) == test:
+            return True
+        siblings = getattr(parent, "body", None)
+        if isinstance(siblings, list) and node in siblings:
+            before = siblings[:siblings.index(node)]
+            if any(isinstance(s, ast.If) and ast.dump(s.test) == test for s in before):
+                return True
+        node, parent = parent, m.parent_of(parent)
+    return False
+
+
+def _order(usage: LockUsage, held: Tuple[Held, ...], new: Held, info: FunctionInfo, node: ast.AST) -> None:
+    for outer in held:
+        if outer.ident != new.ident:
+            usage.orders.append(Order(outer, new.ident, node, info))
+
+
+def inversions(usage: LockUsage) -> List[Tuple[Order, Order]]:
+    """Pairs of orders that take two locks in opposite orders (each pair once)."""
+    first: Dict[Tuple[str, str], Order] = {}
+    for order in usage.orders:
+        first.setdefault((order.outer.ident, order.inner), order)
+    found: List[Tuple[Order, Order]] = []
+    for (a, b), order in first.items():
+        other = first.get((b, a))
+        if other is not None and (a, b) < (b, a):
+            found.append((order, other))
+    return found
+
+
+__all__ = ["Blocking", "Held", "LockUsage", "Order", "inversions", "lock_usage"]

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from safestate_lint.engine.analysis import ModuleAnalysis
+from safestate_lint.rules.base import Report, Rule
+
+
+class AwaitUnderThreadLock(Rule):
+    """
+    ## What it does
+    Flags an `await`, `async for` or `async with` inside a `with` on a threading lock, in an
+    `async def`.
+
+    ## Why is this bad?
+    The event loop runs every task on one thread. While this task waits at the `await`
+    holding the thread lock, another task of the same loop that wants the lock blocks the
+    whole loop, and the awaited work can never finish: the service deadlocks.
+
+    ## Example
+    ```python
+    async def login(user):
+        with _conn_lock:
+            conn = await connect(user)
+    ```
+
+    ## Use instead
+    An `asyncio.Lock` (`async with _conn_lock:`) when only coroutines of one loop share the
+    state, or keep the `await` outside the thread lock.
+
+    ## Fix
+    No automatic fix.
+
+    ## Options
+    `lock-names`.
+    """
+
+    code = "SST405"
+    name = "await-under-thread-lock"
+    summary = "an await runs while a threading lock is held"
+
+    VALID = [
+        "import asyncio\n_lock = asyncio.Lock()\nasync def f():\n    async with _lock:\n        await asyncio.sleep(0)\n",
+        "import threading\n_lock = threading.Lock()\nasync def f(x):\n    with _lock:\n        y = x + 1\n    return y\n",
+    ]
+    INVALID = [
+        "import asyncio, threading\n_lock = threading.Lock()\nasync def f():\n    with _lock:\n        await asyncio.sleep(0)  # SST405\n",
+        "import threading\n_lock = threading.Lock()\nasync def f(rows):\n    with _lock:\n        async for row in rows:  # SST405\n            print(row)\n",
+    ]
+
+    @classmethod
+    def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
+        for held, node in m.lock_usage().awaits:
+            yield node, (
+                f"'{held.ident}' (a threading lock) is held across an await in '{held.func.qualname}()': "
+                f"another task of this event loop that needs it blocks the loop, and this one never resumes"
+            ), None
