@@ -46,6 +46,7 @@ _KEYS: Dict[str, Tuple[str, str]] = {
     "lock-names": ("list", "a list of glob patterns of lock names"),
     "synchronized-decorators": ("list", "a list of decorator names (globs)"),
     "thread-safe-types": ("list", "a list of type names (e.g. 'mypkg.SafeCache')"),
+    "blocking-calls": ("list", "a list of call names (globs, e.g. 'mypkg.rpc.*' or '*.fetch_remote')"),
     "runtime-module": ("str", "a module name string, or 'none' (standard-library locks only)"),
 }
 
@@ -59,6 +60,7 @@ class Config(NamedTuple):
     lock_names: Tuple[str, ...] = DEFAULT_LOCK_NAMES
     synchronized_decorators: Tuple[str, ...] = DEFAULT_SYNCHRONIZED_DECORATORS
     thread_safe_types: Tuple[str, ...] = ()
+    blocking_calls: Tuple[str, ...] = ()  # extra calls SST404 and the fixers treat as blocking
     runtime_module: str = "safestate_lint.runtime"
     root: str = ""  # the directory of the config file (paths in it are relative to it)
     source: str = ""  # the config file
@@ -97,6 +99,7 @@ class Config(NamedTuple):
             "lock_names": self.lock_names,
             "synchronized_decorators": self.synchronized_decorators,
             "thread_safe_types": self.thread_safe_types,
+            "blocking_calls": self.blocking_calls,
             "runtime_module": self.runtime_module,
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

@@ -215,6 +215,40 @@ def test_config_lock_names_decorators_per_file_ignores_and_exclude(tmp_path):
     assert excluded.returncode == 0
 
 
+BLOCKING = """\
+import threading
+from mypkg import rpc
+
+_lock = threading.Lock()
+_cache = {}
+
+
+def refresh(key):
+    _cache[key] = rpc.call(key)
+
+
+def load(key):
+    with _lock:
+        _cache[key] = rpc.call(key)
+"""
+
+
+def test_config_blocking_calls_extends_sst404_and_the_fixer(tmp_path):
+    (tmp_path / "m.py").write_text(BLOCKING)
+    assert b"SST404" not in run_cli(["check", "-q"], cwd=tmp_path).stdout
+    fixed = run_cli(["fix", "--diff"], cwd=tmp_path).stdout.decode()
+    assert "+    with _lock:" in fixed  # refresh()'s write is locked: the call is not known to block
+    (tmp_path / "pyproject.toml").write_text("[tool.safestate-lint]\nblocking-calls = ['mypkg.rpc.*']\n")
+    found = lines(run_cli(["check", "-q"], cwd=tmp_path))  # the cache is keyed by the new config
+    assert any("SST404 'rpc.call()' can block while '_lock' is held in 'load()'" in line for line in found), found
+    refused = run_cli(["fix", "--diff"], cwd=tmp_path)  # the fixer now never holds a lock around it
+    assert b"+    with _lock:" not in refused.stdout
+    assert b"a blocking call, 'rpc.call()'" in refused.stderr, refused.stderr
+    (tmp_path / "pyproject.toml").write_text("[tool.safestate-lint]\nblocking-calls = 'mypkg.rpc.*'\n")
+    bad = run_cli(["check"], cwd=tmp_path)
+    assert bad.returncode == 2 and b"key 'blocking-calls' must be a list of call names" in bad.stderr
+
+
 def test_cache_is_used_and_invalidated(tmp_path):
     (tmp_path / "a.py").write_text(UNSAFE)
     first = run_cli(["check", "-q"], cwd=tmp_path)
@@ -241,7 +275,7 @@ def test_rule_and_rules_commands():
     assert unknown.returncode == 2 and b"unknown rule 'SST999'" in unknown.stderr
     listing = lines(run_cli(["rules"]))
     assert [l.split()[0] for l in listing] == ["SST101", "SST102", "SST103", "SST104", "SST201", "SST202", "SST203",
-                                              "SST401", "SST403", "SST404", "SST405"]
+                                              "SST401", "SST402", "SST403", "SST404", "SST405"]
 
 
 def test_usage_error_exit_2():

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import fnmatch
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -466,7 +467,8 @@ class Reach:
         out.unknown.append(f"'{written}()'")
 
     def _blocking(self, qualified: str) -> bool:
-        return qualified in BLOCKING_CALLS or qualified.startswith(tuple(f"{m}." for m in BLOCKING_MODULES))
+        return qualified in BLOCKING_CALLS or qualified.startswith(tuple(f"{m}." for m in BLOCKING_MODULES)) \
+            or any(fnmatch.fnmatchcase(qualified, pattern) for pattern in self.m.config.blocking_calls)
 
     def _passes_code(self, w: FunctionWalker, call: ast.Call) -> bool:
         """A call into another module that receives one of this module's functions (a callback)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 from safestate_lint.engine.callgraph import Reach
 from safestate_lint.engine.facts import FunctionInfo, LockRegion
@@ -52,8 +52,21 @@ class Blocking:
 
 
 @dataclass
+class Unreleased:
+    """`X.acquire()` with no `release()` in a `finally` that follows it on every path."""
+
+    func: FunctionInfo
+    stmt: ast.Expr  # the `X.acquire(...)` statement
+    target: ast.expr  # X
+    block: List[ast.stmt]  # the block holding it
+    release: Optional[ast.stmt]  # the plain `X.release()` later in the block, if any
+    plain: bool  # `acquire()` without arguments (a `with X:` means the same)
+
+
+@dataclass
 class LockUsage:
     per_call: List[Tuple[FunctionInfo, ast.AST, str]] = field(default_factory=list)  # (func, node, how)
+    unreleased: List[Unreleased] = field(default_factory=list)
     orders: List[Order] = field(default_factory=list)
     blocking: List[Blocking] = field(default_factory=list)
     awaits: List[Tuple[Held, ast.AST]] = field(default_factory=list)  # an await under a thread lock
@@ -74,7 +87,8 @@ def lock_usage(m: "ModuleAnalysis") -> LockUsage:
 def _walk_block(m: "ModuleAnalysis", reach: Reach, walker, info: FunctionInfo,  # type: ignore[no-untyped-def]
                 body: Sequence[ast.stmt], held: Tuple[Held, ...], usage: LockUsage) -> None:
     acquired: Dict[str, Held] = {}
-    for stmt in body:
+    for index, stmt in enumerate(body):
+        _check_release(walker, info, body, index, usage)
         current = held + tuple(acquired.values())
         _walk_stmt(m, reach, walker, info, stmt, current, usage)
         target = _acquire_target(stmt)
@@ -152,6 +166,32 @@ def _under(m: "ModuleAnalysis", reach: Reach, info: FunctionInfo, nodes: List[as
             for outer in held:
                 if outer.ident != ident:
                     usage.orders.append(Order(outer, ident, nodes[0], info, via=where))
+
+
+def _check_release(walker, info: FunctionInfo, body: Sequence[ast.stmt], index: int,  # type: ignore[no-untyped-def]
+                   usage: LockUsage) -> None:
+    """`X.acquire()` as a statement must be followed by `try: ... finally: X.release()`."""
+    stmt = body[index]
+    if not isinstance(stmt, ast.Expr) or not isinstance(stmt.value, ast.Call):
+        return
+    call = stmt.value
+    if not isinstance(call.func, ast.Attribute) or call.func.attr != "acquire":
+        return
+    target = call.func.value
+    if walker.lock_of(target) is None:
+        return
+    key = ast.dump(target)
+    following = body[index + 1] if index + 1 < len(body) else None
+    if isinstance(following, ast.Try) and any(_releases(s, key) for s in following.finalbody):
+        return
+    release = next((s for s in body[index + 1:] if isinstance(s, ast.Expr) and _releases(s, key)), None)
+    plain = not call.args and not call.keywords
+    usage.unreleased.append(Unreleased(info, stmt, target, list(body), release, plain))
+
+
+def _releases(stmt: ast.stmt, key: str) -> bool:
+    target = _release_target(stmt)
+    return target is not None and ast.dump(target) == key
 
 
 def _double_checked(m: "ModuleAnalysis", node: ast.AST) -> bool:

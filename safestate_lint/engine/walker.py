@@ -36,6 +36,7 @@ class FunctionWalker:
         self.local_locks: Dict[str, bool] = {}
         self._parent_map: Optional[Dict[int, ast.AST]] = None
         self._local_made: Optional[Dict[str, bool]] = None
+        self.local_aliases: Dict[str, LockRegion] = {}
 
     def run(self) -> None:
         self.info.walked = True
@@ -293,6 +294,8 @@ class FunctionWalker:
             return None
         last = name.rsplit(".", 1)[-1]
         if isinstance(expr, ast.Name):
+            if expr.id in self.local_aliases:  # `lock = _lock` / `lock = self._lock`
+                return self.local_aliases[expr.id]
             if expr.id in self.local_locks:
                 return LockRegion(0, name, self.local_locks[expr.id], ident=f"{self.info.qualname}:{name}")
             binding = self.m.bindings.get(expr.id)
@@ -462,6 +465,12 @@ class FunctionWalker:
                     binding = self.m.classify_value(value)
                     if binding.kind == "lock":
                         self.local_locks[name] = binding.async_lock
+                    elif isinstance(value, (ast.Name, ast.Attribute)):
+                        alias = self.lock_of(value)
+                        if alias is not None:
+                            self.local_aliases[name] = alias
+                        else:
+                            self.local_aliases.pop(name, None)
                 if value_reads:
                     self.derived[name] = _Derived(frozenset(value_reads), stmt, locks)
                 else:

@@ -17,11 +17,11 @@ from safestate_lint.engine import decode_source, parse_source, reports
 from safestate_lint.engine.analysis import ModuleAnalysis
 from safestate_lint.engine.syntax import physical_lines
 from safestate_lint.finding import Finding, SourceError
-from safestate_lint.fixers import lazy_init, shared_state
+from safestate_lint.fixers import lazy_init, lock_misuse, shared_state
 from safestate_lint.fixers.base import FixContext
 from safestate_lint.fixers.writers import cover_writers
 
-FAMILIES = (lazy_init, shared_state)  # structural rewrites of lazy init first
+FAMILIES = (lock_misuse, lazy_init, shared_state)  # real locks first, then structural rewrites of lazy init
 MAX_PASSES = 8
 
 
@@ -107,7 +107,7 @@ def fix_source(source: str, path: str, config: Config, *, unsafe_fixes: bool = F
         analysis = ModuleAnalysis(tree, config, physical_lines(source))
         found = reports(analysis, path)
         remaining = [finding for finding, _ in found]
-        items = [(finding, act) for finding, act in found if act is not None]  # what the fixers can act on
+        items = [(finding, act) for finding, act in found if act is not None or finding.code in lock_misuse.CODES]
         if before is None:
             before = remaining
         if not items or attempt == MAX_PASSES:
@@ -116,17 +116,18 @@ def fix_source(source: str, path: str, config: Config, *, unsafe_fixes: bool = F
         earlier: Dict[Finding, str] = {}  # reasons found while planning with them
         while True:
             ctx = FixContext(analysis, source, unsafe_fixes)
-            planned = [(f, a) for f, a in items if a.key not in refused]
+            ctx.refused = refused
+            planned = [(f, a) for f, a in items if a is None or a.key not in refused]
             fixed: Set[Finding] = set()
             for family in FAMILIES:
                 fixed |= family.plan(ctx, [(f, a) for f, a in planned if f.code in family.CODES])
-            newly = cover_writers(ctx, planned, fixed)
+            newly = {key: why for key, why in cover_writers(ctx, planned, fixed).items() if key not in refused}
             if not newly:
                 break
             earlier.update(ctx.reasons)
             refused.update(newly)  # plan the pass again without them
         for finding, act in items:
-            if act.key in refused:
+            if act is not None and act.key in refused:
                 ctx.reasons.setdefault(finding, earlier.get(finding, refused[act.key]))
         reasons = ctx.reasons
         if not fixed or ctx.edits.empty():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 import libcst as cst
 from libcst.codemod import CodemodContext
@@ -59,6 +59,7 @@ class Edits:
     body_start: Dict[int, List[Union[str, LockDecl]]] = field(default_factory=dict)  # ClassDef -> statements
     # statement -> (shared name as written: `X`, or (`cls`, `attr`) owners and attribute, local to use)
     rename: Dict[int, Tuple[Tuple[str, ...], str, str]] = field(default_factory=dict)
+    delete: Set[int] = field(default_factory=set)  # block-level statements removed
 
     def empty(self) -> bool:
         return not any(vars(self).values())
@@ -90,6 +91,10 @@ class FixContext:
         self.reach = Reach(analysis)
         self.reasons: Dict[Finding, str] = {}  # findings left without a fix -> why
         self._handlers: Optional[Set[str]] = None
+        self.refused: Dict[Tuple[str, ...], str] = {}  # globals no fix may lock this pass (why)
+        self.locked_regions: Set[int] = set()  # ast statements a fix of this pass puts under a lock
+        # existing non-reentrant lock -> (function this pass makes take it, the functions reached under it)
+        self._taking: Dict[str, List[Tuple[FunctionInfo, Set[int]]]] = {}
 
     # ---- locating ---------------------------------------------------------------------
     def statement(self, node: ast.AST) -> cst.BaseStatement:
@@ -225,6 +230,16 @@ class FixContext:
         if ident in reach.locks:
             raise Unfixable(f"the statements call {reach.locks[ident]}, which takes '{lock}' again: "
                             f"'{lock}' is not reentrant and would deadlock")
+        # the functions this pass makes take the lock take it too, once fixed: recursion into
+        # `func` itself, or a call into (or from) another function locked with it in this pass
+        reached = self.reach.reached(reach)
+        for other, under_other in [(func, reached)] + self._taking.get(ident, []):
+            if id(other) in reached:
+                raise Unfixable(f"the statements call '{other.qualname}()', which the fix makes take '{lock}' "
+                                f"too: '{lock}' is not reentrant and would deadlock")
+            if id(func) in under_other:
+                raise Unfixable(f"'{other.qualname}()' calls '{func.qualname}()' under '{lock}' once fixed: "
+                                f"'{lock}' is not reentrant and would deadlock")
         if reach.unknown:
             raise Unfixable(f"the statements call {reach.unknown[0]}, which the analysis cannot follow and "
                             f"which may take the non-reentrant '{lock}' again")
@@ -235,6 +250,7 @@ class FixContext:
         if unknown_under and self.reach.reachable_from_outside(func):
             raise Unfixable(f"code that runs while '{lock}' is held calls {unknown_under[0]}, which may call "
                             f"'{func.qualname}()': taking the non-reentrant lock again would deadlock")
+        self._taking.setdefault(ident, []).append((func, reached))
 
     # ---- restructuring ----------------------------------------------------------------------
     def local_name(self, func: FunctionInfo, wanted: str) -> str:
@@ -274,6 +290,20 @@ class FixContext:
         else:
             lock = self.existing_guard(key) or self._new_module_lock(name, binding.node if binding else None)
         self._locks[key] = lock
+        return lock
+
+    def new_module_lock(self, name: str, func: FunctionInfo, stmts: Sequence[ast.AST]) -> str:
+        """A new module-level lock to hold around `stmts` of `func` (not guarding one global):
+        an RLock when they call code; never around a yield, await or blocking call."""
+        summary = self.reach.statements(func, stmts)
+        if summary.yields or summary.awaits:
+            raise Unfixable("a lock cannot be held across a yield or an await")
+        closure = self.reach.closure(summary)
+        if closure.blocking:
+            raise Unfixable(f"the statements make a blocking call, {closure.blocking[0]}, which would hold the lock "
+                            f"for every other thread")
+        lock = self._new_module_lock(name, None)
+        self._new_locks[lock].reentrant |= summary.calls_code
         return lock
 
     def _new_module_lock(self, name: str, node: Optional[ast.AST]) -> str:
@@ -342,7 +372,8 @@ class FixContext:
     def _drop_unused_locks(self) -> None:
         """A lock declared for a fix that was then refused is not written (nor its import)."""
         e = self.edits
-        used = [str(v[1]) for v in e.wrap.values()] + [v[0] for v in e.early_return.values()] + [*e.double_check.values(),
+        used = [str(v[1]) for v in e.wrap.values()] + [v[0] for v in e.early_return.values()] + \
+            list(e.replace_expr.values()) + [*e.double_check.values(),
                                                          *e.to_thread_lock.values()]
 
         def wanted(item: Union[str, LockDecl]) -> bool:
@@ -498,8 +529,8 @@ def _recheck_keeps_meaning(act: Act, with_ast: ast.AST, site: ast.If) -> None:
                         f"unbound when the repeated test fails")
 
 
-def plan_each(ctx: "FixContext", items: Iterable[Tuple[Finding, Act]],
-              fix_one: Callable[[Finding, Act], bool]) -> Set[Finding]:
+def plan_each(ctx: "FixContext", items: Iterable[Tuple[Finding, Any]],
+              fix_one: Callable[[Finding, Any], bool]) -> Set[Finding]:
     """The findings `fix_one` planned a fix for (it returns False, or raises Unfixable with the
     reason, which `ctx.reasons` keeps for the summary)."""
     fixed: Set[Finding] = set()
@@ -550,7 +581,7 @@ class _Apply(cst.CSTTransformer):
             self.module = node
         if isinstance(node, cst.BaseExpression):
             return id(node) in self.e.replace_expr
-        return isinstance(node, (cst.Module, cst.BaseStatement, cst.BaseSmallStatement, cst.BaseSuite, cst.Else, cst.Annotation,
+        return isinstance(node, (cst.Module, cst.BaseStatement, cst.BaseSmallStatement, cst.BaseSuite, cst.Else, cst.Annotation, cst.WithItem,
                                  cst.ExceptHandler, cst.Finally, getattr(cst, "ExceptStarHandler", cst.Else),
                                  getattr(cst, "MatchCase", cst.Else)))
 
@@ -613,6 +644,9 @@ class _Apply(cst.CSTTransformer):
         while i < len(new):
             orig, stmt = old[i], new[i]
             key = id(orig) if orig is not None else 0
+            if key in e.delete:
+                i += 1
+                continue
             for code in e.insert_before.get(key, []):
                 # a new definition takes the blank lines and comments that preceded its anchor
                 result.append(self._stmt(code).with_changes(leading_lines=getattr(stmt, "leading_lines", ())))

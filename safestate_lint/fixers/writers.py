@@ -7,7 +7,7 @@ async ones included: a lock that only some writers take excludes nothing.
 from __future__ import annotations
 
 import ast
-from typing import Dict, List, Set, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from safestate_lint.engine.analysis import Act
 from safestate_lint.finding import Finding
@@ -27,12 +27,12 @@ def unlocked_writers(ctx: FixContext, key: Key) -> List[Act]:
             and not any(m.thread_capable(region) for region in act.locks)]
 
 
-def cover_writers(ctx: FixContext, items: List[Tuple[Finding, Act]], fixed: Set[Finding]) -> Dict[Key, str]:
+def cover_writers(ctx: FixContext, items: List[Tuple[Finding, Optional[Act]]], fixed: Set[Finding]) -> Dict[Key, str]:
     """Put the other unlocked writers of each global this pass locks under the same lock.
     Returns the globals where that is impossible, with the reason: their fixes must not land."""
     from safestate_lint.fixers.shared_state import wrap_statements  # one wrapping logic
 
-    covered = {id(act.stmt) for finding, act in items if finding in fixed}
+    covered = {id(act.stmt) for finding, act in items if finding in fixed and act is not None} | ctx.locked_regions
     refused: Dict[Key, str] = {}
     for key, lock in list(ctx.locks_used().items()):
         if key[0] != "g" or lock == f"{key[1]}.lock":  # a locked container locks its own writes

@@ -13,6 +13,7 @@ from safestate_lint.rules.sst201_check_then_act_singleton import CheckThenActSin
 from safestate_lint.rules.sst202_check_then_act_class_singleton import CheckThenActClassSingleton
 from safestate_lint.rules.sst203_broken_double_checked_locking import BrokenDoubleCheckedLocking
 from safestate_lint.rules.sst401_lock_created_per_call import LockCreatedPerCall
+from safestate_lint.rules.sst402_acquire_without_release import AcquireWithoutRelease
 from safestate_lint.rules.sst403_lock_order_inversion import LockOrderInversion
 from safestate_lint.rules.sst404_blocking_call_under_lock import BlockingCallUnderLock
 from safestate_lint.rules.sst405_await_under_thread_lock import AwaitUnderThreadLock
@@ -26,6 +27,7 @@ ALL_RULES: List[Type[Rule]] = [
     CheckThenActClassSingleton,
     BrokenDoubleCheckedLocking,
     LockCreatedPerCall,
+    AcquireWithoutRelease,
     LockOrderInversion,
     BlockingCallUnderLock,
     AwaitUnderThreadLock,

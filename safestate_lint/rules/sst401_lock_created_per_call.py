@@ -35,8 +35,10 @@ class LockCreatedPerCall(Rule):
     ```
 
     ## Fix
-    No automatic fix yet: the other findings in the region (now reported as unlocked) get
-    their own fix with a module-level lock created once.
+    `safestate-lint fix` hoists it: one module-level lock, created once and named after the
+    state the region writes (`with threading.Lock():` -> `with _totals_lock:`, a local
+    `lock = threading.RLock()` -> `lock = _count_lock`). It is an `RLock` when the region
+    calls code, and the region is left alone when it yields, awaits or makes a blocking call.
 
     ## Options
     `lock-names`.
@@ -45,6 +47,7 @@ class LockCreatedPerCall(Rule):
     code = "SST401"
     name = "lock-created-per-call"
     summary = "a lock is created on every call, so it excludes nothing"
+    fixable = True
 
     VALID = [
         "import threading\n_lock = threading.Lock()\ndef f():\n    with _lock:\n        pass\n",

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from safestate_lint.engine.analysis import ModuleAnalysis
+from safestate_lint.rules.base import Report, Rule
+
+
+class AcquireWithoutRelease(Rule):
+    """
+    ## What it does
+    Flags `lock.acquire()` written as a statement that is not followed by
+    `try: ... finally: lock.release()`: an early `return`, a `raise`, a `break` or
+    `continue`, or any exception between the acquire and the release leaves the lock held.
+
+    ## Why is this bad?
+    The next caller waits for the lock forever: one exception in a request handler turns
+    into a service that hangs on its next request.
+
+    ## Example
+    ```python
+    def put(k, v):
+        _lock.acquire()
+        if k in _seen:
+            raise KeyError(k)
+        _seen[k] = v
+        _lock.release()
+    ```
+
+    ## Use instead
+    ```python
+    def put(k, v):
+        with _lock:
+            if k in _seen:
+                raise KeyError(k)
+            _seen[k] = v
+    ```
+
+    ## Fix
+    `safestate-lint fix` rewrites `x.acquire(); ...; x.release()` in one block to `with x:`.
+    `acquire(timeout=...)` and `acquire(blocking=False)` keep the finding: their result
+    decides what happens next.
+
+    ## Options
+    `lock-names`.
+    """
+
+    code = "SST402"
+    name = "acquire-without-release"
+    summary = "acquire() is not released in a finally on every path"
+    fixable = True
+
+    VALID = [
+        "import threading\n_lock = threading.Lock()\ndef f():\n    _lock.acquire()\n    try:\n        pass\n    finally:\n        _lock.release()\n",
+        "import threading\n_lock = threading.Lock()\ndef f():\n    if _lock.acquire(blocking=False):\n        try:\n            pass\n        finally:\n            _lock.release()\n",
+        "class Pool:\n    def acquire(self):\n        pass\ndef f(p):\n    p.acquire()\n",
+    ]
+    INVALID = [
+        "import threading\n_lock = threading.Lock()\n_seen = {}\ndef put(k, v):\n    _lock.acquire()  # SST402\n    if k in _seen:\n        raise KeyError(k)\n    _seen[k] = v\n    _lock.release()\n",
+        "import threading\n_lock = threading.Lock()\ndef f():\n    _lock.acquire(timeout=1)  # SST402\n    _lock.release()\n",
+    ]
+
+    @classmethod
+    def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
+        for item in m.lock_usage().unreleased:
+            name = ast.unparse(item.target)
+            later = "" if item.release is not None else f"; nothing in '{item.func.qualname}()' releases it here"
+            yield item.stmt, (
+                f"'{name}.acquire()' in '{item.func.qualname}()' is not released in a `finally`: a return, "
+                f"raise or exception before the release leaves '{name}' held{later}"
+            ), None
