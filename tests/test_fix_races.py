@@ -110,6 +110,27 @@ def publish_race(module) -> bool:
     return len({id(m) for m, _ in outcome.results}) != 1 or not all(ready for _, ready in outcome.results)
 
 
+def per_call_lock_race(module) -> bool:
+    hammer(lambda: module.add("k", "abc"), threads=8, iterations=2000).raise_first()
+    return module._totals["k"] != 8 * 2000 * 3
+
+
+def unreleased_race(module) -> bool:
+    """Whether a caller waits forever after another one raised between acquire() and release()."""
+    def record():
+        for item in (None, "x", "y"):
+            try:
+                module.record(item)
+            except ValueError:
+                pass
+
+    try:
+        hammer(record, threads=4, iterations=50, timeout=5).raise_first()
+    except TimeoutError:
+        return True  # the stuck daemon threads stay parked on the abandoned module's lock
+    return len(module._log) != 4 * 50 * 2
+
+
 CASES = {
     "counter": counter_race,
     "cache": cache_race,
@@ -119,6 +140,8 @@ CASES = {
     "early_exit": early_exit_race,  # a test under a lock whose act came after it
     "read_after": read_after_race,  # a read after the lock that updated the value
     "publish": publish_race,  # a lazy init that published the object before it was ready
+    "per_call_lock": per_call_lock_race,  # SST401: `with threading.Lock():` excludes nothing
+    "unreleased": unreleased_race,  # SST402: a raise before release() leaves the lock held
 }
 
 
@@ -159,3 +182,41 @@ def test_half_fixed_shapes_are_still_reported(name, tmp_path):
     result = subprocess.run([python, "-m", "safestate_lint", "check", "--no-cache", "-q", f"{name}.py"], cwd=tmp_path,
                             capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert result.returncode == 1 and f" {code} " in result.stdout, result.stdout
+
+
+def _finishes(fn, timeout: float = 5.0) -> bool:
+    try:
+        hammer(fn, threads=8, iterations=200, timeout=timeout).raise_first()
+    except TimeoutError:
+        return False
+    return True
+
+
+def test_inverted_lock_order_deadlocks_and_is_reported(tmp_path):
+    """SST403 is about something real: the inverted program deadlocks under a hammer, the same
+    program with one order does not, and `check` names both acquisition sites."""
+    sample = ROOT / "tests" / "data" / "inverted_locks.py"
+    inverted = load(sample)
+    calls = itertools.count()
+
+    def either():
+        return inverted.transfer("a", "b", 1) if next(calls) % 2 else inverted.report()
+
+    assert not any(_finishes(either) for _ in range(3)), "the inverted program never deadlocked"
+    ordered_source = sample.read_text().replace(
+        "    with audit_lock:\n        entries = len(audit)\n        with accounts_lock:",
+        "    with accounts_lock:\n        entries = len(audit)\n        with audit_lock:")
+    assert ordered_source != sample.read_text()
+    (tmp_path / "ordered.py").write_text(ordered_source)
+    ordered = load(tmp_path / "ordered.py")
+    ordered_calls = itertools.count()
+    assert _finishes(lambda: ordered.transfer("a", "b", 1) if next(ordered_calls) % 2 else ordered.report(), 60)
+
+    shutil.copy(sample, tmp_path / "inverted_locks.py")
+    python = os.environ.get("SAFESTATE_FIX_PYTHON", sys.executable)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    found = subprocess.run([python, "-m", "safestate_lint", "check", "--no-cache", "-q", "inverted_locks.py", "ordered.py"],
+                           cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120).stdout.splitlines()
+    assert found == ["inverted_locks.py:22:9: SST403 'accounts_lock' is taken while 'audit_lock' is held here, but "
+                     "line 15 in 'transfer()' takes 'audit_lock' while holding 'accounts_lock': two threads can "
+                     "deadlock"], found

@@ -58,6 +58,8 @@ DRIVERS = {
     "redteam_import_error": ("", "m.inc()"),
     "redteam_named_lock": ("", "m.hit(); m.reset() if i % 10 == 0 else None"),
     "redteam_run_once": ("threading.Timer(0.3, m.stop).start()\n", "m.run()"),
+    "sst4_lock_misuse": ("", "m.add(i % 3, 1); m.hit(); m.record(i); m.drain()"),
+    "safety_recursion_existing_lock": ("", "m.build(i % 4); m.put(i % 4)"),
     # (readers that format or iterate the plain containers race with writers in both versions: not driven)
     "truth_containers_noticed": ("m.rpc_add('a', 1)\n", "m.set_status('db', i); m.register_type(i % 3, i); "
                                      "m.push(i); m.insert(i); m.add_format(f'f{i % 3}'); m.remember(i % 4)"),

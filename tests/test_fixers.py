@@ -24,7 +24,9 @@ UNFIXABLE = {
     "truth_writers": ["SST101", "SST101"],
     "redteam_two_branch": ["SST202", "SST202"],  # a lock in one of two class definitions would break the other
     "redteam_enum_body": ["SST202"],  # an attribute added to an Enum body becomes a member
-    "redteam_local_singleton": ["SST201"],  # the module's own `singleton` would shadow the runtime's  # '_total' is also written across an await: no lock for any writer  # a worklist the loop grows: no snapshot, no lock around the loop
+    "redteam_local_singleton": ["SST201"],  # the module's own `singleton` would shadow the runtime's
+    "safety_recursion_existing_lock": ["SST102"],  # the recursive call would take the non-reentrant lock again
+    "sst4_lock_misuse": ["SST402"],  # acquire(timeout=1): its result should decide what follows
 }
 
 

@@ -29,13 +29,25 @@ STATEMENTS = st.sampled_from([
     "if {n} is None:\n    {n} = object()", "if k not in {n}:\n    {n}[k] = 1", "with _lock:\n    {n}[k] = 1",
     "v = {n}.get(k)\nif v is None:\n    {n}[k] = v = 2", "if not {n}:\n    return None", "global {n}",
     "if {n} is not None:\n    return {n}", "{n} = await make()", "async with _alock:\n    {n} = 3",
+    # lock misuse (SST4) and the shapes it must survive: conditional acquisition, locks passed as
+    # parameters or stored in dicts, aliases, ExitStack, nullcontext, nested locks in both orders
+    "_lock.acquire()\n{n}[k] = 1\n_lock.release()", "_lock.acquire()\nif k:\n    return None\n{n}.append(k)\n_lock.release()",
+    "if _lock.acquire(False):\n    try:\n        {n}[k] = 1\n    finally:\n        _lock.release()",
+    "_lock.acquire(timeout=1)\n{n} = {n} + 1\n_lock.release()", "lk = _lock\nwith lk:\n    {n}[k] = 1",
+    "with threading.Lock():\n    {n} += 1", "lk = threading.RLock()\nwith lk:\n    {n}[k] = 1",
+    "with contextlib.ExitStack() as stack:\n    stack.enter_context(_lock)\n    {n}[k] = 1",
+    "with contextlib.nullcontext():\n    {n}[k] = 1", "LOCKS[k].acquire()\n{n}[k] = 1\nLOCKS[k].release()",
+    "with LOCKS.setdefault(k, threading.Lock()):\n    {n} += 1", "with lock:\n    {n}[k] = 1",
+    "with _lock:\n    with _lock2:\n        {n}[k] = 1", "with _lock2:\n    with _lock:\n        {n} = 2",
+    "with _lock:\n    time.sleep(1)", "with _lock:\n    await make()", "with _lock2:\n    f0(k)",
 ])
 MODULE_VALUES = st.sampled_from(["{}", "[]", "set()", "None", "0", "False", "threading.Lock()", "asyncio.Lock()"])
 
 
 @st.composite
 def shaped_modules(draw):
-    lines = ["import asyncio", "import threading", "_lock = threading.Lock()", "_alock = asyncio.Lock()"]
+    lines = ["import asyncio", "import contextlib", "import threading", "import time", "_lock = threading.Lock()",
+             "_lock2 = threading.Lock()", "_alock = asyncio.Lock()", "LOCKS = {}"]
     for name in draw(st.lists(NAMES, min_size=1, max_size=4, unique=True)):
         lines.append(f"{name} = {draw(MODULE_VALUES)}")
     for index in range(draw(st.integers(1, 3))):
@@ -46,7 +58,7 @@ def shaped_modules(draw):
             if "await" in text and not is_async:
                 continue
             body.extend(text.split("\n"))
-        header = f"{'async ' if is_async else ''}def f{index}(k):"
+        header = f"{'async ' if is_async else ''}def f{index}(k, lock=_lock):"
         lines.append(header)
         lines.extend("    " + line for line in body or ["pass"])
     return "\n".join(lines) + "\n"

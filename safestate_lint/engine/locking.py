@@ -81,7 +81,23 @@ def lock_usage(m: "ModuleAnalysis") -> LockUsage:
         info.ensure_scope()
         walker = reach.walker(info)
         _walk_block(m, reach, walker, info, info.node.body, (), usage)
+    _drop_split_protocols(m, usage)
     return usage
+
+
+def _drop_split_protocols(m: "ModuleAnalysis", usage: LockUsage) -> None:
+    """`__enter__` acquires and `__exit__` releases; `lock()` acquires and `unlock()` releases:
+    an acquire no release follows in its own function, released by another function of the
+    module, is a protocol split on purpose, not a leak."""
+    if not usage.unreleased:
+        return
+    released_in: Dict[str, set] = {}
+    for info in m.functions:
+        for node in ast.walk(info.node):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "release":
+                released_in.setdefault(ast.dump(node.func.value), set()).add(id(info))
+    usage.unreleased = [item for item in usage.unreleased
+                        if item.release is not None or not released_in.get(ast.dump(item.target), set()) - {id(item.func)}]
 
 
 def _walk_block(m: "ModuleAnalysis", reach: Reach, walker, info: FunctionInfo,  # type: ignore[no-untyped-def]

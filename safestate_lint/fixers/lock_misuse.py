@@ -61,11 +61,11 @@ def _hoist(ctx: FixContext, func: FunctionInfo, node: ast.AST) -> None:
     statement = ctx.statement(with_ast)
     ctx.claim([statement])
     ctx.locked_regions.add(id(with_ast))
-    index = with_ast.items.index(item)  # type: ignore[arg-type]
-    ctx.edits.replace_expr[id(cst.ensure_type(statement, cst.With).items[index].item)] = lock
-    if isinstance(node, ast.Call):  # `with threading.Lock():`
+    if isinstance(node, ast.Call):  # `with threading.Lock():` -> `with _totals_lock:`
+        index = with_ast.items.index(item)  # type: ignore[arg-type]
+        ctx.edits.replace_expr[id(cst.ensure_type(statement, cst.With).items[index].item)] = lock
         return
-    assert isinstance(node, ast.Name)  # `lock = threading.RLock()` ... `with lock:`: both name the one lock
+    assert isinstance(node, ast.Name)  # `guard = threading.RLock()` -> `guard = _count_lock`; `with guard:` stays
     made = _local_assignment(func, node.id)
     if made is None:
         raise Unfixable(f"cannot locate where '{node.id}' is created")

@@ -44,6 +44,9 @@ class AcquireWithoutRelease(Rule):
 
     ## Options
     `lock-names`.
+
+    An `acquire()` that another function of the module releases (`__enter__` and `__exit__`,
+    `lock()` and `unlock()`) is a protocol split on purpose and is not reported.
     """
 
     code = "SST402"
@@ -55,6 +58,10 @@ class AcquireWithoutRelease(Rule):
         "import threading\n_lock = threading.Lock()\ndef f():\n    _lock.acquire()\n    try:\n        pass\n    finally:\n        _lock.release()\n",
         "import threading\n_lock = threading.Lock()\ndef f():\n    if _lock.acquire(blocking=False):\n        try:\n            pass\n        finally:\n            _lock.release()\n",
         "class Pool:\n    def acquire(self):\n        pass\ndef f(p):\n    p.acquire()\n",
+        # a protocol split on purpose: `__exit__` releases what `__enter__` acquired
+        "import threading\nclass Guard:\n    def __init__(self):\n        self._lock = threading.Lock()\n"
+        "    def __enter__(self):\n        self._lock.acquire()\n        return self\n"
+        "    def __exit__(self, *exc):\n        self._lock.release()\n",
     ]
     INVALID = [
         "import threading\n_lock = threading.Lock()\n_seen = {}\ndef put(k, v):\n    _lock.acquire()  # SST402\n    if k in _seen:\n        raise KeyError(k)\n    _seen[k] = v\n    _lock.release()\n",
