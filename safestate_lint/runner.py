@@ -35,6 +35,8 @@ def analyse(data: bytes, display: str, config: Config, fixability: bool = False)
         findings = check_bytes(data, display, config)
     except SourceError as exc:
         return [], str(exc)
+    except Exception as exc:  # a bug of ours: this file is reported as not checked, the others still are
+        return [], f"internal error, please report it: {type(exc).__name__}: {exc}"
     if fixability and findings:
         from safestate_lint.fixers import mark_fixable
         from safestate_lint.rules import RULES_BY_CODE

@@ -89,6 +89,22 @@ def test_deeply_nested_expression_is_a_clear_error(tmp_path):
     assert result.stdout.decode().startswith("ok.py:5:5: SST102")
 
 
+def test_shapes_the_sweep_crashed_on(tmp_path):
+    """Functions returning each other's calls (a lock-factory cycle: pydantic), and a global
+    used in a lambda at module level while a fix replaces its container (gettext, logging)."""
+    (tmp_path / "cycle.py").write_text("_x = {}\n\n\ndef f():\n    return g()\n\n\ndef g():\n    return f()\n\n\n"
+                                       "def h(k):\n    with f():\n        _x[k] = 1\n")
+    (tmp_path / "lam.py").write_text("_cache = {}\nkey = lambda x: _cache.get(x)\n\n\ndef put(k, v):\n    _cache[k] = v\n")
+    checked = run_cli(["check", "--no-cache", "-q"], cwd=tmp_path)
+    assert (checked.returncode, checked.stderr) == (1, b"")
+    assert sorted(checked.stdout.decode().splitlines()) == [
+        "cycle.py:14:9: SST102 module-level dict '_x' is mutated (item assignment) in 'h()' without a lock",
+        "lam.py:6:5: SST102 module-level dict '_cache' is mutated (item assignment) in 'put()' without a lock"]
+    fixed = run_cli(["fix"], cwd=tmp_path)
+    assert fixed.returncode == 0 and b"Traceback" not in fixed.stderr, fixed.stderr
+    assert "_cache = LockedDict()" in (tmp_path / "lam.py").read_text()
+
+
 def test_deep_but_valid_nesting_is_checked(tmp_path):
     body = "".join("    " * i + f"if x{i}:\n" for i in range(60)) + "    " * 60 + "D[k] = 1\n"
     (tmp_path / "nested.py").write_text("D = {}\n\n\ndef f(k):\n" + "".join("    " + line for line in body.splitlines(True)))

@@ -130,8 +130,11 @@ def check_tree(tree: ast.Module, lines: Sequence[str], path: str, config: Config
 
     if not any(config.code_enabled(rule.code, path) for rule in ALL_RULES):
         return []
-    analysis = ModuleAnalysis(tree, config, lines, prefilter=prefilter)
-    return [finding for finding, _ in reports(analysis, path, honour_noqa=honour_noqa)]
+    try:
+        analysis = ModuleAnalysis(tree, config, lines, prefilter=prefilter)
+        return [finding for finding, _ in reports(analysis, path, honour_noqa=honour_noqa)]
+    except RecursionError:  # an expression nested deeper than the interpreter's stack allows
+        raise SourceError("too deeply nested to analyse") from None
 
 
 def check_source(source: str, path: str, config: Config, *, honour_noqa: bool = True) -> List[Finding]:

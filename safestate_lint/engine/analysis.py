@@ -78,9 +78,10 @@ class ModuleAnalysis(ModuleBindings):
                     inner = frozenset((names | info.locals) - info.globals_declared)
                 elif isinstance(node, ast.Lambda):
                     inner = names | {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+                body = node.body  # a list of statements, or a lambda's one expression
+                inside = {id(part) for part in body} if isinstance(body, list) else {id(body)}
                 for child in ast.iter_child_nodes(node):
-                    is_body = child in getattr(node, "body", []) or child is getattr(node, "body", None)
-                    stack.append((child, inner if is_body else names))
+                    stack.append((child, inner if id(child) in inside else names))
                 continue
             if isinstance(node, ast.Name) and node.id not in names:
                 self._global_uses.setdefault(node.id, []).append((node, self.parent_of(node) or self.tree))

@@ -107,6 +107,7 @@ class ModuleBindings(TextIndex):
         self._instance_attrs_done: Set[str] = set()
         self._def_offsets: Optional[List[int]] = None
         self._locking: Optional[Set[str]] = None
+        self._factories: Dict[str, Optional[Binding]] = {}  # lock factory functions (memoised)
         # classes whose one instance every thread shares (singleton evidence), their
         # instance attributes, and the module-level names bound to such an instance
         self.shared_classes: Set[str] = set()
@@ -382,7 +383,15 @@ class ModuleBindings(TextIndex):
 
     def _lock_factory(self, name: str) -> Optional[Binding]:
         """A module function that hands out locks (`def named_lock(n): return _locks.setdefault(n,
-        threading.Lock())`): what it returns, when every `return` makes or stores one lock kind."""
+        threading.Lock())`): what it returns, when every `return` makes or stores one lock kind.
+        Memoised; a factory reached again while it is being classified (`f` returns `g()`, which
+        returns `f()`) makes no lock."""
+        if name not in self._factories:
+            self._factories[name] = None
+            self._factories[name] = self._lock_factory_of(name)
+        return self._factories[name]
+
+    def _lock_factory_of(self, name: str) -> Optional[Binding]:
         func = next((s for s in self.tree.body if isinstance(s, ast.FunctionDef) and s.name == name), None)
         if func is None:
             return None

@@ -41,7 +41,7 @@ PURE_BUILTINS = frozenset({
 # calls that can block the calling thread for a long or unbounded time (shared with SST404's list)
 BLOCKING_CALLS = frozenset({
     "time.sleep", "input", "subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output",
-    "subprocess.Popen", "os.system", "os.wait", "os.waitpid", "socket.create_connection",
+    "os.system", "os.wait", "os.waitpid", "socket.create_connection",
     "urllib.request.urlopen", "http.client.HTTPConnection", "http.client.HTTPSConnection",
     "select.select", "signal.pause",
 })
@@ -63,6 +63,7 @@ class Summary:
     unknown: List[str] = field(default_factory=list)  # calls the analysis cannot follow
     external: List[str] = field(default_factory=list)  # calls into other modules (never back into this one)
     blocking: List[str] = field(default_factory=list)
+    releases: Dict[str, str] = field(default_factory=dict)  # blocking `C.wait()` -> lock C, which it releases
     yields: bool = False
     awaits: bool = False
 
@@ -393,6 +394,16 @@ def _blind_rebinds(m: ModuleBindings) -> None:
 # -- what a statement can reach (for the fixers) ---------------------------------------------------
 
 
+def _returns_at_once(qualified: str, call: ast.Call) -> bool:
+    """`time.sleep(0)` only yields the processor; `os.waitpid(pid, os.WNOHANG)` only polls."""
+    if qualified == "time.sleep":
+        return bool(call.args) and isinstance(call.args[0], ast.Constant) and call.args[0].value == 0
+    if qualified in ("os.waitpid", "os.wait3", "os.wait4"):
+        return any(isinstance(n, (ast.Name, ast.Attribute)) and (dotted_name(n) or "").endswith("WNOHANG")
+                   for arg in call.args for n in ast.walk(arg))
+    return False
+
+
 class Reach:
     """Per-function summaries and their closures over the call graph, computed on demand."""
 
@@ -411,8 +422,11 @@ class Reach:
         w = self.walker(info)
         out = Summary()
         stack: List[ast.AST] = list(iter_scope_nodes(stmts))
+        awaited: Set[int] = set()  # `await x.wait()` suspends a task; it does not block the thread
         while stack:
             node = stack.pop()
+            if isinstance(node, ast.Await):
+                awaited.add(id(node.value))
             if isinstance(node, ast.Lambda):
                 stack.extend(iter_scope_nodes([node.body]))
             elif isinstance(node, (ast.Yield, ast.YieldFrom)):
@@ -425,10 +439,10 @@ class Reach:
                     if region is not None:
                         out.locks.setdefault(region.ident or region.name, f"'{info.qualname}()'")
             if isinstance(node, ast.Call):
-                self._classify_call(w, node, out)
+                self._classify_call(w, node, out, id(node) in awaited)
         return out
 
-    def _classify_call(self, w: FunctionWalker, call: ast.Call, out: Summary) -> None:
+    def _classify_call(self, w: FunctionWalker, call: ast.Call, out: Summary, awaited: bool = False) -> None:
         func = call.func
         if isinstance(func, ast.Attribute) and func.attr == "acquire":
             region = w.lock_of(func.value)
@@ -441,14 +455,20 @@ class Reach:
             return
         written = dotted_name(func) or "<expression>"
         qualified = self.m.qualify(func) if dotted_name(func) else None
-        if qualified is not None and self._blocking(qualified):
-            out.blocking.append(f"'{written}()'")
+        if awaited:
+            pass
+        elif qualified is not None and self._blocking(qualified):
+            if not _returns_at_once(qualified, call):
+                out.blocking.append(f"'{written}()'")
         elif isinstance(func, ast.Attribute) and func.attr in BLOCKING_METHODS and not call.args \
                 and not call.keywords and func.attr != "connect":
             out.blocking.append(f"'{written}()'")
+            waited = w.lock_of(func.value) if func.attr == "wait" else None
+            if waited is not None:  # `cond.wait()` releases `cond` while it waits
+                out.releases[out.blocking[-1]] = waited.ident or waited.name
         elif isinstance(func, ast.Attribute) and func.attr in NETWORK_METHODS \
                 and (dotted_name(func.value) or "").rsplit(".", 1)[-1].lower().lstrip("_").endswith(NETWORK_RECEIVERS):
-            out.blocking.append(f"'{written}()' (a network call)")
+            out.blocking.append(f"'{written}()' (network or database I/O)")
         if isinstance(func, ast.Name):
             if func.id in PURE_BUILTINS and func.id not in w.info.locals and func.id not in self.m.bindings:
                 return
@@ -496,7 +516,7 @@ class Reach:
     def closure(self, start: Summary) -> Summary:
         """`start` with everything its callees reach, transitively (each function once)."""
         out = Summary(dict(start.locks), list(start.callees), list(start.unknown), list(start.external),
-                      list(start.blocking), start.yields, start.awaits)
+                      list(start.blocking), dict(start.releases), start.yields, start.awaits)
         seen: Set[int] = set()
         queue = list(start.callees)
         while queue:
@@ -508,7 +528,10 @@ class Reach:
             for ident in summary.locks:
                 out.locks.setdefault(ident, f"'{info.qualname}()'")
             out.unknown.extend(f"{call} (in '{info.qualname}()')" for call in summary.unknown)
-            out.blocking.extend(f"{call} (in '{info.qualname}()')" for call in summary.blocking)
+            for call in summary.blocking:
+                out.blocking.append(f"{call} (in '{info.qualname}()')")
+                if call in summary.releases:
+                    out.releases[out.blocking[-1]] = summary.releases[call]
             queue.extend(summary.callees)
         return out
 

@@ -6,10 +6,11 @@ locks created per call. The lock-misuse rules (SST4) read it; it is computed on 
 from __future__ import annotations
 
 import ast
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
-from safestate_lint.engine.callgraph import Reach
+from safestate_lint.engine.callgraph import Reach, Summary
 from safestate_lint.engine.facts import FunctionInfo, LockRegion
 from safestate_lint.engine.syntax import _acquire_target, _release_target
 
@@ -106,17 +107,28 @@ def _walk_block(m: "ModuleAnalysis", reach: Reach, walker, info: FunctionInfo,  
     for index, stmt in enumerate(body):
         _check_release(walker, info, body, index, usage)
         current = held + tuple(acquired.values())
-        _walk_stmt(m, reach, walker, info, stmt, current, usage)
         target = _acquire_target(stmt)
-        if target is not None:
-            region = walker.lock_of(target)
-            if region is not None:
-                new = Held(region, info, stmt)
-                _order(usage, current, new, info, stmt)
-                acquired[ast.dump(target)] = new
+        region = walker.lock_of(target) if target is not None else None
+        if region is not None and isinstance(stmt, ast.If) and not isinstance(stmt.test, ast.UnaryOp):
+            # `if X.acquire(False): try: ... finally: X.release()`: held in the body only
+            new = Held(region, info, stmt)
+            _order(usage, current, new, info, stmt)
+            _walk_block(m, reach, walker, info, stmt.body, current + (new,), usage)
+            _walk_block(m, reach, walker, info, stmt.orelse, current, usage)
+            continue
+        _walk_stmt(m, reach, walker, info, stmt, current, usage)
+        if region is not None:  # `X.acquire()`, or `if not X.acquire(...): return`: held from here on
+            if isinstance(getattr(stmt, "value", None), ast.Await):  # `await X.acquire()`: an event-loop lock
+                region = dataclasses.replace(region, async_lock=True)
+            new = Held(region, info, stmt)
+            _order(usage, current, new, info, stmt)
+            acquired[ast.dump(target)] = new  # type: ignore[arg-type]
         released = _release_target(stmt)
         if released is not None:
             acquired.pop(ast.dump(released), None)
+        if isinstance(stmt, ast.With):  # `with X:` on an X acquired above: another thread released it
+            for item in stmt.items:
+                acquired.pop(ast.dump(item.context_expr), None)
 
 
 def _walk_stmt(m: "ModuleAnalysis", reach: Reach, walker, info: FunctionInfo,  # type: ignore[no-untyped-def]
@@ -133,7 +145,10 @@ def _walk_stmt(m: "ModuleAnalysis", reach: Reach, walker, info: FunctionInfo,  #
             _under(m, reach, info, [item.context_expr], inner, usage)
             region = walker.lock_of(item.context_expr)
             if region is not None:
-                new = Held(region.at(stmt), info, stmt)
+                region = region.at(stmt)
+                if isinstance(stmt, ast.AsyncWith):  # only an event-loop lock is entered with `async with`
+                    region = dataclasses.replace(region, async_lock=True)
+                new = Held(region, info, stmt)
                 _order(usage, inner, new, info, stmt)
                 inner = inner + (new,)
         _walk_block(m, reach, walker, info, stmt.body, inner, usage)
@@ -167,8 +182,8 @@ def _under(m: "ModuleAnalysis", reach: Reach, info: FunctionInfo, nodes: List[as
         thread_held = []  # taken only until the object exists: waiting for its creation is the point
     if thread_held:
         holder = thread_held[-1]
-        for call in summary.blocking:
-            usage.blocking.append(Blocking(holder, call, nodes[0]))
+        for call, blocked in _blocking(summary, thread_held):
+            usage.blocking.append(Blocking(blocked, call, nodes[0]))
         if summary.awaits and info.is_async:
             node = next((n for root in nodes for n in ast.walk(root)
                          if isinstance(n, (ast.Await, ast.AsyncFor, ast.AsyncWith))), nodes[0])
@@ -176,12 +191,23 @@ def _under(m: "ModuleAnalysis", reach: Reach, info: FunctionInfo, nodes: List[as
     for callee in summary.callees:
         closure = reach.closure(reach.direct(callee))
         if thread_held:
-            for call in closure.blocking:
-                usage.blocking.append(Blocking(thread_held[-1], f"{call} (through '{callee.qualname}()')", nodes[0]))
+            for call, blocked in _blocking(closure, thread_held):
+                usage.blocking.append(Blocking(blocked, f"{call} (through '{callee.qualname}()')", nodes[0]))
         for ident, where in {**reach.direct(callee).locks, **closure.locks}.items():
             for outer in held:
                 if outer.ident != ident:
                     usage.orders.append(Order(outer, ident, nodes[0], info, via=where))
+
+
+def _blocking(summary: Summary, held: List[Held]) -> List[Tuple[str, Held]]:
+    """The blocking calls of `summary`, each with the innermost lock it keeps held: `cond.wait()`
+    releases `cond` while it waits, so it blocks only the other locks held around it."""
+    out = []
+    for call in summary.blocking:
+        kept = [h for h in held if h.ident != summary.releases.get(call)]
+        if kept:
+            out.append((call, kept[-1]))
+    return out
 
 
 def _check_release(walker, info: FunctionInfo, body: Sequence[ast.stmt], index: int,  # type: ignore[no-untyped-def]
@@ -201,6 +227,8 @@ def _check_release(walker, info: FunctionInfo, body: Sequence[ast.stmt], index: 
     if isinstance(following, ast.Try) and any(_releases(s, key) for s in following.finalbody):
         return
     release = next((s for s in body[index + 1:] if isinstance(s, ast.Expr) and _releases(s, key)), None)
+    if release is not None and body.index(release) == index + 1:
+        return  # `X.acquire(); X.release()`: waits for X to be free; nothing between can raise
     plain = not call.args and not call.keywords
     usage.unreleased.append(Unreleased(info, stmt, target, list(body), release, plain))
 

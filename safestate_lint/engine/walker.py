@@ -249,7 +249,12 @@ class FunctionWalker:
         return self._local_made
 
     def _stays_local(self, name: str) -> bool:
-        """Every use of local `name` takes, releases or tests it (nothing stores or passes it on)."""
+        """Every use of local `name` takes, releases or tests it (nothing stores or passes it on,
+        and no nested function or lambda, which another thread may run, uses it)."""
+        for inner in ast.walk(self.info.node):
+            if inner is not self.info.node and isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) \
+                    and any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(inner)):
+                return False
         for node in iter_scope_nodes(self.info.node.body):
             if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load):
                 parent = self._parents.get(id(node))

@@ -98,6 +98,13 @@ class FixError(Exception):
 
 
 def fix_source(source: str, path: str, config: Config, *, unsafe_fixes: bool = False) -> FixResult:
+    try:
+        return _fix_source(source, path, config, unsafe_fixes)
+    except RecursionError:  # deeper than the interpreter's stack: reported and left unchanged
+        raise SourceError("too deeply nested to fix") from None
+
+
+def _fix_source(source: str, path: str, config: Config, unsafe_fixes: bool) -> FixResult:
     original = source
     tree = parse_source(source, path)
     before: Optional[List[Finding]] = None

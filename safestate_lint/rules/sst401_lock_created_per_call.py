@@ -54,6 +54,9 @@ class LockCreatedPerCall(Rule):
         "import threading\ndef make():\n    lock = threading.Lock()\n    return lock\n",
         "import threading\nclass C:\n    def __init__(self):\n        self._lock = threading.Lock()\n    def f(self):\n        with self._lock:\n            pass\n",
         "import threading\ndef run(worker):\n    lock = threading.Lock()\n    worker(lock)\n    with lock:\n        pass\n",
+        # a nested function another thread runs shares the lock
+        "import threading\ndef run():\n    lock = threading.Lock()\n    def work():\n        with lock:\n            pass\n"
+        "    t = threading.Thread(target=work)\n    t.start()\n    with lock:\n        pass\n    t.join()\n",
     ]
     INVALID = [
         "import threading\n_totals = {}\ndef add(k, n):\n    with threading.Lock():  # SST401\n        _totals[k] = _totals.get(k, 0) + n  # SST101\n",

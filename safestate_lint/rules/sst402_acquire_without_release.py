@@ -58,6 +58,8 @@ class AcquireWithoutRelease(Rule):
         "import threading\n_lock = threading.Lock()\ndef f():\n    _lock.acquire()\n    try:\n        pass\n    finally:\n        _lock.release()\n",
         "import threading\n_lock = threading.Lock()\ndef f():\n    if _lock.acquire(blocking=False):\n        try:\n            pass\n        finally:\n            _lock.release()\n",
         "class Pool:\n    def acquire(self):\n        pass\ndef f(p):\n    p.acquire()\n",
+        # wait until the lock is free: nothing between acquire and release can raise
+        "import threading\n_wakeup = threading.Lock()\ndef wait():\n    _wakeup.acquire()\n    _wakeup.release()\n",
         # a protocol split on purpose: `__exit__` releases what `__enter__` acquired
         "import threading\nclass Guard:\n    def __init__(self):\n        self._lock = threading.Lock()\n"
         "    def __enter__(self):\n        self._lock.acquire()\n        return self\n"
@@ -65,7 +67,7 @@ class AcquireWithoutRelease(Rule):
     ]
     INVALID = [
         "import threading\n_lock = threading.Lock()\n_seen = {}\ndef put(k, v):\n    _lock.acquire()  # SST402\n    if k in _seen:\n        raise KeyError(k)\n    _seen[k] = v\n    _lock.release()\n",
-        "import threading\n_lock = threading.Lock()\ndef f():\n    _lock.acquire(timeout=1)  # SST402\n    _lock.release()\n",
+        "import threading\n_lock = threading.Lock()\n_jobs = []\ndef f(job):\n    _lock.acquire(timeout=1)  # SST402\n    _jobs.append(job)\n    _lock.release()\n",
     ]
 
     @classmethod

@@ -49,18 +49,31 @@ class BlockingCallUnderLock(Rule):
     VALID = [
         "import threading, time\n_lock = threading.Lock()\ndef f():\n    time.sleep(1)\n    with _lock:\n        pass\n",
         "import asyncio\n_lock = asyncio.Lock()\nasync def f():\n    async with _lock:\n        await asyncio.sleep(1)\n",
+        # waiting on the held condition releases it
+        "import threading\nclass Q:\n    def __init__(self):\n        self.not_empty = threading.Condition()\n        self.items = []\n"
+        "    def get(self):\n        with self.not_empty:\n            while not self.items:\n                self.not_empty.wait()\n"
+        "            return self.items.pop()\n",
+        # `if lock.acquire(False): try/finally release`: the sleep after it runs without the lock
+        "import threading, time\n_lock = threading.Lock()\ndef poll():\n    while True:\n        if _lock.acquire(False):\n"
+        "            try:\n                pass\n            finally:\n                _lock.release()\n        time.sleep(0.05)\n",
+        # an awaited wait suspends the task, not the thread; sleep(0) only yields
+        "import threading, time\n_lock = threading.Lock()\nasync def f(event):\n    async with _lock:\n        await event.wait()\n"
+        "def g():\n    with _lock:\n        time.sleep(0)\n",
     ]
     INVALID = [
         "import threading, time\n_lock = threading.Lock()\ndef f():\n    with _lock:\n        time.sleep(1)  # SST404\n",
         "import threading, subprocess\n_lock = threading.Lock()\ndef _run():\n    subprocess.run(['ls'])\ndef f():\n    with _lock:\n        _run()  # SST404\n",
         "import threading\nimport requests\n_lock = threading.Lock()\n_cache = {}\ndef f(k):\n    with _lock:\n        _cache[k] = requests.get(k)  # SST404\n",
+        # waiting on another condition keeps this lock held
+        "import threading\n_lock = threading.Lock()\n_ready = threading.Condition()\ndef f():\n    with _lock:\n        with _ready:\n"
+        "            _ready.wait()  # SST404\n",
     ]
 
     @classmethod
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
         seen = set()
         for blocking in m.lock_usage().blocking:
-            key = (id(blocking.node), blocking.call)
+            key = id(blocking.node)  # one finding per statement: the first call that blocks
             if key in seen:
                 continue
             seen.add(key)

@@ -42,6 +42,9 @@ class AwaitUnderThreadLock(Rule):
     VALID = [
         "import asyncio\n_lock = asyncio.Lock()\nasync def f():\n    async with _lock:\n        await asyncio.sleep(0)\n",
         "import threading\n_lock = threading.Lock()\nasync def f(x):\n    with _lock:\n        y = x + 1\n    return y\n",
+        # an awaited acquire() takes an event-loop lock
+        "import asyncio\nasync def f(blocker):\n    lock = asyncio.Lock()\n    await lock.acquire()\n    try:\n"
+        "        await blocker\n    finally:\n        lock.release()\n",
     ]
     INVALID = [
         "import asyncio, threading\n_lock = threading.Lock()\nasync def f():\n    with _lock:\n        await asyncio.sleep(0)  # SST405\n",
