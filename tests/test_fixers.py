@@ -65,6 +65,34 @@ def test_unsafe_container_replacement_needs_the_flag():
     assert "_cache = LockedDict()" in unsafe and "_cache_lock" not in unsafe
 
 
+def test_await_under_thread_lock_becomes_an_asyncio_lock_only_with_unsafe_fixes(tmp_path):
+    """The original deadlocks its event loop (a second task blocks the thread on the lock the
+    first holds across an await); the --unsafe-fixes version completes; a lock a thread also
+    takes is left, saying so."""
+    import subprocess
+    import sys
+
+    case = ROOT / "tests" / "data" / "await_under_thread_lock.py"
+    source = case.read_text()
+    safe = fix_source(source, "a.py", Config())
+    assert not safe.changed and {safe.why(f) for f in safe.remaining} == {
+        "with --unsafe-fixes, '_conn_lock' becomes an asyncio.Lock() (correct only when every coroutine using "
+        "it runs on one event loop)"}
+    unsafe = fix_source(source, "a.py", Config(), unsafe_fixes=True)
+    assert "_conn_lock = asyncio.Lock()" in unsafe.source and unsafe.source.count("async with _conn_lock:") == 2
+    assert unsafe.remaining == [] and check_source(unsafe.source, "a.py", Config()) == []
+    (tmp_path / "before.py").write_text(source)
+    (tmp_path / "after.py").write_text(unsafe.source)
+    with pytest.raises(subprocess.TimeoutExpired):
+        subprocess.run([sys.executable, "before.py"], cwd=tmp_path, capture_output=True, timeout=5)
+    after = subprocess.run([sys.executable, "after.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (after.returncode, after.stdout) == (0, "done\n"), after.stderr
+    shared = source + "\n\ndef from_thread(user):\n    with _conn_lock:\n        _conns.pop(user, None)\n"
+    left = fix_source(shared, "a.py", Config(), unsafe_fixes=True)
+    assert "asyncio.Lock()" not in left.source
+    assert all("is also taken outside a coroutine" in left.why(f) for f in left.remaining if f.code == "SST405")
+
+
 def test_configured_runtime_module():
     config = Config(runtime_module="myapp.safe")
     result = fix_source("_D = {}\n\n\ndef f(k):\n    _D[k] = 1\n", "m.py", config).source

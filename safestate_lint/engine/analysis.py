@@ -78,8 +78,8 @@ class ModuleAnalysis(ModuleBindings):
                     inner = frozenset((names | info.locals) - info.globals_declared)
                 elif isinstance(node, ast.Lambda):
                     inner = names | {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
-                body = node.body  # a list of statements, or a lambda's one expression
-                inside = {id(part) for part in body} if isinstance(body, list) else {id(body)}
+                own: object = node.body  # a list of statements, or a lambda's one expression
+                inside = {id(part) for part in own} if isinstance(own, list) else {id(own)}
                 for child in ast.iter_child_nodes(node):
                     stack.append((child, inner if id(child) in inside else names))
                 continue

@@ -53,6 +53,7 @@ class Edits:
     recheck: Dict[int, cst.BaseExpression] = field(default_factory=dict)  # With -> test to repeat inside
     recheck_if: Dict[int, cst.If] = field(default_factory=dict)  # With -> guarding If copied in front
     to_thread_lock: Dict[int, str] = field(default_factory=dict)  # async With -> threading lock
+    to_async_lock: Set[int] = field(default_factory=set)  # With on a thread lock -> `async with`
     replace_expr: Dict[int, str] = field(default_factory=dict)
     insert_after: Dict[int, List[Union[str, LockDecl]]] = field(default_factory=dict)
     insert_before: Dict[int, List[str]] = field(default_factory=dict)
@@ -604,6 +605,8 @@ class _Apply(cst.CSTTransformer):
         if isinstance(updated, cst.With):
             if key in e.to_thread_lock:
                 updated = updated.with_changes(asynchronous=None, items=[self._lock_item(e.to_thread_lock[key])])
+            if key in e.to_async_lock:
+                updated = updated.with_changes(asynchronous=cst.Asynchronous())
             if key in e.recheck:
                 inner_if = cst.If(test=e.recheck[key].deep_clone(), body=updated.body)
                 updated = updated.with_changes(body=cst.IndentedBlock(body=[inner_if]))

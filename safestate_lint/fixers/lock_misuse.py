@@ -7,7 +7,10 @@ DESCRIPTION:
   when the region calls code, never around a yield, an await or a blocking call.
 * SST402: `x.acquire(); ...; x.release()` in one block becomes `with x: ...`, so a return
   or an exception in between releases it. `acquire(timeout=...)`/`blocking=False` are left.
-SST403, SST404 and SST405 have no automatic fix.
+* SST405, with --unsafe-fixes only: a module-private `threading.Lock()` used nowhere but in
+  `with` statements of coroutines becomes an `asyncio.Lock()` entered with `async with`
+  (unsafe: correct only when those coroutines all run on one event loop).
+SST403 and SST404 have no automatic fix.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from safestate_lint.engine.syntax import inside
 from safestate_lint.finding import Finding
 from safestate_lint.fixers.base import FixContext, Unfixable, plan_each
 
-CODES = ("SST401", "SST402")
+CODES = ("SST401", "SST402", "SST405")
 
 
 def plan(ctx: FixContext, items: List[Tuple[Finding, Any]]) -> Set[Finding]:
@@ -35,6 +38,11 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Any]]) -> Set[Finding]:
             if site is None:
                 raise Unfixable("cannot locate the lock")
             _hoist(ctx, *site)
+        elif finding.code == "SST405":
+            held = next((h for h, n in usage.awaits if getattr(n, "lineno", 0) == finding.line), None)
+            if held is None:
+                raise Unfixable("cannot locate the lock")
+            _to_event_loop_lock(ctx, held.region.name)
         else:
             item = next((u for u in usage.unreleased if u.stmt.lineno == finding.line), None)
             if item is None:
@@ -104,3 +112,43 @@ def _with_statement(ctx: FixContext, item: Unreleased) -> None:
     ctx.claim([ctx.statement(item.stmt), *ctx.same_block_range(first, last), ctx.statement(item.release)])
     ctx.edits.wrap[id(first)] = (last, ast.unparse(item.target))
     ctx.edits.delete.update({id(ctx.statement(item.stmt)), id(ctx.statement(item.release))})
+
+
+def _to_event_loop_lock(ctx: FixContext, name: str) -> None:
+    """`_lock = threading.Lock()` -> `asyncio.Lock()`, and every `with _lock:` -> `async with`."""
+    m = ctx.m
+    binding = m.bindings.get(name)
+    if binding is None or binding.kind != "lock" or binding.async_lock:
+        raise Unfixable(f"'{name}' is not a module-level threading lock")
+    if binding.lock_type != "Lock" or not name.startswith("_"):
+        raise Unfixable(f"only a module-private threading.Lock() becomes an asyncio.Lock(); '{name}' is "
+                        f"{'public' if not name.startswith('_') else f'a {binding.lock_type}'}")
+    if not ctx.unsafe_fixes:
+        raise Unfixable(f"with --unsafe-fixes, '{name}' becomes an asyncio.Lock() (correct only when every "
+                        f"coroutine using it runs on one event loop)")
+    assign = binding.node
+    withs: List[ast.With] = []
+    for node, parent in m.uses_of_global(name):
+        if parent is assign:
+            continue
+        owner = m.parent_of(parent) if isinstance(parent, ast.withitem) else None
+        if not isinstance(owner, ast.With) or len(owner.items) != 1 or owner.items[0].context_expr is not node:
+            raise Unfixable(f"'{name}' is used outside a `with` of its own (line {getattr(node, 'lineno', '?')})")
+        scope = m.parent_of(owner)
+        while scope is not None and not isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            scope = m.parent_of(scope)
+        if not isinstance(scope, ast.AsyncFunctionDef):
+            raise Unfixable(f"'{name}' is also taken outside a coroutine (line {owner.lineno}), by a thread")
+        withs.append(owner)
+    if not isinstance(assign, ast.Assign) or not isinstance(assign.value, ast.Call):
+        raise Unfixable(f"cannot locate where '{name}' is created")
+    if any(id(w) in ctx.edits.to_async_lock for w in [ctx.statement(w) for w in withs]):  # type: ignore[misc]
+        return  # another finding on the same lock planned it already
+    statements = [ctx.statement(w) for w in withs]
+    ctx.claim([ctx.statement(assign), *statements])
+    value = getattr(ctx.small_statement(assign), "value", None)
+    if value is None:
+        raise Unfixable(f"cannot locate where '{name}' is created")
+    ctx.edits.replace_expr[id(value)] = "asyncio.Lock()"
+    ctx.imports.add(("asyncio", None))
+    ctx.edits.to_async_lock.update(id(statement) for statement in statements)

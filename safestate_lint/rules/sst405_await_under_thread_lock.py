@@ -29,7 +29,11 @@ class AwaitUnderThreadLock(Rule):
     state, or keep the `await` outside the thread lock.
 
     ## Fix
-    No automatic fix.
+    With `--unsafe-fixes` only: a module-private `threading.Lock()` that nothing but `with`
+    statements in coroutines takes becomes an `asyncio.Lock()`, entered with `async with`.
+    It is unsafe because it is correct only when those coroutines all run on one event loop
+    (an `asyncio.Lock` does not exclude threads or other loops). A lock a thread also takes
+    keeps the finding.
 
     ## Options
     `lock-names`.
