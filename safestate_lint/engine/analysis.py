@@ -21,7 +21,7 @@ from safestate_lint.config import Config
 from safestate_lint.engine.callgraph import build as build_call_graph
 from safestate_lint.engine.bindings import ModuleBindings
 from safestate_lint.engine.facts import Act, Binding, Check, FunctionInfo, FunctionNode, LockRegion, SharedKey
-from safestate_lint.engine.syntax import char_col, dotted_name, iter_scope_nodes
+from safestate_lint.engine.syntax import char_col, child_nodes, dotted_name, iter_scope_nodes, walk
 from safestate_lint.engine.locking import LockUsage, lock_usage
 from safestate_lint.engine.shapes import StaleRead, stale_reads
 from safestate_lint.engine.walker import FunctionWalker
@@ -52,8 +52,8 @@ class ModuleAnalysis(ModuleBindings):
     # ---- where module names are used (for fixers that must know who can notice a change) ----
     def parent_of(self, node: ast.AST) -> Optional[ast.AST]:
         if self._parents is None:
-            self._parents = {id(child): parent for parent in ast.walk(self.tree)
-                             for child in ast.iter_child_nodes(parent)}
+            self._parents = {id(child): parent for parent in walk(self.tree)
+                             for child in child_nodes(parent)}
         return self._parents.get(id(node))
 
     def uses_of_global(self, name: str) -> List[Tuple[ast.Name, ast.AST]]:
@@ -77,15 +77,15 @@ class ModuleAnalysis(ModuleBindings):
                     info.ensure_scope()
                     inner = frozenset((names | info.locals) - info.globals_declared)
                 elif isinstance(node, ast.Lambda):
-                    inner = names | {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+                    inner = names | {a.arg for a in walk(node.args) if isinstance(a, ast.arg)}
                 own: object = node.body  # a list of statements, or a lambda's one expression
                 inside = {id(part) for part in own} if isinstance(own, list) else {id(own)}
-                for child in ast.iter_child_nodes(node):
+                for child in child_nodes(node):
                     stack.append((child, inner if id(child) in inside else names))
                 continue
             if isinstance(node, ast.Name) and node.id not in names:
                 self._global_uses.setdefault(node.id, []).append((node, self.parent_of(node) or self.tree))
-            stack.extend((child, names) for child in ast.iter_child_nodes(node))
+            stack.extend((child, names) for child in child_nodes(node))
 
     def lock_usage(self) -> LockUsage:
         """Where locks are taken, and what runs under them (computed once, for SST4)."""

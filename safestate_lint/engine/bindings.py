@@ -14,7 +14,7 @@ from safestate_lint.config import Config
 from safestate_lint.engine.facts import Act, Binding, CallSite, FunctionInfo, LockRegion, SharedKey
 from safestate_lint.engine.prepass import TextIndex
 from safestate_lint.engine.syntax import (
-    _header_nodes, _is_main_guard, _iter_defs, _target_names, dotted_name, iter_scope_nodes,
+    _header_nodes, _is_main_guard, _iter_defs, _target_names, dotted_name, iter_scope_nodes, walk,
 )
 
 # -- what module-level names can be bound to ---------------------------------------------
@@ -184,7 +184,7 @@ class ModuleBindings(TextIndex):
         a module global annotated `Optional[C]`, a `global x; x = C()` getter, or a class
         singleton (`_instance`/`_instances` on the class, a base or the metaclass)."""
         main_block = {id(node) for stmt in self.tree.body if _is_main_guard(stmt)
-                      for inner in stmt.body for node in ast.walk(inner)}  # type: ignore[attr-defined]
+                      for inner in stmt.body for node in walk(inner)}  # type: ignore[attr-defined]
         for name, binding in self.bindings.items():
             node = binding.node
             value = getattr(node, "value", None)
@@ -483,7 +483,7 @@ class ModuleBindings(TextIndex):
                 self.classes[stmt.name] = stmt
                 self._collect_class_attrs(stmt)
         if not self.thread_evidence and self._node_contains(self._occurrences(("to_thread", "run_in_executor")), self.tree):
-            for node in ast.walk(self.tree):
+            for node in walk(self.tree):
                 if isinstance(node, ast.Attribute) and node.attr in ("to_thread", "run_in_executor"):
                     self.thread_evidence = True
                     break
@@ -523,7 +523,7 @@ class ModuleBindings(TextIndex):
         for stmt in self._module_statements():
             nodes: Iterable[ast.AST]
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                nodes = [n for d in stmt.decorator_list for n in ast.walk(d)]
+                nodes = [n for d in stmt.decorator_list for n in walk(d)]
                 for decorator in stmt.decorator_list:
                     name = dotted_name(decorator)
                     if name is not None and "." not in name:
@@ -531,11 +531,11 @@ class ModuleBindings(TextIndex):
                     elif name is not None and name.count(".") == 1:
                         self._top_dotted.add(tuple(name.split(".")))  # type: ignore[arg-type]
                 if isinstance(stmt, ast.ClassDef):
-                    nodes = list(nodes) + [n for s in stmt.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(s)]
+                    nodes = list(nodes) + [n for s in stmt.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in walk(s)]
             elif isinstance(stmt, (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)):
                 nodes = _header_nodes(stmt)
             else:
-                nodes = ast.walk(stmt)
+                nodes = walk(stmt)
             for node in nodes:
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                     top_called.add(node.func.id)
@@ -588,14 +588,14 @@ class ModuleBindings(TextIndex):
                 if not isinstance(stmt, ast.FunctionDef) or not stmt.args.args:
                     continue
                 wrapped = stmt.args.args[0].arg
-                for inner in ast.walk(stmt):
+                for inner in walk(stmt):
                     if not isinstance(inner, (ast.With, ast.AsyncWith)):
                         continue
                     locks = [item.context_expr for item in inner.items]
                     if not any(self._names_a_lock(expr) for expr in locks):
                         continue
                     if any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == wrapped
-                           for body_stmt in inner.body for n in ast.walk(body_stmt)):
+                           for body_stmt in inner.body for n in walk(body_stmt)):
                         self._locking.add(stmt.name)
                         break
         return self._locking

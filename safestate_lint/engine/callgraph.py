@@ -28,7 +28,7 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tup
 
 from safestate_lint.engine.bindings import _CONSTRUCTORS, ModuleBindings
 from safestate_lint.engine.facts import Act, CallSite, FunctionInfo, LockRegion, SharedKey
-from safestate_lint.engine.syntax import dotted_name, iter_scope_nodes
+from safestate_lint.engine.syntax import dotted_name, iter_scope_nodes, walk
 from safestate_lint.engine.walker import FunctionWalker
 
 # builtins that never call back into the module's code (beyond dunder methods of their arguments)
@@ -400,7 +400,7 @@ def _returns_at_once(qualified: str, call: ast.Call) -> bool:
         return bool(call.args) and isinstance(call.args[0], ast.Constant) and call.args[0].value == 0
     if qualified in ("os.waitpid", "os.wait3", "os.wait4"):
         return any(isinstance(n, (ast.Name, ast.Attribute)) and (dotted_name(n) or "").endswith("WNOHANG")
-                   for arg in call.args for n in ast.walk(arg))
+                   for arg in call.args for n in walk(arg))
     return False
 
 

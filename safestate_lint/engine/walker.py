@@ -15,7 +15,7 @@ from safestate_lint.engine.bindings import (
 from safestate_lint.engine.facts import Act, CallSite, Check, FunctionInfo, LockRegion, SharedKey
 from safestate_lint.engine.syntax import (
     _COMPREHENSIONS, _acquire_target, _is_none, _is_reset, _release_target, _target_names, terminates,
-    _value_locals, dotted_name, iter_scope_nodes,
+    _value_locals, child_nodes, dotted_name, iter_scope_nodes, walk,
 )
 
 
@@ -188,7 +188,7 @@ class FunctionWalker:
                 cls = self.class_of(target)
                 if cls is not None and isinstance(attr, ast.Constant) and isinstance(attr.value, str):
                     found.add(("c", cls, attr.value))
-            for child in ast.iter_child_nodes(current):
+            for child in child_nodes(current):
                 stack.append((child, names))
         return found
 
@@ -251,9 +251,9 @@ class FunctionWalker:
     def _stays_local(self, name: str) -> bool:
         """Every use of local `name` takes, releases or tests it (nothing stores or passes it on,
         and no nested function or lambda, which another thread may run, uses it)."""
-        for inner in ast.walk(self.info.node):
+        for inner in walk(self.info.node):
             if inner is not self.info.node and isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) \
-                    and any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(inner)):
+                    and any(isinstance(n, ast.Name) and n.id == name for n in walk(inner)):
                 return False
         for node in iter_scope_nodes(self.info.node.body):
             if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load):
@@ -268,8 +268,8 @@ class FunctionWalker:
     @property
     def _parents(self) -> Dict[int, ast.AST]:
         if self._parent_map is None:
-            self._parent_map = {id(child): parent for parent in ast.walk(self.info.node)
-                                for child in ast.iter_child_nodes(parent)}
+            self._parent_map = {id(child): parent for parent in walk(self.info.node)
+                                for child in child_nodes(parent)}
         return self._parent_map
 
     def lock_of(self, expr: ast.AST) -> Optional[LockRegion]:
@@ -369,7 +369,7 @@ class FunctionWalker:
         found: List[Check] = []
         if keys:
             found.append(Check(frozenset(keys), frozenset(lazy & keys), stmt, stmt, locks))
-        for node in ast.walk(test):
+        for node in walk(test):
             if isinstance(node, ast.Name) and node.id in self.derived and node.id in self.info.locals:
                 derived = self.derived[node.id]
                 found.append(Check(derived.keys, frozenset(lazy & derived.keys), stmt, derived.origin, derived.locks))
@@ -480,11 +480,11 @@ class FunctionWalker:
                     self.derived[name] = _Derived(frozenset(value_reads), stmt, locks)
                 else:
                     self.derived.pop(name, None)
-        for child in ast.iter_child_nodes(stmt):
+        for child in child_nodes(stmt):
             if isinstance(child, ast.expr) and child not in targets:
                 self.record_calls(child, stmt, locks, checks)
         for target in targets:
-            for sub in ast.iter_child_nodes(target):
+            for sub in child_nodes(target):
                 self.record_calls(sub, stmt, locks, checks)
 
     def record_store(self, target: ast.AST, stmt: ast.stmt, locks: Tuple[LockRegion, ...],
@@ -562,7 +562,7 @@ class FunctionWalker:
                     key, depth = self.root_key(node.args[0], through_calls=True)
                     if key is not None and self._container_key(key):
                         self.add(Act(key, "mutate", stmt, node, locks, self.info, f"{dotted_name(func)}()"), checks)
-            stack.extend(ast.iter_child_nodes(node))
+            stack.extend(child_nodes(node))
 
     def _stores_once_result(self, stmt: ast.stmt) -> bool:
         """`x = make()` / `x = await make()` where `make` is a run-once factory."""

@@ -17,7 +17,7 @@ from libcst.codemod.visitors import AddImportsVisitor
 
 from safestate_lint.engine.analysis import Act, FunctionInfo, ModuleAnalysis
 from safestate_lint.engine.callgraph import Reach
-from safestate_lint.engine.syntax import ast_block_of, dotted_name, inside, terminates
+from safestate_lint.engine.syntax import dotted_name, inside, terminates
 from safestate_lint.finding import Finding
 
 Block = Union[cst.Module, cst.IndentedBlock]
