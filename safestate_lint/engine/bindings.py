@@ -542,6 +542,7 @@ class ModuleBindings(TextIndex):
                 elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                         and isinstance(node.func.value, ast.Name):
                     self._top_dotted.add((node.func.value.id, node.func.attr))
+        self._walrus = self._text is None or ":=" in self._text  # can an expression bind a name?
         self._walk_defs(self.tree.body, None, [], "")
         setup = [info for info in self.functions
                  if info.class_name is None and "." not in info.qualname and info.name in top_called]
@@ -565,7 +566,8 @@ class ModuleBindings(TextIndex):
             if isinstance(node, ast.ClassDef):
                 self._walk_defs(node.body, node, enclosing, f"{prefix}{node.name}.")
                 continue
-            info = FunctionInfo(node=node, qualname=f"{prefix}{node.name}", parents=list(enclosing))
+            info = FunctionInfo(node=node, qualname=f"{prefix}{node.name}", parents=list(enclosing),
+                                walrus=self._walrus)
             if class_node is not None:
                 self._classify_method(info, class_node)
             info.synchronized = any(self._is_sync_decorator(d) for d in node.decorator_list)

@@ -84,6 +84,9 @@ class FunctionInfo:
     parents: List["FunctionInfo"] = field(default_factory=list)
     scoped: bool = False
     walked: bool = False
+    # whether expressions can bind names (`:=`); False when the module text has no walrus,
+    # so the scope is collected from statements and targets alone
+    walrus: bool = True
     # locks every caller holds when it calls this function (the call graph's caller context)
     held: Tuple["LockRegion", ...] = ()
 

@@ -147,6 +147,10 @@ def collect_scope(info: Any) -> None:
     if args.kwarg:
         names.add(args.kwarg.arg)
     nonlocal_names: Set[str] = set()
+    if not getattr(info, "walrus", True):
+        _statement_scope(info.node.body, names, info.globals_declared, nonlocal_names)
+        info.locals = (names - info.globals_declared) | nonlocal_names
+        return
     for node in iter_scope_nodes(info.node.body):
         if isinstance(node, ast.Global):
             info.globals_declared.update(node.names)
@@ -167,6 +171,52 @@ def collect_scope(info: Any) -> None:
             names.add(node.rest)  # type: ignore[attr-defined]
     info.locals = (names - info.globals_declared) | nonlocal_names
 
+
+
+_BLOCK_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _statement_scope(body: Sequence[ast.stmt], names: Set[str], declared: Set[str], nonlocal_names: Set[str]) -> None:
+    """`collect_scope` for code without `:=`: only statements and their targets bind names, so
+    expressions (most of a function) are never walked. Gives exactly the full walk's result."""
+    stack: List[Any] = list(body)
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        targets: List[Any] = []
+        if kind is ast.Assign or kind is ast.Delete:
+            targets = node.targets
+        elif kind is ast.AugAssign or kind is ast.AnnAssign or kind is ast.For or kind is ast.AsyncFor:
+            targets = [node.target]
+        elif kind is ast.With or kind is ast.AsyncWith:
+            targets = [item.optional_vars for item in node.items if item.optional_vars is not None]
+        elif kind is ast.Global:
+            declared.update(node.names)
+        elif kind is ast.Nonlocal:
+            nonlocal_names.update(node.names)
+        elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef or kind is ast.ClassDef:
+            names.add(node.name)
+            continue
+        elif kind is ast.Import or kind is ast.ImportFrom:
+            for alias in node.names:
+                names.add(alias.asname or alias.name.split(".")[0])
+        elif kind is ast.ExceptHandler:
+            if node.name:
+                names.add(node.name)
+        elif kind.__name__ == "match_case":
+            for pattern in walk(node.pattern):
+                if type(pattern).__name__ in ("MatchAs", "MatchStar") and getattr(pattern, "name", None):
+                    names.add(pattern.name)  # type: ignore[attr-defined]
+                elif type(pattern).__name__ == "MatchMapping" and getattr(pattern, "rest", None):
+                    names.add(pattern.rest)  # type: ignore[attr-defined]
+        elif kind.__name__ == "TypeAlias":
+            names.add(node.name.id)
+        for target in targets:
+            names.update(_target_names(target))  # `a[i] = ...` and `o.x = ...` bind nothing
+        for name in _BLOCK_FIELDS:
+            block = getattr(node, name, None)
+            if block:
+                stack.extend(block)
 
 
 def _is_reset(stmt: ast.stmt) -> bool:
