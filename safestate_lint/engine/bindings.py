@@ -507,7 +507,7 @@ class ModuleBindings(TextIndex):
                     continue
                 self_name = stmt.args.args[0].arg
                 for node in iter_scope_nodes(stmt.body):
-                    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.value, ast.Call):
                         target = node.targets[0]
                         if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
                                 and target.value.id == self_name:

@@ -180,25 +180,27 @@ def _under(m: "ModuleAnalysis", reach: Reach, info: FunctionInfo, nodes: List[as
     if not held or not nodes:
         return
     summary = reach.statements(info, nodes)
-    if thread_held and _double_checked(m, thread_held[-1].node):
-        thread_held = []  # taken only until the object exists: waiting for its creation is the point
+    found: List[Blocking] = []
     if thread_held:
-        holder = thread_held[-1]
         for call, blocked in _blocking(summary, thread_held):
-            usage.blocking.append(Blocking(blocked, call, nodes[0]))
-        if summary.awaits and info.is_async:
-            node = next((n for root in nodes for n in ast.walk(root)
-                         if isinstance(n, (ast.Await, ast.AsyncFor, ast.AsyncWith))), nodes[0])
-            usage.awaits.append((holder, node))
+            found.append(Blocking(blocked, call, nodes[0]))
     for callee in summary.callees:
         closure = reach.closure(reach.direct(callee))
         if thread_held:
             for call, blocked in _blocking(closure, thread_held):
-                usage.blocking.append(Blocking(blocked, f"{call} (through '{callee.qualname}()')", nodes[0]))
+                found.append(Blocking(blocked, f"{call} (through '{callee.qualname}()')", nodes[0]))
         for ident, where in {**reach.direct(callee).locks, **closure.locks}.items():
             for outer in held:
                 if outer.ident != ident:
                     usage.orders.append(Order(outer, ident, nodes[0], info, via=where))
+    waits = thread_held and summary.awaits and info.is_async
+    if (found or waits) and not _double_checked(m, thread_held[-1].node):
+        # (a lock taken only until the object exists is exempt: waiting for its creation is the point)
+        usage.blocking.extend(found)
+        if waits:
+            node = next((n for root in nodes for n in ast.walk(root)
+                         if isinstance(n, (ast.Await, ast.AsyncFor, ast.AsyncWith))), nodes[0])
+            usage.awaits.append((thread_held[-1], node))
 
 
 def _blocking(summary: Summary, held: List[Held]) -> List[Tuple[str, Held]]:
