@@ -38,6 +38,8 @@ PURE_BUILTINS = frozenset({
     "id", "round", "divmod", "hash", "type", "repr", "format", "hasattr", "getattr", "iter", "next", "ord", "chr",
     "object", "slice", "callable", "bin", "hex", "oct", "pow", "vars", "super",
 })
+# `Summary.locks` entries for locks a function's callers hold around it (it does not take them)
+CALLERS_HOLD = "the callers of "
 # calls that can block the calling thread for a long or unbounded time (shared with SST404's list)
 BLOCKING_CALLS = frozenset({
     "time.sleep", "input", "subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output",
@@ -509,7 +511,7 @@ class Reach:
         if key not in self._direct:
             summary = self.statements(info, info.node.body)
             for region in info.held:
-                summary.locks.setdefault(region.ident or region.name, f"the callers of '{info.qualname}()'")
+                summary.locks.setdefault(region.ident or region.name, f"{CALLERS_HOLD}'{info.qualname}()'")
             self._direct[key] = summary
         return self._direct[key]
 

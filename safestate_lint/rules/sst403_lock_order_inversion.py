@@ -54,6 +54,9 @@ class LockOrderInversion(Rule):
     VALID = [
         "import threading\na = threading.Lock()\nb = threading.Lock()\ndef f():\n    with a:\n        with b:\n            pass\ndef g():\n    with a:\n        with b:\n            pass\n",
         "import threading\na = threading.RLock()\ndef f():\n    with a:\n        with a:\n            pass\n",
+        # a helper called with both locks held takes neither (concurrent.futures' submit())
+        "import threading\na = threading.Lock()\nb = threading.Lock()\nitems = []\ndef submit(x):\n    with a, b:\n"
+        "        _helper(x)\ndef _helper(x):\n    items.append(x)\n",
     ]
     INVALID = [
         "import threading\na = threading.Lock()\nb = threading.Lock()\ndef f():\n    with a:\n        with b:\n            pass\ndef g():\n    with b:\n        with a:  # SST403\n            pass\n",
