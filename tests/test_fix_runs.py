@@ -1,6 +1,6 @@
 """Every fixer golden case runs: the original and the fixed program, each driven by 8 threads
-started together, in a subprocess with a timeout.  A hang (a deadlock a fix introduced) or an
-exception fails the test; the original must pass the same driver, so the driver is valid.
+started together, in a subprocess with a timeout.  A hang (a deadlock a fix introduced) fails
+either; an exception fails the fixed one (the original may raise from the races it has).
 
 Runs on the default interpreter and on the free-threaded leg of `.ci/run` (the fixed files
 are the checked-in `.fixed.py` goldens, which `test_fixers.py` proves `fix` produces)."""
@@ -45,11 +45,13 @@ DRIVERS = {
     "truth_early_exit": ("", "\ntry:\n    m.create(f'u{i % 5}', 'pw')\nexcept ValueError:\n    pass\nm.exists('u1')"),
     "truth_token_bucket": ("", "m.take(); m.refill() if i % 10 == 0 else None"),
     "truth_read_after": ("", "m.next_id()"),
-    "truth_publish_last": ("", "assert m.get_manager().ready; assert m.table()[ord('7')] == 7"),
+    # the original publishes before it is ready, a race free-threaded builds show: asserted on the fix only
+    "truth_publish_last": ("", "manager, table = m.get_manager(), m.table()\n"
+                               "assert not FIXED or (manager.ready and table[ord('7')] == 7)"),
     "truth_writers": ("", "m.inc(); m.reset() if i % 9 == 0 else None; m.add(1); asyncio.run(m.add_async(1))"),
     "redteam_two_branch": ("", "m.Backend.get()  # left unfixed (with the reason): it must still run"),
     "redteam_memo": ("", "assert m.fib(30 + i % 5) > 0"),
-    "redteam_nested_singletons": ("", "assert m.Service().config is m.Config()"),
+    "redteam_nested_singletons": ("", "service, config = m.Service(), m.Config()\nassert not FIXED or service.config is config"),
     "redteam_enum_body": ("", "m.Color.load(); assert not any(n.endswith('_lock') for n in m.Color.__members__)"),
     "redteam_local_singleton": ("", "asyncio.run(m.get_client())"),
     "redteam_signal_del": ("import signal\n", "m.inc(); m.Resource(); signal.raise_signal(signal.SIGALRM) if i % 5 == 0 and "
@@ -70,6 +72,7 @@ import asyncio, importlib.util, sys, threading
 spec = importlib.util.spec_from_file_location("case_under_test", sys.argv[1])
 m = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(m)
+FIXED = sys.argv[5] == "fixed"  # drivers may assert what only the fix guarantees
 exec(compile(sys.argv[2], "<setup>", "exec"), globals())
 body = compile(sys.argv[3], "<driver>", "exec")
 sys.setswitchinterval(1e-6)
@@ -94,15 +97,19 @@ if any(t.is_alive() for t in threads):
     sys.stdout.flush()
     import os
     os._exit(3)
-if errors:
+if errors and FIXED:
     print(errors[0])
     sys.exit(1)
+# the original may raise from its races (free-threaded builds show them: a heap or list changed
+# during iteration); only a hang fails it, and the fixed version must run clean
 '''
 
 
-def run_case(path: Path, setup: str, driver: str, seconds: float = 20) -> subprocess.CompletedProcess:
+def run_case(path: Path, setup: str, driver: str, seconds: float = 20,
+             variant: str = "fixed") -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-c", HARNESS, str(path), textwrap.dedent(setup), driver, str(seconds)],
+    return subprocess.run([sys.executable, "-c", HARNESS, str(path), textwrap.dedent(setup), driver, str(seconds),
+                           variant],
                           capture_output=True, text=True, timeout=60, env=env, cwd=str(ROOT))
 
 
@@ -116,7 +123,7 @@ def test_every_golden_case_has_a_driver():
 def test_golden_case_runs_under_threads(name, variant):
     setup, driver = DRIVERS[name]
     path = CASES / (f"{name}.py" if variant == "original" else f"{name}.fixed.py")
-    result = run_case(path, setup, driver)
+    result = run_case(path, setup, driver, variant=variant)
     assert result.returncode == 0, f"{variant} {name}: exit {result.returncode}: {result.stdout}{result.stderr}"
 
 
