@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
+import tempfile
 from typing import Callable, Dict, List, NoReturn, Optional, Sequence
 
 from safestate_lint import __version__
@@ -55,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(check)
     check.add_argument("--format", choices=report.FORMATS, default="text")
     check.add_argument("--statistics", action="store_true", help="print counts per rule instead of findings")
+    check.add_argument("--exit-zero", action="store_true",
+                       help="exit 0 even when there are findings (2 still means files could not be checked)")
+    check.add_argument("--output-file", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
     rule = sub.add_parser("rule", help="print a rule's documentation")
     rule.add_argument("code", metavar="CODE", help="a rule code (SST101) or name")
     sub.add_parser("rules", help="list every rule")
@@ -137,17 +142,36 @@ def cmd_check(args: argparse.Namespace) -> int:
     errors = sorted(path_errors + result.errors)
     for display, reason in errors:
         sys.stderr.write(f"{display}: error: {reason}\n")
+    buffer = io.StringIO()
+    out = buffer if args.output_file else sys.stdout
     if args.statistics:
-        report.statistics(result.findings, args.format, sys.stdout)
+        report.statistics(result.findings, args.format, out)
     else:
-        report.write(result.findings, args.format, sys.stdout)
+        report.write(result.findings, args.format, out)
+    if args.output_file:
+        _write_report(args.output_file, buffer.getvalue())
     if not args.quiet and args.format == "text":
         n = len(result.findings)
         sys.stderr.write(f"Found {n} finding{'s' if n != 1 else ''} in {len(files)} file{'s' if len(files) != 1 else ''}"
                          f"{f' ({len(errors)} could not be checked)' if errors else ''}.\n")
     if errors:
         return 2
-    return 1 if result.findings else 0
+    return 1 if result.findings and not args.exit_zero else 0
+
+
+def _write_report(path: str, text: str) -> None:
+    """The whole report, or nothing: a temporary file beside it, then a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = None
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=".safestate-report-", dir=directory)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except OSError as exc:
+        if temporary is not None and os.path.exists(temporary):
+            os.unlink(temporary)
+        raise UserError(f"{path}: error: cannot write the report: {exc.strerror or exc}") from None
 
 
 def cmd_rule(args: argparse.Namespace) -> int:

@@ -287,3 +287,19 @@ def test_usage_error_exit_2():
 def test_console_script_matches_module(project):
     script = subprocess.run(["safestate-lint", "check", "--no-cache", "-q"], cwd=project, capture_output=True)
     assert script.stdout == run_cli(["check", "--no-cache", "-q"], cwd=project).stdout
+
+
+def test_exit_zero_and_output_file(tmp_path):
+    (tmp_path / "a.py").write_text(UNSAFE)
+    printed = run_cli(["check", "--no-cache", "-q", "--format", "json"], cwd=tmp_path)
+    assert printed.returncode == 1
+    written = run_cli(["check", "--no-cache", "-q", "--format", "json", "--exit-zero", "-o", "report.json"], cwd=tmp_path)
+    assert (written.returncode, written.stdout) == (0, b"")
+    assert (tmp_path / "report.json").read_bytes() == printed.stdout  # the same report, whole
+    for fmt in ("text", "sarif", "github"):
+        run_cli(["check", "--no-cache", "-q", "--format", fmt, "--output-file", f"r.{fmt}"], cwd=tmp_path)
+        assert (tmp_path / f"r.{fmt}").read_bytes() == run_cli(["check", "--no-cache", "-q", "--format", fmt],
+                                                              cwd=tmp_path).stdout
+    bad = run_cli(["check", "--no-cache", "-q", "-o", "missing/dir/r.txt"], cwd=tmp_path)
+    assert bad.returncode == 2 and b"missing/dir/r.txt: error: cannot write the report" in bad.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.py", "r.github", "r.sarif", "r.text", "report.json"]
