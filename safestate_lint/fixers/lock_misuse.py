@@ -142,9 +142,9 @@ def _to_event_loop_lock(ctx: FixContext, name: str) -> None:
         withs.append(owner)
     if not isinstance(assign, ast.Assign) or not isinstance(assign.value, ast.Call):
         raise Unfixable(f"cannot locate where '{name}' is created")
-    if any(id(w) in ctx.edits.to_async_lock for w in [ctx.statement(w) for w in withs]):  # type: ignore[misc]
-        return  # another finding on the same lock planned it already
     statements = [ctx.statement(w) for w in withs]
+    if any(id(statement) in ctx.edits.to_async_lock for statement in statements):
+        return  # another finding on the same lock planned it already
     ctx.claim([ctx.statement(assign), *statements])
     value = getattr(ctx.small_statement(assign), "value", None)
     if value is None:
