@@ -14,7 +14,7 @@ from safestate_lint import config as config_mod
 from safestate_lint import report
 from safestate_lint.config import Config
 from safestate_lint.finding import UserError
-from safestate_lint.files import SourceFile, discover_files
+from safestate_lint.files import SourceFile, discover_files, read_bytes
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--exit-zero", action="store_true",
                        help="exit 0 even when there are findings (2 still means files could not be checked)")
     check.add_argument("--output-file", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
+    check.add_argument("--baseline", metavar="FILE", help="report only findings not recorded in FILE (replaces config)")
+    check.add_argument("--write-baseline", metavar="FILE", help="record every current finding in FILE and exit 0")
     rule = sub.add_parser("rule", help="print a rule's documentation")
     rule.add_argument("code", metavar="CODE", help="a rule code (SST101) or name")
     sub.add_parser("rules", help="list every rule")
@@ -142,21 +144,65 @@ def cmd_check(args: argparse.Namespace) -> int:
     errors = sorted(path_errors + result.errors)
     for display, reason in errors:
         sys.stderr.write(f"{display}: error: {reason}\n")
+    stale = 0
+    fingerprints = None
+    baseline_file = _baseline_file(args, settings)
+    if args.write_baseline or baseline_file or args.format == "sarif":
+        from safestate_lint import baseline
+
+        real = {source.display: source.path for source in files}
+        ids = baseline.identities(result.findings, lambda display: settings.for_path(real.get(display, display))
+                                  .relative(real.get(display, display)),
+                                  lambda display: _source_lines(real.get(display, display), stdin_data))
+        if args.write_baseline:
+            baseline.write(args.write_baseline, list(ids.values()))
+            n = len(ids)
+            sys.stderr.write(f"Wrote {n} finding{'s' if n != 1 else ''} to {args.write_baseline}.\n")
+            return 2 if errors else 0
+        if baseline_file:
+            result.findings, stale = baseline.split(result.findings, ids.__getitem__, baseline.load(baseline_file))
+        fingerprints = {finding: baseline.fingerprint(key) for finding, key in ids.items()}
     buffer = io.StringIO()
     out = buffer if args.output_file else sys.stdout
     if args.statistics:
         report.statistics(result.findings, args.format, out)
     else:
-        report.write(result.findings, args.format, out)
+        report.write(result.findings, args.format, out, fingerprints)
     if args.output_file:
         _write_report(args.output_file, buffer.getvalue())
     if not args.quiet and args.format == "text":
         n = len(result.findings)
         sys.stderr.write(f"Found {n} finding{'s' if n != 1 else ''} in {len(files)} file{'s' if len(files) != 1 else ''}"
                          f"{f' ({len(errors)} could not be checked)' if errors else ''}.\n")
+    if stale and not args.quiet:
+        sys.stderr.write(f"{stale} baselined finding{'s' if stale != 1 else ''} no longer occur"
+                         f"{'s' if stale == 1 else ''}; rewrite the baseline with --write-baseline\n")
     if errors:
         return 2
     return 1 if result.findings and not args.exit_zero else 0
+
+
+def _baseline_file(args: argparse.Namespace, settings: "Settings") -> str:
+    """`--baseline FILE`, else the configuration's `baseline` (relative to its directory)."""
+    if args.baseline:
+        return str(args.baseline)
+    config = settings.for_path(".")
+    if config.baseline:
+        return os.path.join(config.root or os.getcwd(), config.baseline)
+    return ""
+
+
+def _source_lines(path: str, stdin_data: Optional[bytes]) -> List[str]:
+    """A file's physical lines, as the analysis saw them (empty when it cannot be read now)."""
+    from safestate_lint.engine import decode_source
+    from safestate_lint.engine.syntax import physical_lines
+    from safestate_lint.finding import SourceError
+
+    try:
+        data = stdin_data if stdin_data is not None else read_bytes(path)
+        return list(physical_lines(decode_source(data)))
+    except (OSError, SourceError):
+        return []
 
 
 def _write_report(path: str, text: str) -> None:

@@ -46,6 +46,7 @@ _KEYS: Dict[str, Tuple[str, str]] = {
     "lock-names": ("list", "a list of glob patterns of lock names"),
     "synchronized-decorators": ("list", "a list of decorator names (globs)"),
     "thread-safe-types": ("list", "a list of type names (e.g. 'mypkg.SafeCache')"),
+    "baseline": ("str", "a path to a baseline file (relative to this file's directory)"),
     "blocking-calls": ("list", "a list of call names (globs, e.g. 'mypkg.rpc.*' or '*.fetch_remote')"),
     "runtime-module": ("str", "a module name string, or 'none' (standard-library locks only)"),
 }
@@ -61,6 +62,7 @@ class Config(NamedTuple):
     synchronized_decorators: Tuple[str, ...] = DEFAULT_SYNCHRONIZED_DECORATORS
     thread_safe_types: Tuple[str, ...] = ()
     blocking_calls: Tuple[str, ...] = ()  # extra calls SST404 and the fixers treat as blocking
+    baseline: str = ""  # `check` reports only findings not recorded in this file
     runtime_module: str = "safestate_lint.runtime"
     root: str = ""  # the directory of the config file (paths in it are relative to it)
     source: str = ""  # the config file

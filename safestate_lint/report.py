@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import IO, List
+from typing import IO, Dict, List, Optional
 
 from safestate_lint import __version__
 from safestate_lint.finding import Finding
@@ -13,7 +13,7 @@ FORMATS = ("text", "json", "sarif", "github")
 FIXABILITY_FORMATS = ("json",)  # formats that print whether `fix` would fix each finding
 
 
-def write(findings: List[Finding], fmt: str, out: IO[str]) -> None:
+def write(findings: List[Finding], fmt: str, out: IO[str], fingerprints: Optional[Dict[Finding, str]] = None) -> None:
     if fmt == "text":
         for finding in findings:
             out.write(finding.text() + "\n")
@@ -26,13 +26,16 @@ def write(findings: List[Finding], fmt: str, out: IO[str]) -> None:
             out.write(f"::error title=safestate-lint ({f.code}),file={f.path},line={f.line},col={f.col},"
                       f"endLine={f.end_line or f.line}::{f.code} {message}\n")
     elif fmt == "sarif":
-        json.dump(sarif(findings), out, indent=2)
+        json.dump(sarif(findings, fingerprints), out, indent=2)
         out.write("\n")
     else:  # pragma: no cover - argparse restricts the choices
         raise ValueError(fmt)
 
 
-def sarif(findings: List[Finding]) -> dict:
+def sarif(findings: List[Finding], fingerprints: Optional[Dict[Finding, str]] = None) -> dict:
+    """SARIF 2.1.0; with `fingerprints` (the baseline identity: path, code, state, statement
+    text, not the line), each result carries `partialFingerprints` so code scanning tracks it
+    across commits."""
     from safestate_lint.rules import ALL_RULES
 
     rules = [
@@ -58,6 +61,8 @@ def sarif(findings: List[Finding]) -> dict:
                     "region": {"startLine": f.line, "startColumn": f.col, "endLine": f.end_line or f.line},
                 }
             }],
+            **({"partialFingerprints": {"safestateIdentity/v1": fingerprints[f]}}
+               if fingerprints and f in fingerprints else {}),
         }
         for f in findings
     ]

@@ -303,3 +303,73 @@ def test_exit_zero_and_output_file(tmp_path):
     bad = run_cli(["check", "--no-cache", "-q", "-o", "missing/dir/r.txt"], cwd=tmp_path)
     assert bad.returncode == 2 and b"missing/dir/r.txt: error: cannot write the report" in bad.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.py", "r.github", "r.sarif", "r.text", "report.json"]
+
+
+BASELINED = """\
+count = 0
+_cache = {}
+
+
+def inc():
+    global count
+    count += 1
+
+
+def put(k, v):
+    _cache[k] = v  # store
+"""
+
+
+def test_baseline_reports_only_new_findings_whatever_moves(tmp_path):
+    (tmp_path / "a.py").write_text(BASELINED)
+    wrote = run_cli(["check", "--write-baseline", "base.json"], cwd=tmp_path)
+    assert wrote.returncode == 0 and b"Wrote 2 findings to base.json." in wrote.stderr
+    data = json.loads((tmp_path / "base.json").read_text())
+    assert data["version"] == 1 and [e["code"] for e in data["findings"]] == ["SST101", "SST102"]
+    assert run_cli(["check", "--write-baseline", "again.json"], cwd=tmp_path).returncode == 0
+    assert (tmp_path / "again.json").read_bytes() == (tmp_path / "base.json").read_bytes()  # stable
+    # lines added above, a comment edited, indentation kept: nothing resurfaces
+    moved = "import os\n\n\n" + BASELINED.replace("# store", "# the stored value")
+    (tmp_path / "a.py").write_text(moved)
+    quiet = run_cli(["check", "--baseline", "base.json"], cwd=tmp_path)
+    assert (quiet.returncode, quiet.stdout) == (0, b""), quiet.stdout
+    # a new race in the same file is reported
+    (tmp_path / "a.py").write_text(moved + "\n\ndef put2(k, v):\n    _cache[k] = v\n")
+    new = run_cli(["check", "-q", "--baseline", "base.json"], cwd=tmp_path)
+    assert new.returncode == 1 and lines(new) == [
+        "a.py:18:5: SST102 module-level dict '_cache' is mutated (item assignment) in 'put2()' without a lock"]
+    # the config key; a fixed finding is counted as stale
+    (tmp_path / "pyproject.toml").write_text("[tool.safestate-lint]\nbaseline = 'base.json'\n")
+    (tmp_path / "a.py").write_text("_cache = {}\n\n\ndef put(k, v):\n    _cache[k] = v  # store\n")
+    stale = run_cli(["check"], cwd=tmp_path)
+    assert stale.returncode == 0
+    assert b"1 baselined finding no longer occurs; rewrite the baseline with --write-baseline" in stale.stderr
+
+
+@pytest.mark.parametrize("content,expected", [
+    ("{not json", "not a safestate-lint baseline"),
+    ('{"version": 99, "findings": []}', "unsupported baseline (version 99; this safestate-lint reads version 1)"),
+    ('{"version": 1, "findings": [{"path": "a.py"}]}', "not a safestate-lint baseline: bad entry"),
+])
+def test_bad_baseline_is_one_line_exit_2(tmp_path, content, expected):
+    (tmp_path / "a.py").write_text(BASELINED)
+    (tmp_path / "base.json").write_text(content)
+    result = run_cli(["check", "--baseline", "base.json"], cwd=tmp_path)
+    err = result.stderr.decode()
+    assert result.returncode == 2 and expected in err and err.count("\n") == 1, err
+    missing = run_cli(["check", "--baseline", "nope.json"], cwd=tmp_path)
+    assert missing.returncode == 2 and b"nope.json: error: baseline not found" in missing.stderr
+
+
+def test_sarif_partial_fingerprints_follow_the_finding_not_the_line(tmp_path):
+    def results():
+        out = run_cli(["check", "--no-cache", "-q", "--format", "sarif"], cwd=tmp_path).stdout
+        return [(r["locations"][0]["physicalLocation"]["region"]["startLine"], r["partialFingerprints"])
+                for r in json.loads(out)["runs"][0]["results"]]
+
+    (tmp_path / "a.py").write_text(BASELINED)
+    before = results()
+    (tmp_path / "a.py").write_text("import os\n\n\n" + BASELINED.replace("# store", "# edited"))
+    after = results()
+    assert [line + 3 for line, _ in before] == [line for line, _ in after]
+    assert [fp for _, fp in before] == [fp for _, fp in after] and len({str(fp) for _, fp in after}) == 2
