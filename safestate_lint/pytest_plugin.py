@@ -1,0 +1,114 @@
+"""The pytest plugin (entry point `pytest11`, name `safestate`): hammer your own code with threads.
+
+- the fixture `hammer`: `hammer(fn, threads=8, iterations=1000)` calls `fn()` in every thread,
+  all released together by a barrier, with a tiny switch interval for the run (restored after).
+  It re-raises the first exception any thread hit, naming the thread and the iteration, and
+  returns each thread's results (a list per thread).
+- the marker `@pytest.mark.hammer(threads=N, iterations=M)`: the test function's body runs in N
+  threads at once, each calling it M times. Fixtures are set up once and shared (the point).
+- `--hammer-threads N` overrides N for the fixture and every marked test.
+
+It imports only the standard library and this package's stdlib-only runtime: no LibCST and no
+analysis engine are loaded into users' test runs.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import threading
+from typing import Any, Callable, List, Optional, Tuple
+
+import pytest
+
+DEFAULT_THREADS = 8
+
+
+class HammerTimeout(AssertionError):
+    """A hammered thread did not finish in time: a deadlock, or a very slow function."""
+
+
+def run_hammer(fn: Callable[[], Any], threads: int = DEFAULT_THREADS, iterations: int = 1000, *,
+               switch_interval: float = 1e-6, timeout: float = 300.0) -> List[List[Any]]:
+    """Call `fn()` `iterations` times in each of `threads` threads started together; each
+    thread's results, or the first exception raised (with the thread and iteration noted)."""
+    if threads < 1 or iterations < 1:
+        raise ValueError("hammer: threads and iterations must be at least 1")
+    barrier = threading.Barrier(threads)
+    results: List[List[Any]] = [[] for _ in range(threads)]
+    failures: List[Tuple[int, int, BaseException]] = []
+    lock = threading.Lock()
+
+    def worker(index: int) -> None:
+        iteration = -1
+        try:
+            barrier.wait()
+            for iteration in range(iterations):
+                results[index].append(fn())
+        except BaseException as exc:  # every failure is reported, SystemExit from fn included
+            with lock:
+                failures.append((index, iteration, exc))
+            barrier.abort()
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(switch_interval)
+    try:
+        workers = [threading.Thread(target=worker, args=(i,), name=f"hammer-{i}", daemon=True)
+                   for i in range(threads)]
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            thread.join(timeout)
+            if thread.is_alive():
+                raise HammerTimeout(f"hammer: {thread.name} did not finish within {timeout:g}s (a deadlock?)")
+    finally:
+        sys.setswitchinterval(old)
+    real = [f for f in failures if not isinstance(f[2], threading.BrokenBarrierError)] or failures
+    if real:
+        index, iteration, exc = real[0]
+        note = f"raised in hammer thread {index} of {threads}, iteration {iteration + 1} of {iterations}"
+        if hasattr(exc, "add_note"):
+            exc.add_note(note)
+            raise exc
+        raise AssertionError(f"{note}: {exc!r}") from exc  # pragma: no cover - Python < 3.11
+    return results
+
+
+def pytest_addoption(parser: Any) -> None:
+    group = parser.getgroup("safestate", "safestate-lint: hammer code with threads")
+    group.addoption("--hammer-threads", type=int, default=None, metavar="N",
+                    help="threads for the hammer fixture and every @pytest.mark.hammer test")
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line(
+        "markers", "hammer(threads=8, iterations=100): run the test body in N threads at once, M times each")
+
+
+def _threads(config: Any, wanted: int) -> int:
+    override: Optional[int] = config.getoption("hammer_threads", None)
+    return override if override else wanted
+
+
+@pytest.fixture
+def hammer(request: Any) -> Callable[..., List[List[Any]]]:
+    """`hammer(fn, threads=8, iterations=1000)`: see the module documentation."""
+    def run(fn: Callable[[], Any], threads: int = DEFAULT_THREADS, iterations: int = 1000) -> List[List[Any]]:
+        return run_hammer(fn, _threads(request.config, threads), iterations)
+    return run
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: Any) -> Optional[bool]:
+    marker = pyfuncitem.get_closest_marker("hammer")
+    if marker is None:
+        return None
+    function = pyfuncitem.obj
+    if inspect.iscoroutinefunction(function):
+        raise pytest.UsageError(f"{pyfuncitem.nodeid}: @pytest.mark.hammer runs plain functions; "
+                                f"call asyncio.run() inside the test instead")
+    threads = _threads(pyfuncitem.config, int(marker.kwargs.get("threads", DEFAULT_THREADS)))
+    iterations = int(marker.kwargs.get("iterations", 100))
+    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    run_hammer(lambda: function(**arguments), threads, iterations)
+    return True

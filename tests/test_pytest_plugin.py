@@ -1,0 +1,72 @@
+"""The pytest plugin, through real pytest runs in a subprocess: the fixture and the marker
+catch a lost update and a double-created singleton in unfixed code, and pass once
+`safestate-lint fix` has run; failures name the thread and the iteration; --hammer-threads
+and --strict-markers work; loading it imports neither LibCST nor the analysis engine."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "tests" / "data" / "hammer_app"
+
+
+def installed() -> bool:
+    return any(e.name == "safestate" for e in importlib.metadata.entry_points().select(group="pytest11"))
+
+
+def run_pytest(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    plugin = [] if installed() else ["-p", "safestate_lint.pytest_plugin"]  # the free-threaded leg has no install
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(cwd)])}
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--strict-markers",
+                           *plugin, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_fixture_catches_the_races_and_passes_after_fix(tmp_path):
+    for name in ("app.py", "test_app.py"):
+        shutil.copy(APP / name, tmp_path / name)
+    unfixed = run_pytest(tmp_path)
+    assert unfixed.returncode == 1, unfixed.stdout
+    assert "2 failed" in unfixed.stdout and "assert 16 == 1" in unfixed.stdout, unfixed.stdout
+    python = os.environ.get("SAFESTATE_FIX_PYTHON", sys.executable)
+    try:
+        import libcst  # noqa: F401
+    except ImportError:  # the free-threaded leg: the fixed file comes from an interpreter that has LibCST
+        if python == sys.executable:
+            return
+    subprocess.run([python, "-m", "safestate_lint", "fix", "--no-cache", "app.py"], cwd=tmp_path, check=True,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=120)
+    fixed = run_pytest(tmp_path)
+    assert fixed.returncode == 0 and "2 passed" in fixed.stdout, fixed.stdout
+
+
+def test_marker_runs_the_body_in_threads_and_names_the_failing_thread(tmp_path):
+    (tmp_path / "test_marked.py").write_text(
+        "import threading\nimport pytest\n\nseen = set()\ncalls = []\n\n\n"
+        "@pytest.fixture(scope='module')\ndef shared():\n    return object()\n\n\n"
+        "@pytest.mark.hammer(threads=4, iterations=25)\n"
+        "def test_body(shared):\n    seen.add((threading.current_thread().name, id(shared)))\n    calls.append(1)\n\n\n"
+        "def test_counts():\n    assert len(calls) == 4 * 25 and len({s for _, s in seen}) == 1\n"
+        "    assert len({t for t, _ in seen}) == 4\n\n\n"
+        "@pytest.mark.hammer(threads=3, iterations=10)\n"
+        "def test_fails():\n    assert threading.current_thread().name != 'hammer-2'\n")
+    result = run_pytest(tmp_path)
+    assert result.returncode == 1 and "1 failed, 2 passed" in result.stdout, result.stdout
+    assert "raised in hammer thread 2 of 3, iteration 1 of 10" in result.stdout
+    override = run_pytest(tmp_path, "--hammer-threads", "2", "-k", "body or counts")
+    assert override.returncode == 1 and "assert (50 == (4 * 25)" in override.stdout, override.stdout
+
+
+def test_loading_the_plugin_imports_no_engine():
+    code = ("import sys, safestate_lint.pytest_plugin as p\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('libcst', 'safestate_lint.engine', "
+            "'safestate_lint.fixers'))))\n"
+            "print(len(p.run_hammer(lambda: 1, threads=3, iterations=4)[2]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.splitlines() == ["[]", "4"], out.stdout + out.stderr
