@@ -18,6 +18,7 @@ import tempfile
 from collections import Counter
 from typing import Callable, Dict, List, Sequence, Tuple
 
+from safestate_lint.config import Config
 from safestate_lint.finding import Finding, UserError
 
 VERSION = 1
@@ -26,6 +27,15 @@ _TRAILING_COMMENT = re.compile(r"\s*#[^'\"]*$")
 _SPACE = re.compile(r"\s+")
 
 Identity = Tuple[str, str, str, str]  # relative path, code, message, statement hash
+
+
+def baseline_path(explicit: "str | None", config: Config) -> str:
+    """`--baseline FILE`, else the configuration's `baseline` (relative to its directory), else ""."""
+    if explicit:
+        return explicit
+    if config.baseline:
+        return os.path.join(config.root or os.getcwd(), config.baseline)
+    return ""
 
 
 def statement_key(line: str) -> str:

@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     fix.add_argument("--diff", action="store_true",
                      help="print a unified diff and write nothing (exit 1 if anything would change)")
     fix.add_argument("--unsafe-fixes", action="store_true", help="also apply fixes that can change behaviour")
+    fix.add_argument("--baseline", metavar="FILE", help="leave the findings recorded in FILE alone (replaces config)")
+    fix.add_argument("--include-baselined", action="store_true", help="fix baselined findings too")
     fix.add_argument("--runtime", metavar="MODULE", help="the runtime fixed code imports (replaces config "
                      "runtime-module); none: standard-library locks only, no locked containers")
     return parser
@@ -146,7 +148,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         sys.stderr.write(f"{display}: error: {reason}\n")
     stale = 0
     fingerprints = None
-    baseline_file = _baseline_file(args, settings)
+    from safestate_lint.baseline import baseline_path
+
+    baseline_file = baseline_path(args.baseline, settings.for_path("."))
     if args.write_baseline or baseline_file or args.format == "sarif":
         from safestate_lint import baseline
 
@@ -180,16 +184,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     if errors:
         return 2
     return 1 if result.findings and not args.exit_zero else 0
-
-
-def _baseline_file(args: argparse.Namespace, settings: "Settings") -> str:
-    """`--baseline FILE`, else the configuration's `baseline` (relative to its directory)."""
-    if args.baseline:
-        return str(args.baseline)
-    config = settings.for_path(".")
-    if config.baseline:
-        return os.path.join(config.root or os.getcwd(), config.baseline)
-    return ""
 
 
 def _source_lines(path: str, stdin_data: Optional[bytes]) -> List[str]:

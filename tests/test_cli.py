@@ -373,3 +373,17 @@ def test_sarif_partial_fingerprints_follow_the_finding_not_the_line(tmp_path):
     after = results()
     assert [line + 3 for line, _ in before] == [line for line, _ in after]
     assert [fp for _, fp in before] == [fp for _, fp in after] and len({str(fp) for _, fp in after}) == 2
+
+
+def test_fix_leaves_baselined_findings_alone(tmp_path):
+    (tmp_path / "a.py").write_text(BASELINED)
+    assert run_cli(["check", "--write-baseline", "base.json"], cwd=tmp_path).returncode == 0
+    (tmp_path / "a.py").write_text(BASELINED + "\n\ndef put2(k, v):\n    _cache[k] = v\n")
+    fixed = run_cli(["fix", "--baseline", "base.json"], cwd=tmp_path)
+    source = (tmp_path / "a.py").read_text()
+    assert "    count += 1\n" in source and "_count_lock" not in source  # the baselined finding: untouched
+    assert "with _cache_lock:" in source or "LockedDict" in source  # put2() is new: fixed
+    assert b"baselined (fix it with --include-baselined)" in fixed.stderr, fixed.stderr
+    assert run_cli(["check", "-q", "--baseline", "base.json"], cwd=tmp_path).stdout == b""
+    everything = run_cli(["fix", "--baseline", "base.json", "--include-baselined"], cwd=tmp_path)
+    assert everything.returncode == 0 and "with _count_lock:" in (tmp_path / "a.py").read_text(), everything.stderr

@@ -97,24 +97,32 @@ class FixError(Exception):
     """A fix produced code that does not parse: the file is left alone."""
 
 
-def fix_source(source: str, path: str, config: Config, *, unsafe_fixes: bool = False) -> FixResult:
+# a finding `fix` must leave alone (a baselined one), given the lines of the source it is in
+Keep = Callable[[Finding, Sequence[str]], bool]
+BASELINED = "baselined (fix it with --include-baselined)"
+
+
+def fix_source(source: str, path: str, config: Config, *, unsafe_fixes: bool = False,
+               keep: Optional[Keep] = None) -> FixResult:
     try:
-        return _fix_source(source, path, config, unsafe_fixes)
+        return _fix_source(source, path, config, unsafe_fixes, keep)
     except RecursionError:  # deeper than the interpreter's stack: reported and left unchanged
         raise SourceError("too deeply nested to fix") from None
 
 
-def _fix_source(source: str, path: str, config: Config, unsafe_fixes: bool) -> FixResult:
+def _fix_source(source: str, path: str, config: Config, unsafe_fixes: bool, keep: Optional[Keep]) -> FixResult:
     original = source
     tree = parse_source(source, path)
     before: Optional[List[Finding]] = None
     remaining: List[Finding] = []
     reasons: Dict[Finding, str] = {}
     for attempt in range(MAX_PASSES + 1):
-        analysis = ModuleAnalysis(tree, config, physical_lines(source))
+        lines = physical_lines(source)
+        analysis = ModuleAnalysis(tree, config, lines)
         found = reports(analysis, path)
         remaining = [finding for finding, _ in found]
-        items = [(finding, act) for finding, act in found if act is not None or finding.code in lock_misuse.CODES]
+        items = [(finding, act) for finding, act in found if (act is not None or finding.code in lock_misuse.CODES)
+                 and not (keep is not None and keep(finding, lines))]
         if before is None:
             before = remaining
         if not items or attempt == MAX_PASSES:
@@ -150,13 +158,17 @@ def _fix_source(source: str, path: str, config: Config, unsafe_fixes: bool) -> F
     fixer_codes = {code for family in FAMILIES for code in family.CODES}
     why = {f: reasons[f] if f in reasons else "this rule has no automatic fix"
            for f in remaining if f in reasons or f.code not in fixer_codes}
+    if keep is not None:
+        final = physical_lines(source)
+        why.update({f: BASELINED for f in remaining if keep(f, final)})
     return FixResult(source, source != original, before or [], remaining, why, original)
 
 
-def fix_bytes(data: bytes, path: str, config: Config, *, unsafe_fixes: bool = False) -> "tuple[Optional[bytes], FixResult]":
+def fix_bytes(data: bytes, path: str, config: Config, *, unsafe_fixes: bool = False,
+              keep: Optional[Keep] = None) -> "tuple[Optional[bytes], FixResult]":
     """Fix a file's bytes; the result keeps the encoding, BOM and line endings."""
     source = decode_source(data)
-    result = fix_source(source, path, config, unsafe_fixes=unsafe_fixes)
+    result = fix_source(source, path, config, unsafe_fixes=unsafe_fixes, keep=keep)
     if not result.changed:
         return None, result
     encoding = _encoding_of(data)

@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, List, Optional, Tuple
+from typing import Any, FrozenSet, List, Optional, Sequence, Tuple
 
 from safestate_lint.config import Config
 from safestate_lint.finding import Finding, SourceError
@@ -18,21 +18,31 @@ from safestate_lint.fixers import FixError, FixResult, fix_bytes, unified_diff
 Outcome = Tuple[Optional[bytes], Optional[FixResult], Optional[str]]
 
 
-def _fix_data(data: bytes, display: str, config: Config, unsafe: bool) -> Outcome:
+def _fix_data(data: bytes, display: str, config: Config, unsafe: bool,
+              baselined: FrozenSet[Tuple[str, str, str, str]] = frozenset(), relative: str = "") -> Outcome:
+    keep = None
+    if baselined:
+        from safestate_lint.baseline import identity
+
+        def keep(finding: Finding, lines: Sequence[str]) -> bool:
+            return identity(finding, relative, lines) in baselined
     try:
-        new, result = fix_bytes(data, display, config, unsafe_fixes=unsafe)
+        new, result = fix_bytes(data, display, config, unsafe_fixes=unsafe, keep=keep)
     except (SourceError, FixError) as exc:
         return None, None, str(exc)
     return new, result, None
 
 
-def _fix_one(task: Tuple[str, str, Config, bool, bool]) -> Outcome:
-    path, display, config, unsafe, writing = task
+Task = Tuple[str, str, Config, bool, bool, FrozenSet[Tuple[str, str, str, str]]]
+
+
+def _fix_one(task: Task) -> Outcome:
+    path, display, config, unsafe, writing, baselined = task
     try:
         data = read_bytes(path)
     except OSError as exc:
         return None, None, os_reason(exc)
-    new, result, error = _fix_data(data, display, config, unsafe)
+    new, result, error = _fix_data(data, display, config, unsafe, baselined, config.relative(path))
     if new is not None and result is not None and writing:
         unchanged = FixResult(result.original, False, result.before, result.before, {}, result.original)
         if is_read_only(path):
@@ -69,7 +79,13 @@ def cmd_fix(args: argparse.Namespace, settings_class: Any) -> int:
     if args.paths == ["-"]:
         return _fix_stdin(args, settings)
     files, errors = collect(args, settings)
-    tasks = [(f.path, f.display, settings.for_path(f.path), args.unsafe_fixes, not args.diff) for f in files]
+    recorded = _baselined(args, settings)
+    tasks: List[Task] = []
+    for f in files:
+        config = settings.for_path(f.path)
+        relative = config.relative(f.path)
+        tasks.append((f.path, f.display, config, args.unsafe_fixes, not args.diff,
+                      frozenset(key for key in recorded if key[0] == relative)))
     jobs = args.jobs or os.cpu_count() or 1
     if jobs > 1 and len(tasks) > 4:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -92,6 +108,16 @@ def cmd_fix(args: argparse.Namespace, settings_class: Any) -> int:
     if args.diff:
         return 1 if any(result.changed for _, result in done) else 0
     return 1 if remaining else 0
+
+
+def _baselined(args: argparse.Namespace, settings: Any) -> FrozenSet[Tuple[str, str, str, str]]:
+    """The baseline's findings, which `fix` leaves alone unless --include-baselined."""
+    from safestate_lint.baseline import baseline_path, load
+
+    if args.include_baselined:
+        return frozenset()
+    path = baseline_path(args.baseline, settings.for_path("."))
+    return frozenset(load(path)) if path else frozenset()
 
 
 def _fix_stdin(args: argparse.Namespace, settings: Any) -> int:
