@@ -7,6 +7,8 @@
 - the marker `@pytest.mark.hammer(threads=N, iterations=M)`: the test function's body runs in N
   threads at once, each calling it M times. Fixtures are set up once and shared (the point).
 - `--hammer-threads N` overrides N for the fixture and every marked test.
+- `timeout=` (default 60 s, both) fails a run whose threads do not finish, with their stacks:
+  a deadlocked test never hangs the run.
 
 It imports only the standard library and this package's stdlib-only runtime: no LibCST and no
 analysis engine are loaded into users' test runs.
@@ -17,6 +19,8 @@ from __future__ import annotations
 import inspect
 import sys
 import threading
+import time
+import traceback
 from typing import Any, Callable, List, Optional, Tuple
 
 import pytest
@@ -29,7 +33,7 @@ class HammerTimeout(AssertionError):
 
 
 def run_hammer(fn: Callable[[], Any], threads: int = DEFAULT_THREADS, iterations: int = 1000, *,
-               switch_interval: float = 1e-6, timeout: float = 300.0) -> List[List[Any]]:
+               switch_interval: float = 1e-6, timeout: float = 60.0) -> List[List[Any]]:
     """Call `fn()` `iterations` times in each of `threads` threads started together; each
     thread's results, or the first exception raised (with the thread and iteration noted)."""
     if threads < 1 or iterations < 1:
@@ -57,10 +61,16 @@ def run_hammer(fn: Callable[[], Any], threads: int = DEFAULT_THREADS, iterations
                    for i in range(threads)]
         for thread in workers:
             thread.start()
+        deadline = time.monotonic() + timeout
         for thread in workers:
-            thread.join(timeout)
-            if thread.is_alive():
-                raise HammerTimeout(f"hammer: {thread.name} did not finish within {timeout:g}s (a deadlock?)")
+            thread.join(max(0.0, deadline - time.monotonic()))
+        stuck = [thread for thread in workers if thread.is_alive()]
+        if stuck:
+            frames = sys._current_frames()
+            stacks = "".join(f"\n--- {thread.name} ---\n" + "".join(traceback.format_stack(frames[thread.ident]))
+                             for thread in stuck if thread.ident in frames)
+            raise HammerTimeout(f"hammer: {len(stuck)} of {threads} threads did not finish within {timeout:g}s "
+                                f"(a deadlock?); their stacks:{stacks}")
     finally:
         sys.setswitchinterval(old)
     real = [f for f in failures if not isinstance(f[2], threading.BrokenBarrierError)] or failures
@@ -93,8 +103,9 @@ def _threads(config: Any, wanted: int) -> int:
 @pytest.fixture
 def hammer(request: Any) -> Callable[..., List[List[Any]]]:
     """`hammer(fn, threads=8, iterations=1000)`: see the module documentation."""
-    def run(fn: Callable[[], Any], threads: int = DEFAULT_THREADS, iterations: int = 1000) -> List[List[Any]]:
-        return run_hammer(fn, _threads(request.config, threads), iterations)
+    def run(fn: Callable[[], Any], threads: int = DEFAULT_THREADS, iterations: int = 1000,
+            timeout: float = 60.0) -> List[List[Any]]:
+        return run_hammer(fn, _threads(request.config, threads), iterations, timeout=timeout)
     return run
 
 
@@ -110,5 +121,5 @@ def pytest_pyfunc_call(pyfuncitem: Any) -> Optional[bool]:
     threads = _threads(pyfuncitem.config, int(marker.kwargs.get("threads", DEFAULT_THREADS)))
     iterations = int(marker.kwargs.get("iterations", 100))
     arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    run_hammer(lambda: function(**arguments), threads, iterations)
+    run_hammer(lambda: function(**arguments), threads, iterations, timeout=float(marker.kwargs.get("timeout", 60)))
     return True

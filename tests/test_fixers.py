@@ -197,7 +197,7 @@ def test_interrupted_write_leaves_the_original_intact(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fdopen", lambda fd, mode: Exploding(real_write(fd, mode)))
-    outcome = command._fix_one((str(target), "a.py", Config(), False, True))
+    outcome = command._fix_one((str(target), "a.py", Config(), False, True, frozenset()))
     monkeypatch.undo()
     assert outcome[2] == "cannot write: No space left on device; file left unchanged"
     assert target.read_text() == UNSAFE

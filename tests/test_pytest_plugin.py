@@ -28,8 +28,8 @@ def run_pytest(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_fixture_catches_the_races_and_passes_after_fix(tmp_path):
-    for name in ("app.py", "test_app.py"):
-        shutil.copy(APP / name, tmp_path / name)
+    shutil.copy(APP / "app.py", tmp_path / "app.py")
+    shutil.copy(APP / "app_tests.py", tmp_path / "test_app.py")  # not collected by this project's own run
     unfixed = run_pytest(tmp_path)
     assert unfixed.returncode == 1, unfixed.stdout
     assert "2 failed" in unfixed.stdout and "assert 16 == 1" in unfixed.stdout, unfixed.stdout
@@ -70,3 +70,12 @@ def test_loading_the_plugin_imports_no_engine():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.stdout.splitlines() == ["[]", "4"], out.stdout + out.stderr
+
+
+def test_a_deadlocked_hammer_fails_with_the_stuck_stacks(tmp_path):
+    (tmp_path / "test_stuck.py").write_text(
+        "import threading\n\n_lock = threading.Lock()\n\n\ndef take_twice():\n    with _lock:\n        with _lock:\n"
+        "            pass\n\n\ndef test_stuck(hammer):\n    hammer(take_twice, threads=2, iterations=1, timeout=1)\n")
+    result = run_pytest(tmp_path)
+    assert result.returncode == 1 and "HammerTimeout" in result.stdout, result.stdout
+    assert "2 of 2 threads did not finish within 1s" in result.stdout and "in take_twice" in result.stdout
