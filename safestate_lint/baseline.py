@@ -14,11 +14,11 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections import Counter
 from typing import Callable, Dict, List, Sequence, Tuple
 
 from safestate_lint.config import Config
+from safestate_lint.files import write_whole
 from safestate_lint.finding import Finding, UserError
 
 VERSION = 1
@@ -58,17 +58,7 @@ def write(path: str, identities: List[Identity]) -> None:
     """Sorted, stable JSON, written whole or not at all."""
     entries = [{"path": p, "code": c, "message": m, "statement": s} for p, c, m, s in sorted(identities)]
     text = json.dumps({"version": VERSION, "findings": entries}, indent=2, sort_keys=True) + "\n"
-    directory = os.path.dirname(os.path.abspath(path))
-    temporary = None
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=".safestate-baseline-", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except OSError as exc:
-        if temporary is not None and os.path.exists(temporary):
-            os.unlink(temporary)
-        raise UserError(f"{path}: error: cannot write the baseline: {exc.strerror or exc}") from None
+    write_whole(path, text, "baseline")
 
 
 def load(path: str) -> "Counter[Identity]":

@@ -6,7 +6,6 @@ import argparse
 import io
 import os
 import sys
-import tempfile
 from typing import Callable, Dict, List, NoReturn, Optional, Sequence
 
 from safestate_lint import __version__
@@ -14,7 +13,7 @@ from safestate_lint import config as config_mod
 from safestate_lint import report
 from safestate_lint.config import Config
 from safestate_lint.finding import UserError
-from safestate_lint.files import SourceFile, discover_files, read_bytes
+from safestate_lint.files import SourceFile, discover_files, read_bytes, write_whole
 
 
 class _Parser(argparse.ArgumentParser):
@@ -173,7 +172,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         report.write(result.findings, args.format, out, fingerprints)
     if args.output_file:
-        _write_report(args.output_file, buffer.getvalue())
+        write_whole(args.output_file, buffer.getvalue(), "report")
     if not args.quiet and args.format == "text":
         n = len(result.findings)
         sys.stderr.write(f"Found {n} finding{'s' if n != 1 else ''} in {len(files)} file{'s' if len(files) != 1 else ''}"
@@ -197,21 +196,6 @@ def _source_lines(path: str, stdin_data: Optional[bytes]) -> List[str]:
         return list(physical_lines(decode_source(data)))
     except (OSError, SourceError):
         return []
-
-
-def _write_report(path: str, text: str) -> None:
-    """The whole report, or nothing: a temporary file beside it, then a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    temporary = None
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=".safestate-report-", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except OSError as exc:
-        if temporary is not None and os.path.exists(temporary):
-            os.unlink(temporary)
-        raise UserError(f"{path}: error: cannot write the report: {exc.strerror or exc}") from None
 
 
 def cmd_rule(args: argparse.Namespace) -> int:

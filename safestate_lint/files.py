@@ -84,6 +84,16 @@ def atomic_write(path: str, data: bytes) -> None:
     write(path, data, durable=True)  # keeps the file's mode
 
 
+def write_whole(path: str, text: str, what: str) -> None:
+    """Write a report or a baseline whole or not at all; a failure is a one-line UserError."""
+    from safestate_lint.finding import UserError
+
+    try:
+        atomic_write(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise UserError(f"{path}: error: cannot write the {what}: {exc.strerror or exc}") from None
+
+
 def is_read_only(path: str) -> bool:
     import stat
 
