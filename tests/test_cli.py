@@ -387,3 +387,14 @@ def test_fix_leaves_baselined_findings_alone(tmp_path):
     assert run_cli(["check", "-q", "--baseline", "base.json"], cwd=tmp_path).stdout == b""
     everything = run_cli(["fix", "--baseline", "base.json", "--include-baselined"], cwd=tmp_path)
     assert everything.returncode == 0 and "with _count_lock:" in (tmp_path / "a.py").read_text(), everything.stderr
+
+
+def test_fix_from_stdin_honours_the_baseline(tmp_path):
+    (tmp_path / "a.py").write_text(BASELINED)
+    assert run_cli(["check", "--write-baseline", "base.json"], cwd=tmp_path).returncode == 0
+    kept = run_cli(["fix", "--baseline", "base.json", "--stdin-filename", "a.py", "-"], cwd=tmp_path,
+                   stdin=BASELINED.encode())
+    assert kept.stdout.decode() == BASELINED and b"baselined (fix it with --include-baselined)" in kept.stderr
+    fixed = run_cli(["fix", "--baseline", "base.json", "--include-baselined", "--stdin-filename", "a.py", "-"],
+                    cwd=tmp_path, stdin=BASELINED.encode())
+    assert "with _count_lock:" in fixed.stdout.decode()

@@ -128,7 +128,9 @@ def _fix_stdin(args: argparse.Namespace, settings: Any) -> int:
     if args.stdin_filename and config.is_excluded(display):
         sys.stdout.buffer.write(b"" if args.diff else data)
         return 0
-    new, result, error = _fix_data(data, display, config, args.unsafe_fixes)
+    relative = config.relative(display)
+    baselined = frozenset(key for key in _baselined(args, settings) if key[0] == relative)
+    new, result, error = _fix_data(data, display, config, args.unsafe_fixes, baselined, relative)
     if error is not None or result is None:
         sys.stdout.buffer.write(b"" if args.diff else data)  # stdin is never lost
         sys.stderr.write(f"{display}: error: {error}\n")
