@@ -75,10 +75,11 @@ def _same(a: Finding, b: Finding) -> bool:
     return (a.code, a.message) == (b.code, b.message)
 
 
-def _rule(code: str, name: str, doc: str) -> Type[SafeStateRule]:
-    return type(code, (SafeStateRule,), {"CODE": code, "__doc__": doc or name, "__module__": __name__})
+def _rule(code: str, name: str, summary: str) -> Type[SafeStateRule]:
+    doc = f"{name}: {summary} (`safestate-lint rule {code}` has the full documentation)"
+    return type(code, (SafeStateRule,), {"CODE": code, "__doc__": doc, "__module__": __name__})
 
 
 for _r in ALL_RULES:
-    globals()[_r.code] = _rule(_r.code, _r.name, (_r.__doc__ or "").strip().splitlines()[0] if _r.__doc__ else _r.name)
+    globals()[_r.code] = _rule(_r.code, _r.name, _r.summary)
 del _r
