@@ -20,14 +20,13 @@ Outcome = Tuple[Optional[bytes], Optional[FixResult], Optional[str]]
 
 def _fix_data(data: bytes, display: str, config: Config, unsafe: bool,
               baselined: FrozenSet[Tuple[str, str, str, str]] = frozenset(), relative: str = "") -> Outcome:
-    keep = None
-    if baselined:
+    def is_baselined(finding: Finding, lines: Sequence[str]) -> bool:
         from safestate_lint.baseline import identity
 
-        def keep(finding: Finding, lines: Sequence[str]) -> bool:
-            return identity(finding, relative, lines) in baselined
+        return identity(finding, relative, lines) in baselined
+
     try:
-        new, result = fix_bytes(data, display, config, unsafe_fixes=unsafe, keep=keep)
+        new, result = fix_bytes(data, display, config, unsafe_fixes=unsafe, keep=is_baselined if baselined else None)
     except (SourceError, FixError) as exc:
         return None, None, str(exc)
     return new, result, None
