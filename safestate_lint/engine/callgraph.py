@@ -424,11 +424,11 @@ class Reach:
         w = self.walker(info)
         out = Summary()
         stack: List[ast.AST] = list(iter_scope_nodes(stmts))
-        awaited: Set[int] = set()  # `await x.wait()` suspends a task; it does not block the thread
+        # `await x.wait()` suspends a task; it does not block the thread (collected before the
+        # loop: it pops a call before the `await` around it)
+        awaited = {id(node.value) for node in stack if isinstance(node, ast.Await)}
         while stack:
             node = stack.pop()
-            if isinstance(node, ast.Await):
-                awaited.add(id(node.value))
             if isinstance(node, ast.Lambda):
                 stack.extend(iter_scope_nodes([node.body]))
             elif isinstance(node, (ast.Yield, ast.YieldFrom)):

@@ -59,6 +59,8 @@ class BlockingCallUnderLock(Rule):
         # an awaited wait suspends the task, not the thread; sleep(0) only yields
         "import threading, time\n_lock = threading.Lock()\nasync def f(event):\n    async with _lock:\n        await event.wait()\n"
         "def g():\n    with _lock:\n        time.sleep(0)\n",
+        # an awaited wait under a threading lock is SST405's finding, not a blocked thread
+        "import threading\n_lock = threading.Lock()\nasync def f(event):\n    with _lock:\n        await event.wait()\n",
     ]
     INVALID = [
         "import threading, time\n_lock = threading.Lock()\ndef f():\n    with _lock:\n        time.sleep(1)  # SST404\n",
