@@ -38,8 +38,6 @@ PURE_BUILTINS = frozenset({
     "id", "round", "divmod", "hash", "type", "repr", "format", "hasattr", "getattr", "iter", "next", "ord", "chr",
     "object", "slice", "callable", "bin", "hex", "oct", "pow", "vars", "super",
 })
-# `Summary.locks` entries for locks a function's callers hold around it (it does not take them)
-CALLERS_HOLD = "the callers of "
 # calls that can block the calling thread for a long or unbounded time (shared with SST404's list)
 BLOCKING_CALLS = frozenset({
     "time.sleep", "input", "subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output",
@@ -60,7 +58,9 @@ NETWORK_RECEIVERS = ("client", "session", "http", "conn", "connection", "sock", 
 class Summary:
     """What a function (or a list of statements) does, directly or through the calls it makes."""
 
-    locks: Dict[str, str] = field(default_factory=dict)  # lock ident -> where it is taken ("'f()'")
+    # lock ident -> where it is taken ("'f()'"), or held by the callers of a function (for the
+    # fixers, a lock the code runs under is one it must not take again)
+    locks: Dict[str, str] = field(default_factory=dict)
     callees: List[FunctionInfo] = field(default_factory=list)
     unknown: List[str] = field(default_factory=list)  # calls the analysis cannot follow
     external: List[str] = field(default_factory=list)  # calls into other modules (never back into this one)
@@ -68,6 +68,7 @@ class Summary:
     releases: Dict[str, str] = field(default_factory=dict)  # blocking `C.wait()` -> lock C, which it releases
     yields: bool = False
     awaits: bool = False
+    taken: Set[str] = field(default_factory=set)  # the idents of `locks` acquired here, not by the callers
 
     @property
     def calls_code(self) -> bool:
@@ -440,6 +441,7 @@ class Reach:
                     region = w.lock_of(item.context_expr)
                     if region is not None:
                         out.locks.setdefault(region.ident or region.name, f"'{info.qualname}()'")
+                        out.taken.add(region.ident or region.name)
             if isinstance(node, ast.Call):
                 self._classify_call(w, node, out, id(node) in awaited)
         return out
@@ -450,6 +452,7 @@ class Reach:
             region = w.lock_of(func.value)
             if region is not None:
                 out.locks.setdefault(region.ident or region.name, f"'{w.info.qualname}()'")
+                out.taken.add(region.ident or region.name)
                 return
         callee = w.callee(call)
         if callee is not None:
@@ -511,14 +514,14 @@ class Reach:
         if key not in self._direct:
             summary = self.statements(info, info.node.body)
             for region in info.held:
-                summary.locks.setdefault(region.ident or region.name, f"{CALLERS_HOLD}'{info.qualname}()'")
+                summary.locks.setdefault(region.ident or region.name, f"the callers of '{info.qualname}()'")
             self._direct[key] = summary
         return self._direct[key]
 
     def closure(self, start: Summary) -> Summary:
         """`start` with everything its callees reach, transitively (each function once)."""
         out = Summary(dict(start.locks), list(start.callees), list(start.unknown), list(start.external),
-                      list(start.blocking), dict(start.releases), start.yields, start.awaits)
+                      list(start.blocking), dict(start.releases), start.yields, start.awaits, set(start.taken))
         seen: Set[int] = set()
         queue = list(start.callees)
         while queue:
@@ -529,6 +532,7 @@ class Reach:
             summary = self.direct(info)
             for ident in summary.locks:
                 out.locks.setdefault(ident, f"'{info.qualname}()'")
+            out.taken |= summary.taken
             out.unknown.extend(f"{call} (in '{info.qualname}()')" for call in summary.unknown)
             for call in summary.blocking:
                 out.blocking.append(f"{call} (in '{info.qualname}()')")

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
-from safestate_lint.engine.callgraph import CALLERS_HOLD, Reach, Summary
+from safestate_lint.engine.callgraph import Reach, Summary
 from safestate_lint.engine.facts import FunctionInfo, LockRegion
 from safestate_lint.engine.syntax import _acquire_target, _release_target
 
@@ -189,9 +189,9 @@ def _under(m: "ModuleAnalysis", reach: Reach, info: FunctionInfo, nodes: List[as
         if thread_held:
             for call, blocked in _blocking(closure, thread_held):
                 found.append(Blocking(blocked, f"{call} (through '{callee.qualname}()')", nodes[0]))
-        for ident, where in {**reach.direct(callee).locks, **closure.locks}.items():
-            if where.startswith(CALLERS_HOLD):
-                continue  # held by the callers (this one included), not taken by the callee
+        for ident, where in closure.locks.items():
+            if ident not in closure.taken:
+                continue  # held by its callers (this one included) around it, not taken by it
             for outer in held:
                 if outer.ident != ident:
                     usage.orders.append(Order(outer, ident, nodes[0], info, via=where))

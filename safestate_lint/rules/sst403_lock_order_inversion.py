@@ -57,6 +57,9 @@ class LockOrderInversion(Rule):
         # a helper called with both locks held takes neither (concurrent.futures' submit())
         "import threading\na = threading.Lock()\nb = threading.Lock()\nitems = []\ndef submit(x):\n    with a, b:\n"
         "        _helper(x)\ndef _helper(x):\n    items.append(x)\n",
+        # nor does the helper's helper
+        "import threading\na = threading.Lock()\nb = threading.Lock()\nitems = []\ndef submit(x):\n    with a, b:\n"
+        "        _helper(x)\ndef _helper(x):\n    _store(x)\ndef _store(x):\n    items.append(x)\n",
     ]
     INVALID = [
         "import threading\na = threading.Lock()\nb = threading.Lock()\ndef f():\n    with a:\n        with b:\n            pass\ndef g():\n    with b:\n        with a:  # SST403\n            pass\n",
