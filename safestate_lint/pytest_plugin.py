@@ -19,11 +19,12 @@ from __future__ import annotations
 import inspect
 import sys
 import threading
-import time
 import traceback
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional
 
 import pytest
+
+from safestate_lint.runtime.testing import run_threads
 
 DEFAULT_THREADS = 8
 
@@ -38,42 +39,14 @@ def run_hammer(fn: Callable[[], Any], threads: int = DEFAULT_THREADS, iterations
     thread's results, or the first exception raised (with the thread and iteration noted)."""
     if threads < 1 or iterations < 1:
         raise ValueError("hammer: threads and iterations must be at least 1")
-    barrier = threading.Barrier(threads)
-    results: List[List[Any]] = [[] for _ in range(threads)]
-    failures: List[Tuple[int, int, BaseException]] = []
-    lock = threading.Lock()
-
-    def worker(index: int) -> None:
-        iteration = -1
-        try:
-            barrier.wait()
-            for iteration in range(iterations):
-                results[index].append(fn())
-        except BaseException as exc:  # every failure is reported, SystemExit from fn included
-            with lock:
-                failures.append((index, iteration, exc))
-            barrier.abort()
-
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(switch_interval)
-    try:
-        workers = [threading.Thread(target=worker, args=(i,), name=f"hammer-{i}", daemon=True)
-                   for i in range(threads)]
-        for thread in workers:
-            thread.start()
-        deadline = time.monotonic() + timeout
-        for thread in workers:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        stuck = [thread for thread in workers if thread.is_alive()]
-        if stuck:
-            frames = sys._current_frames()
-            stacks = "".join(f"\n--- {thread.name} ---\n" + "".join(traceback.format_stack(frames[thread.ident]))
-                             for thread in stuck if thread.ident in frames)
-            raise HammerTimeout(f"hammer: {len(stuck)} of {threads} threads did not finish within {timeout:g}s "
-                                f"(a deadlock?); their stacks:{stacks}")
-    finally:
-        sys.setswitchinterval(old)
-    real = [f for f in failures if not isinstance(f[2], threading.BrokenBarrierError)] or failures
+    run = run_threads(fn, threads, iterations, switch_interval=switch_interval, timeout=timeout)
+    if run.stuck:
+        frames = sys._current_frames()
+        stacks = "".join(f"\n--- {thread.name} ---\n" + "".join(traceback.format_stack(frames[thread.ident]))
+                         for thread in run.stuck if thread.ident in frames)
+        raise HammerTimeout(f"hammer: {len(run.stuck)} of {threads} threads did not finish within {timeout:g}s "
+                            f"(a deadlock?); their stacks:{stacks}")
+    real = [f for f in run.failures if not isinstance(f[2], threading.BrokenBarrierError)] or run.failures
     if real:
         index, iteration, exc = real[0]
         note = f"raised in hammer thread {index} of {threads}, iteration {iteration + 1} of {iterations}"
@@ -81,7 +54,7 @@ def run_hammer(fn: Callable[[], Any], threads: int = DEFAULT_THREADS, iterations
             exc.add_note(note)
             raise exc
         raise AssertionError(f"{note}: {exc!r}") from exc  # pragma: no cover - Python < 3.11
-    return results
+    return run.results
 
 
 def pytest_addoption(parser: Any) -> None:

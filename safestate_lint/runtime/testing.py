@@ -6,7 +6,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, List
+from typing import Any, Callable, List, Tuple
 
 
 @dataclass
@@ -21,39 +21,62 @@ class HammerResult:
             raise self.exceptions[0]
 
 
-def hammer(fn: Callable[[], Any], threads: int = 8, iterations: int = 1000, *,
-           switch_interval: float = 1e-6, timeout: float = 120.0) -> HammerResult:
-    """Call `fn()` `iterations` times in each of `threads` threads, all released together by a
-    barrier, with a tiny switch interval so interleavings are as likely as they can be.
-    Returns every result and every exception (a thread stops at its first exception)."""
+@dataclass
+class ThreadRun:
+    """What `run_threads` saw: each thread's results, the failures (thread index, iteration,
+    exception) in the order they happened, the threads still running at the timeout."""
+
+    results: List[List[Any]]
+    failures: List[Tuple[int, int, BaseException]]
+    stuck: List[threading.Thread]
+    elapsed: float
+
+
+def run_threads(fn: Callable[[], Any], threads: int, iterations: int, *,
+                switch_interval: float = 1e-6, timeout: float = 120.0) -> ThreadRun:
+    """Call `fn()` `iterations` times in each of `threads` threads (named `hammer-<i>`), all
+    released together by a barrier, with a tiny switch interval for the run (restored after).
+    A thread stops at its first exception. Waits at most `timeout` seconds in all."""
     barrier = threading.Barrier(threads)
     lock = threading.Lock()
-    outcome = HammerResult()
+    results: List[List[Any]] = [[] for _ in range(threads)]
+    failures: List[Tuple[int, int, BaseException]] = []
 
-    def worker() -> None:
-        local: List[Any] = []
+    def worker(index: int) -> None:
+        iteration = -1
         try:
             barrier.wait()
-            for _ in range(iterations):
-                local.append(fn())
+            for iteration in range(iterations):
+                results[index].append(fn())
         except BaseException as exc:  # report everything, including SystemExit from fn
             with lock:
-                outcome.exceptions.append(exc)
-        with lock:
-            outcome.results.extend(local)
+                failures.append((index, iteration, exc))
+            barrier.abort()
 
     old = sys.getswitchinterval()
     sys.setswitchinterval(switch_interval)
     start = time.perf_counter()
     try:
-        workers = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
+        workers = [threading.Thread(target=worker, args=(i,), name=f"hammer-{i}", daemon=True)
+                   for i in range(threads)]
         for thread in workers:
             thread.start()
+        deadline = time.monotonic() + timeout
         for thread in workers:
-            thread.join(timeout)
-            if thread.is_alive():
-                raise TimeoutError(f"hammer: a thread did not finish within {timeout}s")
+            thread.join(max(0.0, deadline - time.monotonic()))
     finally:
         sys.setswitchinterval(old)
-    outcome.elapsed = time.perf_counter() - start
-    return outcome
+    stuck = [thread for thread in workers if thread.is_alive()]
+    return ThreadRun(results, failures, stuck, time.perf_counter() - start)
+
+
+def hammer(fn: Callable[[], Any], threads: int = 8, iterations: int = 1000, *,
+           switch_interval: float = 1e-6, timeout: float = 120.0) -> HammerResult:
+    """Call `fn()` `iterations` times in each of `threads` threads, all released together by a
+    barrier, with a tiny switch interval so interleavings are as likely as they can be.
+    Returns every result and every exception (a thread stops at its first exception)."""
+    run = run_threads(fn, threads, iterations, switch_interval=switch_interval, timeout=timeout)
+    if run.stuck:
+        raise TimeoutError(f"hammer: a thread did not finish within {timeout}s")
+    return HammerResult([result for per_thread in run.results for result in per_thread],
+                        [exc for _, _, exc in run.failures], run.elapsed)
