@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Dict, List, Optional, Tuple, Type
+from typing import List, Optional, Tuple, Type
 
 try:
     from fixit import LintRule
@@ -28,7 +28,7 @@ from safestate_lint.config import Config, discover
 from safestate_lint.finding import Finding, SourceError
 from safestate_lint.rules import ALL_RULES
 
-_Analysed = Tuple[List[Finding], Optional[str], Dict[Finding, str]]
+_Analysed = Tuple[List[Finding], Optional[str]]
 
 
 def _config() -> Config:
@@ -37,14 +37,15 @@ def _config() -> Config:
 
 @functools.lru_cache(maxsize=64)
 def analysed(code: str) -> _Analysed:
-    """Findings, the fixed code (None when `fix` changes nothing) and the reasons, once per module."""
+    """The findings (`fixable` set as `check --format json` sets it) and the fixed code (None when
+    `fix` changes nothing), once per module."""
     from safestate_lint.fixers import FixError, fix_source
 
     try:
         result = fix_source(code, "<fixit>.py", _config())
     except (SourceError, FixError):
-        return [], None, {}
-    return result.before, result.source if result.changed else None, {f: result.why(f) or "" for f in result.remaining}
+        return [], None
+    return result.marked(), result.source if result.changed else None
 
 
 class SafeStateRule(LintRule):
@@ -53,10 +54,8 @@ class SafeStateRule(LintRule):
     CODE = ""
 
     def visit_Module(self, node: cst.Module) -> None:
-        findings, fixed, reasons = analysed(node.code)
-        remaining = set(reasons)
-        fixable = [f for f in findings if not any(_same(f, r) for r in remaining)]
-        carrier = fixable[0] if fixable else None
+        findings, fixed = analysed(node.code)
+        carrier = next((f for f in findings if f.fixable), None)
         for finding in findings:
             if finding.code != self.CODE:
                 continue
@@ -66,13 +65,9 @@ class SafeStateRule(LintRule):
             message = finding.message
             if finding is carrier and fixed is not None:
                 replacement = cst.parse_module(fixed)
-            elif finding in fixable and fixed is not None:
+            elif finding.fixable and fixed is not None:
                 message += f" (fixed with {carrier.code} at line {carrier.line})" if carrier else ""
             self.report(node, message, position=position, replacement=replacement)
-
-
-def _same(a: Finding, b: Finding) -> bool:
-    return (a.code, a.message) == (b.code, b.message)
 
 
 def _rule(code: str, name: str, summary: str) -> Type[SafeStateRule]:

@@ -46,6 +46,12 @@ class FixResult:
         to_old = line_map(physical_lines(self.source), physical_lines(self.original))
         return sorted(f._replace(line=to_old(f.line), end_line=to_old(f.end_line or f.line)) for f in self.remaining)
 
+    def marked(self, findings: Optional[Sequence[Finding]] = None) -> List[Finding]:
+        """The findings of the file before the fix (`before` by default) with `fixable` set
+        exactly when this fix removed them."""
+        left = {(f.code, f.line) for f in self.remaining_in_original()}
+        return [f._replace(fixable=(f.code, f.line) not in left) for f in (self.before if findings is None else findings)]
+
     def why(self, finding: Finding) -> Optional[str]:
         """Why a remaining finding (from `remaining` or `remaining_in_original`) has no fix."""
         if finding in self.reasons:
@@ -89,8 +95,7 @@ def mark_fixable(data: bytes, path: str, config: Config, findings: List[Finding]
         _, result = fix_bytes(data, path, config)
     except (SourceError, FixError):
         return [f._replace(fixable=False) for f in findings]
-    left = {(f.code, f.line) for f in result.remaining_in_original()}
-    return [f._replace(fixable=(f.code, f.line) not in left) for f in findings]
+    return result.marked(findings)
 
 
 class FixError(Exception):
