@@ -21,7 +21,7 @@ from safestate_lint.config import Config
 from safestate_lint.engine.callgraph import build as build_call_graph
 from safestate_lint.engine.bindings import ModuleBindings
 from safestate_lint.engine.facts import Act, Binding, Check, FunctionInfo, FunctionNode, LockRegion, SharedKey
-from safestate_lint.engine.syntax import char_col, child_nodes, dotted_name, iter_scope_nodes, walk
+from safestate_lint.engine.syntax import char_col, child_nodes, dotted_name, iter_scope_nodes, parent_map, walk
 from safestate_lint.engine.locking import LockUsage, lock_usage
 from safestate_lint.engine.shapes import StaleRead, stale_reads
 from safestate_lint.engine.walker import FunctionWalker
@@ -52,8 +52,7 @@ class ModuleAnalysis(ModuleBindings):
     # ---- where module names are used (for fixers that must know who can notice a change) ----
     def parent_of(self, node: ast.AST) -> Optional[ast.AST]:
         if self._parents is None:
-            self._parents = {id(child): parent for parent in walk(self.tree)
-                             for child in child_nodes(parent)}
+            self._parents = parent_map(self.tree)
         return self._parents.get(id(node))
 
     def uses_of_global(self, name: str) -> List[Tuple[ast.Name, ast.AST]]:

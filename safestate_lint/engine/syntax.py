@@ -76,6 +76,11 @@ def walk(node: ast.AST) -> Iterator[ast.AST]:
         stack.extend(child_nodes(current))
 
 
+def parent_map(root: ast.AST) -> Dict[int, ast.AST]:
+    """id(node) -> its parent, for every node under `root`."""
+    return {id(child): parent for parent in walk(root) for child in child_nodes(parent)}
+
+
 def iter_scope_nodes(body: Iterable[ast.AST]) -> Iterator[ast.AST]:
     """Every node of a function body, not descending into nested scopes (their defaults and
     decorators, which run in this scope, are included)."""

@@ -15,7 +15,7 @@ from safestate_lint.engine.bindings import (
 from safestate_lint.engine.facts import Act, CallSite, Check, FunctionInfo, LockRegion, SharedKey
 from safestate_lint.engine.syntax import (
     _COMPREHENSIONS, _acquire_target, _is_none, _is_reset, _release_target, _target_names, terminates,
-    _value_locals, child_nodes, dotted_name, iter_scope_nodes, walk,
+    _value_locals, child_nodes, dotted_name, iter_scope_nodes, parent_map, walk,
 )
 
 
@@ -268,8 +268,7 @@ class FunctionWalker:
     @property
     def _parents(self) -> Dict[int, ast.AST]:
         if self._parent_map is None:
-            self._parent_map = {id(child): parent for parent in walk(self.info.node)
-                                for child in child_nodes(parent)}
+            self._parent_map = parent_map(self.info.node)
         return self._parent_map
 
     def lock_of(self, expr: ast.AST) -> Optional[LockRegion]:
