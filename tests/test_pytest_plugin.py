@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,7 +33,10 @@ def test_fixture_catches_the_races_and_passes_after_fix(tmp_path):
     shutil.copy(APP / "app_tests.py", tmp_path / "test_app.py")  # not collected by this project's own run
     unfixed = run_pytest(tmp_path)
     assert unfixed.returncode == 1, unfixed.stdout
-    assert "2 failed" in unfixed.stdout and "assert 16 == 1" in unfixed.stdout, unfixed.stdout
+    assert "2 failed" in unfixed.stdout, unfixed.stdout
+    # several of the 16 threads built their own Config (how many varies: 16 on 3.11, fewer on 3.13t)
+    built = re.search(r"assert (\d+) == 1", unfixed.stdout)
+    assert built and int(built.group(1)) > 1, unfixed.stdout
     python = os.environ.get("SAFESTATE_FIX_PYTHON", sys.executable)
     try:
         import libcst  # noqa: F401
