@@ -6,7 +6,7 @@ import argparse
 import io
 import os
 import sys
-from typing import Callable, Dict, List, NoReturn, Optional, Sequence
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence
 
 from safestate_lint import __version__
 from safestate_lint import config as config_mod
@@ -46,6 +46,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stdin-filename", metavar="NAME", help="the name of the file read from stdin (with PATH -)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     parser.add_argument("--quiet", "-q", action="store_true", help="print findings only, no summary")
+    parser.add_argument("--assume-single-event-loop", action="store_true",
+                        help="coroutines run on one event loop: state only coroutines touch races only across an await")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,13 +89,15 @@ class Settings:
         self._cache: Dict[str, Config] = {}
 
     def override(self, config: Config) -> Config:
-        changes = {}
+        changes: Dict[str, Any] = {}
         if self.args.select is not None:
             changes["select"] = tuple(self.args.select)
         if self.args.ignore is not None:
             changes["ignore"] = tuple(self.args.ignore)
         if self.args.exclude:
             changes["extend_exclude"] = config.extend_exclude + tuple(self.args.exclude)
+        if self.args.assume_single_event_loop:
+            changes["assume_single_event_loop"] = True
         if getattr(self.args, "runtime", None):
             changes["runtime_module"] = self.args.runtime
         return config.with_overrides(**changes) if changes else config

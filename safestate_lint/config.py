@@ -49,6 +49,7 @@ _KEYS: Dict[str, Tuple[str, str]] = {
     "baseline": ("str", "a path to a baseline file (relative to this file's directory)"),
     "blocking-calls": ("list", "a list of call names (globs, e.g. 'mypkg.rpc.*' or '*.fetch_remote')"),
     "runtime-module": ("str", "a module name string, or 'none' (standard-library locks only)"),
+    "assume-single-event-loop": ("bool", "true or false"),
 }
 
 
@@ -64,6 +65,9 @@ class Config(NamedTuple):
     blocking_calls: Tuple[str, ...] = ()  # extra calls SST404 and the fixers treat as blocking
     baseline: str = ""  # `check` reports only findings not recorded in this file
     runtime_module: str = "safestate_lint.runtime"
+    # coroutines of one event loop interleave only at awaits: state only coroutines touch is
+    # reported only for windows that span an await
+    assume_single_event_loop: bool = False
     root: str = ""  # the directory of the config file (paths in it are relative to it)
     source: str = ""  # the config file
 
@@ -103,6 +107,7 @@ class Config(NamedTuple):
             "thread_safe_types": self.thread_safe_types,
             "blocking_calls": self.blocking_calls,
             "runtime_module": self.runtime_module,
+            "assume_single_event_loop": self.assume_single_event_loop,
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -175,6 +180,10 @@ def parse_table(table: Any, source: str, root: str) -> Config:
                 items = tuple(item.strip().upper() for item in items)
                 _check_codes(source, key, items)
             changes[attr] = items
+        elif kind == "bool":
+            if not isinstance(value, bool):
+                raise _error(source, key, expected, value)
+            changes[attr] = value
         elif kind == "str":
             if not isinstance(value, str) or not value:
                 raise _error(source, key, expected, value)

@@ -220,3 +220,36 @@ def test_inverted_lock_order_deadlocks_and_is_reported(tmp_path):
     assert found == ["inverted_locks.py:22:9: SST403 'accounts_lock' is taken while 'audit_lock' is held here, but "
                      "line 15 in 'transfer()' takes 'audit_lock' while holding 'accounts_lock': two threads can "
                      "deadlock"], found
+
+
+def across_await_race(module) -> bool:
+    """One event loop, no threads: 100 tasks update a total across an await, and 100 ask for one
+    connection that is opened across an await."""
+    async def many():
+        await asyncio.gather(*(module.add("abc") for _ in range(100)))
+        return await asyncio.gather(*(module.connection("db") for _ in range(100)))
+
+    connections = asyncio.run(many())
+    return module.total != 100 * 3 or len(module.opened) != 1 or len({id(c) for c in connections}) != 1
+
+
+def test_across_await_races_on_one_loop_and_the_event_loop_fix_removes_them(tmp_path):
+    """`total += await size(m)` and `if k not in d: d[k] = await open(k)` race between tasks of
+    one event loop.  `fix --assume-single-event-loop` puts each window under an asyncio.Lock;
+    without the option the findings stay, with the reason (several loops would share the lock)."""
+    sample = ROOT / "tests" / "data" / "across_await.py"
+    assert across_await_race(load(sample))  # every time: the tasks switch at each await
+    python = os.environ.get("SAFESTATE_FIX_PYTHON", sys.executable)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    target = tmp_path / "across_await.py"
+    shutil.copy(sample, target)
+    plain = subprocess.run([python, "-m", "safestate_lint", "fix", "--no-cache", "--runtime", "none", str(target)],
+                           capture_output=True, text=True, env=env, timeout=300)
+    assert plain.returncode == 1 and "only coroutines touch 'total'" in plain.stdout + plain.stderr
+    result = subprocess.run([python, "-m", "safestate_lint", "fix", "--no-cache", "--assume-single-event-loop",
+                             str(target)], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    fixed = target.read_text()
+    assert "_total_lock = asyncio.Lock()" in fixed and "async with _total_lock:" in fixed
+    for _ in range(REPETITIONS):
+        assert not across_await_race(load(target))

@@ -65,6 +65,12 @@ DRIVERS = {
     # (readers that format or iterate the plain containers race with writers in both versions: not driven)
     "truth_containers_noticed": ("m.rpc_add('a', 1)\n", "m.set_status('db', i); m.register_type(i % 3, i); "
                                      "m.push(i); m.insert(i); m.add_format(f'f{i % 3}'); m.remember(i % 4)"),
+    # one event loop (what the case was fixed for), fed by the 8 threads
+    "loop_across_await": ("LOOP = asyncio.new_event_loop()\nthreading.Thread(target=LOOP.run_forever, daemon=True).start()\n"
+                          "def on_loop(coro):\n    return asyncio.run_coroutine_threadsafe(coro, LOOP).result(10)\n",
+                          "on_loop(m.add('abc')); on_loop(m.session(f'u{i % 3}')); on_loop(m.serve('r')); "
+                          "on_loop(m.logout('u1')) if i % 7 == 0 else None; on_loop(m.reset()) if i % 11 == 0 else None; "
+                          "on_loop(m.flush()); on_loop(m.offload(1))"),
 }
 
 HARNESS = '''

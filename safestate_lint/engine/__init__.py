@@ -108,10 +108,15 @@ def reports(analysis: ModuleAnalysis, path: str, *, honour_noqa: bool = True,
     config, lines = analysis.config, analysis.lines
     wanted = set(codes) if codes is not None else None
     seen: Dict[Finding, Optional[Act]] = {}  # the act behind a finding (None for lock-misuse findings)
+    contexts = analysis.contexts() if analysis.acts else None
     for rule in ALL_RULES:
         if not config.code_enabled(rule.code, path) or (wanted is not None and rule.code not in wanted):
             continue
         for node, message, act in rule.check(analysis):
+            if act is not None and contexts is not None:
+                if config.assume_single_event_loop and contexts.loop_confined(act):
+                    continue  # one event loop: no other task runs inside this window
+                message += contexts.describe(act)
             line = getattr(node, "lineno", 1)
             col = char_col(lines, line, getattr(node, "col_offset", 0))
             end_line = getattr(node, "end_lineno", line) or line

@@ -19,6 +19,7 @@ from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from safestate_lint.config import Config
 from safestate_lint.engine.callgraph import build as build_call_graph
+from safestate_lint.engine.context import ExecutionContexts
 from safestate_lint.engine.bindings import ModuleBindings
 from safestate_lint.engine.facts import Act, Binding, Check, FunctionInfo, FunctionNode, LockRegion, SharedKey
 from safestate_lint.engine.syntax import char_col, child_nodes, dotted_name, iter_scope_nodes, parent_map, walk
@@ -48,6 +49,14 @@ class ModuleAnalysis(ModuleBindings):
         self._parents: Optional[Dict[int, ast.AST]] = None
         self._global_uses: Optional[Dict[str, List[Tuple[ast.Name, ast.AST]]]] = None
         self._by_node: Dict[int, FunctionInfo] = {}
+        self._contexts: Optional[ExecutionContexts] = None
+
+    def contexts(self) -> Optional[ExecutionContexts]:
+        """Who runs each function and touches each piece of state (event loop, threads), or
+        None when the module defines no coroutine: then everything runs in threads."""
+        if self._contexts is None and any(info.is_async for info in self.functions):
+            self._contexts = ExecutionContexts(self)
+        return self._contexts
 
     # ---- where module names are used (for fixers that must know who can notice a change) ----
     def parent_of(self, node: ast.AST) -> Optional[ast.AST]:

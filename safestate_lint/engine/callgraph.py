@@ -150,7 +150,7 @@ def _module_level_nodes(m: ModuleBindings) -> List[ast.AST]:
     return nodes
 
 
-def _is_private(info: FunctionInfo) -> bool:
+def is_private(info: FunctionInfo) -> bool:
     name = info.name
     return bool(info.parents) or (name.startswith("_") and not (name.startswith("__") and name.endswith("__")))
 
@@ -231,7 +231,7 @@ class Uses:
 
     def _compute(self, info: FunctionInfo) -> bool:
         m = self.m
-        if not _is_private(info) or info.name in self.exported or info.name in _CONSTRUCTORS:
+        if not is_private(info) or info.name in self.exported or info.name in _CONSTRUCTORS:
             return False
         if any(dotted_name(d) not in _PLAIN_DECORATORS for d in info.node.decorator_list):
             return False

@@ -9,6 +9,7 @@ Every pass must produce code that parses, or the file is left alone.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set
 
@@ -33,6 +34,8 @@ class FixResult:
     remaining: List[Finding] = field(default_factory=list)
     reasons: Dict[Finding, str] = field(default_factory=dict)  # remaining findings -> why no fix
     original: str = ""
+    _fixed_form: Dict[Finding, Finding] = field(default_factory=dict, repr=False, compare=False)
+    _line_map: Optional[Callable[[int], int]] = field(default=None, repr=False, compare=False)
 
     @property
     def fixed(self) -> int:
@@ -40,11 +43,22 @@ class FixResult:
 
     def remaining_in_original(self) -> List[Finding]:
         """The remaining findings with the line numbers of the file before the fix (what
-        `fix --diff` prints, since it leaves the file on disk as it was)."""
+        `fix --diff` prints, since it leaves the file on disk as it was), in their messages too."""
         if not self.changed:
             return list(self.remaining)
-        to_old = line_map(physical_lines(self.source), physical_lines(self.original))
-        return sorted(f._replace(line=to_old(f.line), end_line=to_old(f.end_line or f.line)) for f in self.remaining)
+        to_old = self._to_old()
+        found = []
+        for f in self.remaining:
+            old = f._replace(line=to_old(f.line), end_line=to_old(f.end_line or f.line),
+                             message=_in_original(f.message, to_old))
+            self._fixed_form[old] = f
+            found.append(old)
+        return sorted(found)
+
+    def _to_old(self) -> Callable[[int], int]:
+        if self._line_map is None:
+            self._line_map = line_map(physical_lines(self.source), physical_lines(self.original))
+        return self._line_map
 
     def marked(self, findings: Optional[Sequence[Finding]] = None) -> List[Finding]:
         """The findings of the file before the fix (`before` by default) with `fixable` set
@@ -54,12 +68,21 @@ class FixResult:
 
     def why(self, finding: Finding) -> Optional[str]:
         """Why a remaining finding (from `remaining` or `remaining_in_original`) has no fix."""
-        if finding in self.reasons:
-            return self.reasons[finding]
-        for left, reason in self.reasons.items():
-            if (left.code, left.message) == (finding.code, finding.message):
-                return reason
-        return None
+        mapped = finding in self._fixed_form
+        finding = self._fixed_form.get(finding, finding)
+        reason = self.reasons.get(finding)
+        if reason is None:
+            reason = next((why for left, why in self.reasons.items()
+                           if (left.code, left.message) == (finding.code, finding.message)), None)
+        return _in_original(reason, self._to_old()) if reason is not None and mapped else reason
+
+
+_LINE_REF = re.compile(r"\b(line )(\d+)\b")
+
+
+def _in_original(text: str, to_old: Callable[[int], int]) -> str:
+    """`... (line 34)` in the fixed file -> the same line's number in the original."""
+    return _LINE_REF.sub(lambda match: f"{match.group(1)}{to_old(int(match.group(2)))}", text)
 
 
 def line_map(new: Sequence[str], old: Sequence[str]) -> Callable[[int], int]:

@@ -17,6 +17,7 @@ from libcst.codemod.visitors import AddImportsVisitor
 
 from safestate_lint.engine.analysis import Act, FunctionInfo, ModuleAnalysis
 from safestate_lint.engine.callgraph import Reach
+from safestate_lint.engine.context import ExecutionContexts
 from safestate_lint.engine.syntax import dotted_name, inside, terminates
 from safestate_lint.finding import Finding
 
@@ -34,11 +35,18 @@ class LockDecl:
     """A lock the fix creates; it becomes an `RLock` when any statement it guards calls code
     that could take it again (decided once every statement of the pass is planned)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, event_loop: bool = False) -> None:
         self.name = name
         self.reentrant = False
+        self.event_loop = event_loop  # an `asyncio.Lock()`, entered with `async with`
+
+    @property
+    def module(self) -> str:
+        return "asyncio" if self.event_loop else "threading"
 
     def __str__(self) -> str:
+        if self.event_loop:
+            return f"{self.name} = asyncio.Lock()"
         return f"{self.name} = threading.{'RLock' if self.reentrant else 'Lock'}()"
 
 
@@ -54,6 +62,7 @@ class Edits:
     recheck_if: Dict[int, cst.If] = field(default_factory=dict)  # With -> guarding If copied in front
     to_thread_lock: Dict[int, str] = field(default_factory=dict)  # async With -> threading lock
     to_async_lock: Set[int] = field(default_factory=set)  # With on a thread lock -> `async with`
+    async_locks: Set[str] = field(default_factory=set)  # locks the wraps enter with `async with`
     replace_expr: Dict[int, str] = field(default_factory=dict)
     insert_after: Dict[int, List[Union[str, LockDecl]]] = field(default_factory=dict)
     insert_before: Dict[int, List[str]] = field(default_factory=dict)
@@ -96,6 +105,7 @@ class FixContext:
         self.locked_regions: Set[int] = set()  # ast statements a fix of this pass puts under a lock
         # existing non-reentrant lock -> (function this pass makes take it, the functions reached under it)
         self._taking: Dict[str, List[Tuple[FunctionInfo, Set[int]]]] = {}
+        self._event_loop_keys: Dict[Tuple[str, ...], bool] = {}
 
     # ---- locating ---------------------------------------------------------------------
     def statement(self, node: ast.AST) -> cst.BaseStatement:
@@ -180,8 +190,10 @@ class FixContext:
         summary = self.reach.statements(act.func, stmts)
         if summary.yields:
             raise Unfixable("a lock cannot be held across a yield: a paused generator would keep it")
+        if self.event_loop_key(act.key):
+            return self._event_loop_lock(act, stmts, summary)
         if summary.awaits:
-            raise Unfixable("a threading lock cannot be held across an await")
+            raise Unfixable("a threading lock cannot be held across an await" + self._why_not_event_loop(act.key))
         reach = self.reach.closure(summary)
         if reach.blocking and not once:  # the same list as SST404, through the calls made here too
             raise Unfixable(f"the statements make a blocking call, {reach.blocking[0]}, which would hold the lock "
@@ -202,6 +214,83 @@ class FixContext:
                                 f"(a signal handler or __del__ runs in the same thread) and would deadlock")
         self._check_existing(act.func, lock, act.key, reach)
         return lock
+
+    # ---- event-loop locks (state only coroutines touch, updated across an await) ---------------
+    def event_loop_key(self, key: Tuple[str, ...]) -> bool:
+        """A global only coroutines of the one event loop touch (`assume-single-event-loop`),
+        which some task reads and writes across an await: every fix of it takes one
+        `asyncio.Lock` with `async with` (a threading lock cannot be held across an await, and a
+        lock that only some writers take excludes nothing)."""
+        if key not in self._event_loop_keys:
+            self._event_loop_keys[key] = self.m.config.assume_single_event_loop and self._coroutines_only(key) \
+                and any(act.key == key and self.m.contexts().pause_in_window(act) is not None  # type: ignore[union-attr]
+                        for act in self.m.acts)
+        return self._event_loop_keys[key]
+
+    def _coroutines_only(self, key: Tuple[str, ...]) -> bool:
+        contexts = self.m.contexts()
+        return key[0] == "g" and contexts is not None and contexts.of_state(key).coroutines_only
+
+    def _why_not_event_loop(self, key: Tuple[str, ...]) -> str:
+        contexts = self.m.contexts()
+        threads = contexts.of_state(key).threads if contexts is not None else ""
+        if threads:
+            return f", and an asyncio.Lock does not exclude the threads that reach it via {threads}"
+        if self._coroutines_only(key):
+            return (f"; only coroutines touch '{key[1]}': on one event loop an asyncio.Lock fixes it (fix "
+                    f"--assume-single-event-loop), but one shared by several loops or threads can hang them")
+        return ""
+
+    def _event_loop_lock(self, act: Act, stmts: Sequence[ast.AST], summary) -> str:  # type: ignore[no-untyped-def]
+        func, name = act.func, act.key[1]
+        if not func.is_async:
+            raise Unfixable(f"'{func.qualname}()' is a sync function: it cannot wait for the asyncio.Lock that the "
+                            f"other tasks updating '{name}' across an await need")
+        # `async with` pauses where it waits: never inside another test-then-act of this coroutine,
+        # which one event loop kept atomic only because nothing there paused
+        start = (stmts[0].lineno, stmts[0].col_offset)  # type: ignore[attr-defined]
+        end = (stmts[-1].end_lineno, stmts[-1].end_col_offset)  # type: ignore[attr-defined]
+        for neighbour in self.m.acts:
+            window = ExecutionContexts.window(neighbour) if neighbour.func is func else None
+            if window is not None and window[0] < start <= window[1] and not (start <= window[0] and window[1] <= end):
+                raise Unfixable(f"the 'async with' would pause inside the test-then-act of '{neighbour.key[-1]}' at line "
+                                f"{window[0][0]}, which no other task can enter today")
+        key = ("g", name)
+        lock = self._locks.get(key)
+        if lock is None or lock not in self.edits.async_locks:
+            lock = self._existing_event_loop_guard(key)
+            if lock is None:
+                lock = self.fresh_name(f"_{name.strip('_').lower() or 'state'}_lock",
+                                       alternative=f"_{name.strip('_').lower() or 'state'}_task_lock")
+                self._new_locks[lock] = decl = LockDecl(lock, event_loop=True)
+                binding = self.m.bindings.get(name)
+                anchor = self._module_anchor(binding.node if binding is not None else None)
+                target = self.edits.insert_after.setdefault(id(anchor), []) if anchor is not None else \
+                    self.edits.body_start.setdefault(id(self.module), [])
+                target.append(decl)
+            self._locks[key] = lock
+            self.edits.async_locks.add(lock)
+        # an asyncio.Lock is not reentrant: a task awaiting code that takes it again waits for itself
+        reached = self.reach.reached(summary)
+        for other, under_other in [(func, reached)] + self._taking.get(lock, []):
+            if id(other) in reached:
+                raise Unfixable(f"the statements call '{other.qualname}()', which the fix makes take '{lock}' too: "
+                                f"an asyncio.Lock is not reentrant and the task would wait for itself")
+            if id(func) in under_other:
+                raise Unfixable(f"'{other.qualname}()' calls '{func.qualname}()' under '{lock}' once fixed: an "
+                                f"asyncio.Lock is not reentrant and the task would wait for itself")
+        self._taking.setdefault(lock, []).append((func, reached))
+        return lock
+
+    def _existing_event_loop_guard(self, key: Tuple[str, ...]) -> Optional[str]:
+        """A module-level asyncio lock (taken with `async with`) that already guards `key`."""
+        for act in self.m.acts:
+            for region in act.locks if act.key == key else ():
+                binding = self.m.bindings.get(region.name)
+                if binding is not None and binding.kind == "lock" and binding.async_lock and binding.is_mutex \
+                        and isinstance(region.node, ast.AsyncWith):
+                    return region.name
+        return None
 
     def _interrupting(self, key: Tuple[str, ...]) -> Optional[str]:
         """A function writing `key` that can run in the middle of other code of the same thread:
@@ -387,8 +476,10 @@ class FixContext:
                     del table[key]
         declared = [item for table in (e.insert_after, e.body_start) for items in table.values() for item in items
                     if isinstance(item, LockDecl)]
-        if not declared:
+        if not any(not item.event_loop for item in declared):
             self.imports.discard(("threading", None))
+        if any(item.event_loop for item in declared):
+            self.imports.add(("asyncio", None))
 
     def apply(self) -> str:
         self._drop_unused_locks()
@@ -707,7 +798,8 @@ class _Apply(cst.CSTTransformer):
         leading = getattr(first, "leading_lines", ()) if move_comments else ()
         if leading:
             stmts = [first.with_changes(leading_lines=()), *stmts[1:]]  # type: ignore[attr-defined]
-        made = cst.With(items=[self._lock_item(lock)], body=cst.IndentedBlock(body=stmts), leading_lines=leading)
+        made = cst.With(items=[self._lock_item(lock)], body=cst.IndentedBlock(body=stmts), leading_lines=leading,
+                        asynchronous=cst.Asynchronous() if lock in self.e.async_locks else None)
         self._made.add(id(made))  # made by this fix: may join an adjacent one
         self._keep.append(made)  # (kept alive, so its id is never reused)
         return made

@@ -41,7 +41,7 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
     items = [(f, a) for f, a in items if a.key[0] == "g"]  # shared instances' attributes: no automatic fix yet
     for finding, act in items:  # first decide which containers become runtime containers
         name = act.key[1]
-        if finding.code in ("SST102", "SST104") and name not in replaced:
+        if finding.code in ("SST102", "SST104") and name not in replaced and not ctx.event_loop_key(act.key):
             try:
                 _replace_container(ctx, name)
                 replaced[name] = True
@@ -58,7 +58,7 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
             for write in writes.values():
                 wrap_statements(ctx, write, [write.stmt])
             return True
-        if finding.code in ("SST102", "SST104") and replaced[act.key[1]]:
+        if finding.code in ("SST102", "SST104") and replaced.get(act.key[1]):
             return True  # the container becomes a runtime container
         if finding.code == "SST102":
             wrap_statements(ctx, act, [_read_just_before(act), act.stmt])
