@@ -89,6 +89,34 @@ def test_public_sync_function_and_sync_route_handler_are_threads():
     assert len(found) == 4  # nothing hidden: threads touch both
 
 
+
+def test_a_sync_function_returning_a_coroutine_does_not_run_its_body():
+    # discord.py's AsyncWebhookAdapter: public sync methods `return self.request(...)`; the
+    # coroutine's body runs on the loop that awaits it, not in the sync caller's thread
+    source = """
+        import asyncio
+
+        class Adapter:
+            def __init__(self):
+                self._locks = {}
+
+            async def request(self, bucket):
+                try:
+                    lock = self._locks[bucket]
+                except KeyError:
+                    self._locks[bucket] = lock = asyncio.Lock()
+                async with lock:
+                    await asyncio.sleep(0)
+
+            def delete(self, bucket):
+                return self.request(bucket)
+
+        adapter = Adapter()
+    """
+    off = messages(source)
+    assert off and all("only from coroutines" in m and "reachable from threads" not in m for _, m in off), off
+    assert messages(source, ON) == []
+
 def test_asyncio_run_in_a_thread_runs_its_coroutines_in_that_thread():
     source = """
         import asyncio
@@ -157,3 +185,31 @@ def test_config_key_and_flag(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[tool.safestate-lint]\nassume-single-event-loop = 1\n")
     bad = run_cli(["check", "--no-cache", "-q", "svc.py"], cwd=tmp_path)
     assert bad.returncode == 2 and b"assume-single-event-loop" in bad.stderr and b"pyproject.toml" in bad.stderr
+
+
+@pytest.mark.parametrize("binding, shared", [
+    ("EMPTY: Final[Reader] = EmptyReader()", False),  # aiohttp's EMPTY_PAYLOAD: a constant of a subclass
+    ("current: ContextVar[Reader] = ContextVar('current')", False),  # textual's active_worker: one per context
+    ("current: ContextVar[Reader] = ContextVar('current', default=Reader())", True),  # discord.py: a shared default
+    ("_reader: Optional[Reader] = None", True),  # a lazy module instance
+])
+def test_annotated_module_globals_share_an_instance_only_when_one_object_is_shared(binding, shared):
+    source = f"""
+        from contextvars import ContextVar
+        from typing import Final, Optional
+
+        class Reader:
+            def __init__(self):
+                self._size = 0
+
+            def feed(self, n):
+                self._size += n
+
+        class EmptyReader(Reader):
+            def feed(self, n):
+                return None
+
+        {binding}
+    """
+    found = messages(source)
+    assert bool(found) == shared, found

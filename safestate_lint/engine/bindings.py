@@ -197,11 +197,23 @@ class ModuleBindings(TextIndex):
         for name, binding in self.bindings.items():
             node = binding.node
             annotation = node.annotation if isinstance(node, ast.AnnAssign) else None
-            if annotation is not None:
+            value = getattr(node, "value", None)
+            if annotation is None or id(node) in main_block:
+                continue
+            created = self._created_class(value)
+            if isinstance(annotation, ast.Subscript) and \
+                    (dotted_name(annotation.value) or "").rsplit(".", 1)[-1] == "ContextVar":
+                # each context sets its own value; only a `default=C()` is one object they all share
+                default = next((k.value for k in getattr(value, "keywords", ()) if k.arg == "default"), None)
+                created = self._created_class(default)
+            elif created is None:  # `_client: Optional[C] = None`, filled in later
                 inner = annotation.slice if isinstance(annotation, ast.Subscript) else annotation
                 label = inner.value if isinstance(inner, ast.Constant) else dotted_name(inner)
-                if isinstance(label, str) and label in self.classes:
-                    self.shared_classes.add(label)
+                created = label if isinstance(label, str) and label in self.classes else None
+            # `MANAGER: Manager = Manager()` is a typed module-level service, whatever its name's case;
+            # the class shared is the one created (`EMPTY: Final[Base] = Sub()` shares a Sub)
+            if created is not None:
+                self.shared_classes.add(created)
 
         def singleton_like(name: str, depth: int = 0) -> bool:
             cls = self.classes.get(name)

@@ -178,6 +178,7 @@ class Uses:
         self._module_nodes: Optional[Dict[str, List[ast.AST]]] = None
         self._module_calls: Set[int] = set()  # the callee expressions of module-level calls
         self._internal: Dict[int, Optional[bool]] = {}
+        self.unresolved: Set[int] = set()  # private functions some call may reach that the graph cannot resolve
         self._line_owner: Optional[List[Optional[FunctionInfo]]] = None
         self.import_time_calls: Dict[int, int] = {}
 
@@ -263,7 +264,8 @@ class Uses:
                 if owner is None or owner.import_time:
                     import_time += 1
                 elif not owner.walked or id(use) not in known:
-                    return False  # a call the graph could not resolve to this function
+                    self.unresolved.add(id(info))
+                    return False  # a call the graph could not resolve to this function (an override, say)
         self.import_time_calls[id(info)] = import_time
         return bool(known) or import_time > 0
 

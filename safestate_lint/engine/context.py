@@ -154,6 +154,9 @@ class ExecutionContexts:
         if self.uses.internal(info):
             return NOBODY  # only its callers' contexts
         if is_private(info) and info.name not in self.uses.exported and not info.node.decorator_list:
+            if id(info) in self.uses.unresolved:
+                return ExecContext(threads=f"'{info.qualname}()' (a call to '{info.name}()' the call graph cannot "
+                                           "resolve may reach it)")
             return ExecContext(threads=f"'{info.qualname}()' (used as a value: where it runs cannot be followed)")
         return ExecContext(threads=f"'{info.qualname}()' (callable from outside the module)")
 

@@ -539,7 +539,9 @@ class FunctionWalker:
             if isinstance(node, ast.Call):
                 func = node.func
                 callee = self.callee(node)
-                if callee is not None:
+                # a sync function calling a coroutine function only creates the coroutine: its
+                # body runs later, on the loop that awaits it, under none of the caller's locks
+                if callee is not None and (self.info.is_async or not callee.is_async):
                     self.m.calls.append(CallSite(self.info, callee, node, stmt, locks, checks))
                 if isinstance(func, ast.Attribute):
                     key, depth = self.root_key(func.value, through_calls=True)
