@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(check)
     check.add_argument("--format", choices=report.FORMATS, default="text")
     check.add_argument("--statistics", action="store_true", help="print counts per rule instead of findings")
+    check.add_argument("--show-fixes", action="store_true",
+                       help="mark the findings `fix` would remove with [*] and count them (runs the fixer in memory)")
     check.add_argument("--exit-zero", action="store_true",
                        help="exit 0 even when there are findings (2 still means files could not be checked)")
     check.add_argument("--output-file", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
@@ -145,7 +147,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         files, path_errors = collect(args, settings)
     result = run_check(files, settings.for_path, jobs=jobs, use_cache=not args.no_cache, stdin_data=stdin_data,
-                       fixability=args.format in report.FIXABILITY_FORMATS and not args.statistics)
+                       fixability=(args.format in report.FIXABILITY_FORMATS or (args.show_fixes and args.format == "text"))
+                       and not args.statistics)
     errors = sorted(path_errors + result.errors)
     for display, reason in errors:
         sys.stderr.write(f"{display}: error: {reason}\n")
@@ -174,13 +177,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.statistics:
         report.statistics(result.findings, args.format, out)
     else:
-        report.write(result.findings, args.format, out, fingerprints)
+        report.write(result.findings, args.format, out, fingerprints, marks=args.show_fixes)
     if args.output_file:
         write_whole(args.output_file, buffer.getvalue(), "report")
     if not args.quiet and args.format == "text":
         n = len(result.findings)
+        fixable = sum(f.fixable for f in result.findings)
         sys.stderr.write(f"Found {n} finding{'s' if n != 1 else ''} in {len(files)} file{'s' if len(files) != 1 else ''}"
                          f"{f' ({len(errors)} could not be checked)' if errors else ''}.\n")
+        if args.show_fixes and n:
+            by_hand = n - fixable
+            rest = f"; {by_hand} need{'s' if by_hand == 1 else ''} a change by hand" if by_hand else ""
+            sys.stderr.write(f"[*] {fixable} fixable with `safestate-lint fix`{rest}.\n")
     if stale and not args.quiet:
         sys.stderr.write(f"{stale} baselined finding{'s' if stale != 1 else ''} no longer occur"
                          f"{'s' if stale == 1 else ''}; rewrite the baseline with --write-baseline\n")

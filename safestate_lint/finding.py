@@ -39,8 +39,9 @@ class Finding(NamedTuple):
             fixable=data.get("fixable", False),
         )
 
-    def text(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
+    def text(self, mark: bool = False) -> str:
+        """`path:line:col: CODE message`; with `mark`, `CODE [*] message` when `fix` removes it."""
+        return f"{self.path}:{self.line}:{self.col}: {self.code} {'[*] ' if mark and self.fixable else ''}{self.message}"
 
 
 class UserError(Exception):

@@ -13,10 +13,12 @@ FORMATS = ("text", "json", "sarif", "github")
 FIXABILITY_FORMATS = ("json",)  # formats that print whether `fix` would fix each finding
 
 
-def write(findings: List[Finding], fmt: str, out: IO[str], fingerprints: Optional[Dict[Finding, str]] = None) -> None:
+def write(findings: List[Finding], fmt: str, out: IO[str], fingerprints: Optional[Dict[Finding, str]] = None,
+          *, marks: bool = False) -> None:
+    """With `marks`, text output marks the findings `fix` removes with `[*]` (ruff's mark)."""
     if fmt == "text":
         for finding in findings:
-            out.write(finding.text() + "\n")
+            out.write(finding.text(marks) + "\n")
     elif fmt == "json":
         json.dump([f.to_dict() for f in findings], out, indent=2)
         out.write("\n")

@@ -58,6 +58,21 @@ def test_json_marks_fixable_only_what_fix_fixes(tmp_path):
     assert json.loads(cached.stdout) == json.loads(again.stdout) == json.loads(result.stdout)
 
 
+
+def test_show_fixes_marks_what_fix_removes_and_counts_it(tmp_path):
+    (tmp_path / "a.py").write_text(GENERATOR + "\n\n" + LEFT)
+    plain = run_cli(["check", "--no-cache", "a.py"], cwd=tmp_path)
+    assert b"[*]" not in plain.stdout + plain.stderr  # the default runs no fixer
+    for cache in (["--no-cache"], [], []):  # cold, then written to and read from the cache
+        result = run_cli(["check", *cache, "--show-fixes", "a.py"], cwd=tmp_path)
+        assert result.returncode == 1
+        lines = result.stdout.decode().splitlines()
+        assert [line.split(": ", 1)[1][:13] for line in lines] == ["SST101 [*] gl", "SST103 '_seen", "SST102 [*] mo"]
+        assert result.stderr.decode().endswith(
+            "Found 3 findings in 1 file.\n[*] 2 fixable with `safestate-lint fix`; 1 needs a change by hand.\n")
+    fixed = run_cli(["fix", "a.py"], cwd=tmp_path)
+    assert b"fixed 2 findings in 1 file, 1 left" in fixed.stderr, fixed.stderr  # what the marks promised
+
 @pytest.mark.parametrize("body,key", [
     ("select = ['SST1', 'SST999']", "key 'select': unknown rule code or prefix 'SST999'"),
     ("ignore = ['E501']", "key 'ignore': unknown rule code or prefix 'E501'"),

@@ -202,7 +202,8 @@ def test_inverted_lock_order_deadlocks_and_is_reported(tmp_path):
     def either():
         return inverted.transfer("a", "b", 1) if next(calls) % 2 else inverted.report()
 
-    assert not any(_finishes(either) for _ in range(3)), "the inverted program never deadlocked"
+    # one deadlock proves it (a run can finish by luck, more often on a free-threaded build)
+    assert not all(_finishes(either) for _ in range(5)), "the inverted program never deadlocked"
     ordered_source = sample.read_text().replace(
         "    with audit_lock:\n        entries = len(audit)\n        with accounts_lock:",
         "    with accounts_lock:\n        entries = len(audit)\n        with audit_lock:")
