@@ -409,6 +409,26 @@ def _returns_at_once(qualified: str, call: ast.Call) -> bool:
     return False
 
 
+_RECEIVES = frozenset({"recv", "recv_bytes", "recv_bytes_into", "get", "get_nowait"})
+
+
+def polled_receives(nodes: Iterable[ast.AST]) -> Set[int]:
+    """The receives a `while r.poll(): r.recv()` / `if r.poll(): ...` test said are ready: they
+    return at once (multiprocessing's `Pool._help_stuff_finish`)."""
+    found: Set[int] = set()
+    for node in nodes:
+        if not isinstance(node, (ast.While, ast.If)):
+            continue
+        ready = {dotted_name(c.func.value) for c in walk(node.test)
+                 if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "poll"}
+        ready.discard(None)
+        if ready:
+            found.update(id(c) for stmt in node.body for c in walk(stmt)
+                         if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)
+                         and c.func.attr in _RECEIVES and dotted_name(c.func.value) in ready)
+    return found
+
+
 class Reach:
     """Per-function summaries and their closures over the call graph, computed on demand."""
 
@@ -417,6 +437,7 @@ class Reach:
         self._direct: Dict[int, Summary] = {}
         self._uses: Optional[Uses] = None
         self._under: Dict[str, Tuple[Set[int], List[str]]] = {}
+        self.polled: Set[int] = set()  # receives a `poll()` test said are ready (see polled_receives)
 
     def walker(self, info: FunctionInfo) -> FunctionWalker:
         info.ensure_scope()
@@ -429,7 +450,7 @@ class Reach:
         stack: List[ast.AST] = list(iter_scope_nodes(stmts))
         # `await x.wait()` suspends a task; it does not block the thread (collected before the
         # loop: it pops a call before the `await` around it)
-        awaited = {id(node.value) for node in stack if isinstance(node, ast.Await)}
+        awaited = {id(node.value) for node in stack if isinstance(node, ast.Await)} | self.polled
         while stack:
             node = stack.pop()
             if isinstance(node, ast.Lambda):
@@ -445,7 +466,7 @@ class Reach:
                         out.locks.setdefault(region.ident or region.name, f"'{info.qualname}()'")
                         out.taken.add(region.ident or region.name)
             if isinstance(node, ast.Call):
-                self._classify_call(w, node, out, id(node) in awaited)
+                self._classify_call(w, node, out, id(node) in awaited)  # awaited or polled: no block
         return out
 
     def _classify_call(self, w: FunctionWalker, call: ast.Call, out: Summary, awaited: bool = False) -> None:

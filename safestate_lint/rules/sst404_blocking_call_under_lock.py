@@ -61,11 +61,16 @@ class BlockingCallUnderLock(Rule):
         "def g():\n    with _lock:\n        time.sleep(0)\n",
         # an awaited wait under a threading lock is SST405's finding, not a blocked thread
         "import threading\n_lock = threading.Lock()\nasync def f(event):\n    with _lock:\n        await event.wait()\n",
+        # a receive that `poll()` said is ready returns at once (multiprocessing's Pool)
+        "import threading\n_lock = threading.Lock()\ndef drain(reader):\n    with _lock:\n        while reader.poll():\n"
+        "            reader.recv()\n",
     ]
     INVALID = [
         "import threading, time\n_lock = threading.Lock()\ndef f():\n    with _lock:\n        time.sleep(1)  # SST404\n",
         "import threading, subprocess\n_lock = threading.Lock()\ndef _run():\n    subprocess.run(['ls'])\ndef f():\n    with _lock:\n        _run()  # SST404\n",
         "import threading\nimport requests\n_lock = threading.Lock()\n_cache = {}\ndef f(k):\n    with _lock:\n        _cache[k] = requests.get(k)  # SST404\n",
+        # without the poll, the receive waits for a sender
+        "import threading\n_lock = threading.Lock()\ndef drain(conn):\n    with _lock:\n        conn.recv()  # SST404\n",
         # waiting on another condition keeps this lock held
         "import threading\n_lock = threading.Lock()\n_ready = threading.Condition()\ndef f():\n    with _lock:\n        with _ready:\n"
         "            _ready.wait()  # SST404\n",
