@@ -45,6 +45,7 @@ RUNTIME_LOCKS: Dict[str, bool] = {"RWLock": False, "AsyncRWLock": True}
 RUNTIME_CONTAINERS: Dict[str, str] = {"LockedDict": "dict", "LockedList": "list", "LockedSet": "set"}
 RUNTIME_THREAD_SAFE = frozenset({"AtomicCounter", "StateManager", "TTLCache", "Singleton", "singleton"})
 # methods that run before an instance is shared
+_LOCK_WORDS = ("Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore", "allocate_lock", "RWLock", "lock")
 _CONSTRUCTORS = frozenset({"__init__", "__new__", "__post_init__", "__init_subclass__", "__set_name__"})
 # an identifier followed by `.` or `[` (through blanks, `)` and backslash continuations)
 _ACCESSED = re.compile(r"(?<![\w])([^\W\d]\w*)[ \t\r\n\\)]*[.\[]")
@@ -113,11 +114,18 @@ class ModuleBindings(TextIndex):
         self.shared_classes: Set[str] = set()
         self.instance_attrs: Dict[Tuple[str, str], Binding] = {}
         self.instances: Dict[str, str] = {}
+        # classes that own a threading lock (their attributes are checked for consistent locking,
+        # SST302), and every class's attributes assigned through `self` (an instance attribute
+        # shadows a class attribute of the same name, SST301)
+        self.lock_classes: Set[str] = set()
+        self._self_assigned: Dict[str, Set[str]] = {}
+        self._containers: Optional[Set[str]] = None
         self._index_text(lines, prefilter)
         self._collect_module()
         self._collect_functions()
         self._collect_global_rebinds()
         self._collect_shared_classes()
+        self._collect_lock_classes()
         self._mark_import_time_methods()
         self._mark_returned_inner_functions()
 
@@ -148,7 +156,8 @@ class ModuleBindings(TextIndex):
     def _may_touch_shared_state(self, info: FunctionInfo, candidates: List[int]) -> bool:
         if info.method_kind in ("classmethod", "new", "metaclass"):
             return True
-        if info.method_kind == "method" and info.class_name in self.shared_classes:
+        if info.method_kind == "method" and (info.class_name in self.shared_classes or info.class_name in self.lock_classes
+                                             or info.class_name in self._container_classes()):
             return True
         return self._node_contains(candidates, info.node)
 
@@ -233,22 +242,73 @@ class ModuleBindings(TextIndex):
             if not is_meta and singleton_like(name):
                 self.shared_classes.add(name)
         for name in self.shared_classes:
-            cls = self.classes[name]
-            for stmt in cls.body:
+            self._collect_instance_attrs(name)
+
+    def _collect_instance_attrs(self, name: str) -> None:
+        """What a class's methods bind to `self.x` (the first informative value)."""
+        cls = self.classes[name]
+        for stmt in cls.body:
+            if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or not stmt.args.args:
+                continue
+            self_name = stmt.args.args[0].arg
+            for node in iter_scope_nodes(stmt.body):
+                if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    for target in targets:
+                        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                                and target.value.id == self_name:
+                            annotation = node.annotation if isinstance(node, ast.AnnAssign) else None
+                            binding = self.classify_value(node.value, annotation)
+                            current = self.instance_attrs.get((name, target.attr))
+                            if current is None or (current.kind in ("none", "unknown") and binding.kind != "unknown"):
+                                self.instance_attrs[(name, target.attr)] = binding
+
+    def _collect_lock_classes(self) -> None:
+        """Classes that own a threading lock: bound in the class body, or to `self.x` in a method."""
+        offsets = self._occurrences(_LOCK_WORDS)
+        if self._text is not None and not offsets:
+            return
+        for name, cls in self.classes.items():
+            if name in self.lock_classes or not self._node_contains(offsets, cls):
+                continue
+            self.instance_lock(name, "")  # records `self.x = Lock()` bindings in class_attrs
+            if any(owner == name and b.kind == "lock" and not b.async_lock for (owner, _), b in self.class_attrs.items()):
+                self.lock_classes.add(name)
+                if name not in self.shared_classes:
+                    self._collect_instance_attrs(name)
+
+    def _container_classes(self) -> Set[str]:
+        """Classes with a mutable container in their body (`handlers = {}`)."""
+        if self._containers is None:
+            self._containers = {owner for (owner, _), b in self.class_attrs.items() if b.kind == "container"}
+        return self._containers
+
+    def self_assigned(self, class_name: str) -> Set[str]:
+        """The attributes a class's methods assign through `self` (`=`, `+=`, annotated,
+        `setattr(self, ...)`): there each instance has its own value."""
+        found = self._self_assigned.get(class_name)
+        if found is None:
+            found = self._self_assigned[class_name] = set()
+            cls = self.classes.get(class_name)
+            for stmt in cls.body if cls is not None else ():
                 if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or not stmt.args.args:
                     continue
                 self_name = stmt.args.args[0].arg
                 for node in iter_scope_nodes(stmt.body):
-                    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
-                        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                        for target in targets:
-                            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
-                                    and target.value.id == self_name:
-                                annotation = node.annotation if isinstance(node, ast.AnnAssign) else None
-                                binding = self.classify_value(node.value, annotation)
-                                current = self.instance_attrs.get((name, target.attr))
-                                if current is None or (current.kind in ("none", "unknown") and binding.kind != "unknown"):
-                                    self.instance_attrs[(name, target.attr)] = binding
+                    targets: List[ast.AST] = []
+                    if isinstance(node, ast.Assign):
+                        targets = list(node.targets)
+                    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                        targets = [node.target]
+                    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr" \
+                            and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == self_name:
+                        found.add("*")  # any attribute: nothing is known to be shared
+                    for target in targets:
+                        for inner in walk(target):
+                            if isinstance(inner, ast.Attribute) and isinstance(inner.value, ast.Name) \
+                                    and inner.value.id == self_name and isinstance(inner.ctx, ast.Store):
+                                found.add(inner.attr)
+        return found
 
     def _mark_import_time_methods(self) -> None:
         """`app = App()` then `@app.route(...)` / `app.setup()` at module level: those methods
@@ -680,17 +740,34 @@ class ModuleBindings(TextIndex):
                     return found
         return None
 
+    def lock_owner(self, class_name: str, attr: str, depth: int = 0) -> Optional[Tuple[str, Binding]]:
+        """The class (this one or a module base) that binds the lock `attr`, and the lock: a
+        subclass's `self._lock` is its base's lock, one ident for both."""
+        binding = self.instance_lock(class_name, attr)
+        if binding is not None and binding.kind == "lock":
+            return class_name, binding
+        cls = self.classes.get(class_name)
+        if cls is None or depth > 10:
+            return None
+        for base in cls.bases:
+            base_name = dotted_name(base)
+            if base_name in self.classes and base_name != class_name:
+                found = self.lock_owner(base_name, attr, depth + 1)
+                if found is not None:
+                    return found
+        return None
+
     def binding_of(self, key: SharedKey) -> Optional[Binding]:
         if key[0] == "g":
             return self.bindings.get(key[1])
-        if key[0] == "i":
+        if key[0] in ("i", "o"):
             return self.instance_attrs.get((key[1], key[2]))
         return self.class_attrs.get((key[1], key[2]))
 
     def describe(self, key: SharedKey) -> str:
         if key[0] == "g":
             return key[1]
-        if key[0] == "i":
+        if key[0] in ("i", "o"):
             return f"self.{key[2]}"
         return f"{key[1]}.{key[2]}"
 

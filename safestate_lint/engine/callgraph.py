@@ -351,9 +351,10 @@ def _caller_context(m: ModuleBindings) -> None:
     seen_checks: Set[int] = set()
     for act in m.acts:
         key = id(act.func)
-        if key in dropped or (key in ctor_helpers and act.key[0] == "i"):
+        per_object = act.key[0] in ("i", "o")  # an attribute of the object whose methods hold its lock
+        if key in dropped or (key in ctor_helpers and per_object):
             continue
-        held_here = tuple(r for r in act.func.held if act.key[0] == "i" or not _per_instance(m, r))
+        held_here = tuple(r for r in act.func.held if per_object or not _per_instance(m, r))
         if held_here:
             act.locks = held_here + act.locks
             check = act.check

@@ -87,13 +87,29 @@ class FunctionWalker:
                 return ("c", cls, node.attr)
             info = self.info
             if info.self_param and isinstance(node.value, ast.Name) and node.value.id == info.self_param \
-                    and info.class_name in self.m.shared_classes and info.name not in _CONSTRUCTORS \
-                    and not node.attr.startswith("__"):
-                binding = self.m.instance_attrs.get((info.class_name, node.attr))
-                if binding is None or binding.kind in ("lock", "threadsafe", "function"):
-                    return None  # methods, properties and per-call attributes are not state we track
-                return ("i", info.class_name, node.attr)
+                    and info.class_name is not None and not node.attr.startswith("__"):
+                return self._self_key(info.class_name, node.attr)
         return None
+
+    def _self_key(self, cls: str, attr: str) -> Optional[SharedKey]:
+        """`self.attr`: a class attribute no instance shadows (`seen = []` in the class body, then
+        `self.seen.append(x)`), an attribute of the shared instance, or of an object whose class
+        owns a lock (outside the constructors, which no other thread sees yet)."""
+        m = self.m
+        class_binding = m.class_attrs.get((cls, attr))
+        if class_binding is not None and class_binding.kind == "container":
+            assigned = m.self_assigned(cls)
+            if attr not in assigned and "*" not in assigned:
+                return ("c", cls, attr)
+        if self.info.name in _CONSTRUCTORS:
+            return None
+        kind = "i" if cls in m.shared_classes else "o" if cls in m.lock_classes else ""
+        if not kind:
+            return None
+        binding = m.instance_attrs.get((cls, attr))
+        if binding is None or binding.kind in ("lock", "threadsafe", "function"):
+            return None  # methods, properties and per-call attributes are not state we track
+        return (kind, cls, attr)
 
     def callee(self, call: ast.Call) -> Optional[FunctionInfo]:
         """The module function or method a call runs: `f()`, a nested `inner()`, `C()` (its
@@ -310,11 +326,11 @@ class FunctionWalker:
             if owner is None and self.info.self_param and isinstance(expr.value, ast.Name) \
                     and expr.value.id == self.info.self_param:
                 owner = self.info.class_name
-            if owner is not None:
-                binding = self.m.instance_lock(owner, expr.attr)
-                if binding is not None and binding.kind == "lock":
-                    return LockRegion(0, name, binding.async_lock, ident=f"{owner}.{expr.attr}",
-                                      reentrant=binding.reentrant)
+            found = self.m.lock_owner(owner, expr.attr) if owner is not None else None
+            if found is not None:
+                definer, binding = found
+                return LockRegion(0, name, binding.async_lock, ident=f"{definer}.{expr.attr}",
+                                  reentrant=binding.reentrant)
             if isinstance(expr.value, ast.Name) and expr.attr == "lock":
                 binding = self.m.bindings.get(expr.value.id)
                 if binding is not None and binding.kind == "locked":

@@ -12,6 +12,8 @@ from safestate_lint.rules.sst104_shared_container_iteration import SharedContain
 from safestate_lint.rules.sst201_check_then_act_singleton import CheckThenActSingleton
 from safestate_lint.rules.sst202_check_then_act_class_singleton import CheckThenActClassSingleton
 from safestate_lint.rules.sst203_broken_double_checked_locking import BrokenDoubleCheckedLocking
+from safestate_lint.rules.sst301_shared_class_attribute_mutation import SharedClassAttributeMutation
+from safestate_lint.rules.sst302_inconsistent_locking import InconsistentLocking
 from safestate_lint.rules.sst401_lock_created_per_call import LockCreatedPerCall
 from safestate_lint.rules.sst402_acquire_without_release import AcquireWithoutRelease
 from safestate_lint.rules.sst403_lock_order_inversion import LockOrderInversion
@@ -26,6 +28,8 @@ ALL_RULES: List[Type[Rule]] = [
     CheckThenActSingleton,
     CheckThenActClassSingleton,
     BrokenDoubleCheckedLocking,
+    SharedClassAttributeMutation,
+    InconsistentLocking,
     LockCreatedPerCall,
     AcquireWithoutRelease,
     LockOrderInversion,

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from typing import Dict, Iterator, List, Optional, Tuple
+
+from safestate_lint.engine.analysis import ModuleAnalysis
+from safestate_lint.engine.facts import Act, LockRegion, SharedKey
+from safestate_lint.rules.base import Report, Rule, once_per, where
+
+
+class InconsistentLocking(Rule):
+    """
+    ## What it does
+    In a class that owns a threading lock (a lock, condition, semaphore or runtime RW lock
+    bound in the class body or to `self` in a method), flags an attribute written, mutated or
+    read-modify-written without that lock when another method writes it under the lock.
+    The class's own code says the attribute needs the lock; this statement forgets it.
+
+    `__init__`, `__new__`, `__post_init__`, `__setstate__` and unittest's `setUp` are not
+    concurrent (no other thread has the object yet), nor are private helpers only they call; a private method that every caller calls with the lock held counts as
+    locked; reads alone are not reported.
+
+    ## Why is this bad?
+    A lock protects only the code that takes it. `acquire()` updating `self._in_use` under
+    the lock while `release()` updates it without: the two interleave, and the pool loses
+    counts until it believes it is exhausted (or lends one connection twice).
+
+    ## Example
+    ```python
+    class ConnectionPool:
+        def __init__(self):
+            self._lock = threading.Lock()
+            self._in_use = 0
+
+        def acquire(self):
+            with self._lock:
+                self._in_use += 1
+
+        def release(self):
+            self._in_use -= 1
+    ```
+
+    ## Use instead
+    ```python
+        def release(self):
+            with self._lock:
+                self._in_use -= 1
+    ```
+
+    ## Fix
+    `safestate-lint fix` holds the class's lock around the statement, under the usual fix
+    rules: never across a `yield`, an `await` or a blocking call, and never a
+    non-reentrant lock around code that can take it again.
+
+    ## Options
+    `lock-names`, `synchronized-decorators`.
+    """
+
+    code = "SST302"
+    name = "inconsistent-locking"
+    summary = "an attribute written under the class's lock in one method is written without it in another"
+    fixable = True
+
+    VALID = [
+        "import threading\nclass Pool:\n    def __init__(self):\n        self._lock = threading.Lock()\n"
+        "        self._in_use = 0\n    def acquire(self):\n        with self._lock:\n            self._in_use += 1\n"
+        "    def release(self):\n        with self._lock:\n            self._in_use -= 1\n",
+        # the constructor is not concurrent; reads alone are not reported
+        "import threading\nclass Pool:\n    def __init__(self):\n        self._lock = threading.Lock()\n"
+        "        self._in_use = 0\n    def acquire(self):\n        with self._lock:\n            self._in_use += 1\n"
+        "    def busy(self):\n        return self._in_use > 0\n",
+        # a private helper every caller calls under the lock
+        "import threading\nclass Pool:\n    def __init__(self):\n        self._lock = threading.Lock()\n"
+        "        self._free = []\n    def release(self, c):\n        with self._lock:\n            self._put(c)\n"
+        "    def _put(self, c):\n        self._free.append(c)\n    def take(self):\n        with self._lock:\n"
+        "            return self._free.pop()\n",
+        # never locked anywhere: the class does not say this attribute needs the lock
+        "import threading\nclass Worker:\n    def __init__(self):\n        self._lock = threading.Lock()\n"
+        "        self.done = 0\n    def step(self):\n        self.done += 1\n",
+    ]
+    INVALID = [
+        "import threading\nclass Pool:\n    def __init__(self):\n        self._lock = threading.Lock()\n"
+        "        self._in_use = 0\n    def acquire(self):\n        with self._lock:\n            self._in_use += 1\n"
+        "    def release(self):\n        self._in_use -= 1  # SST302\n",
+        "import threading\nclass Cache:\n    def __init__(self):\n        self._lock = threading.RLock()\n"
+        "        self._data = {}\n        self.misses = 0\n    def get(self, k):\n        with self._lock:\n"
+        "            if k not in self._data:\n                self.misses += 1\n            return self._data.get(k)\n"
+        "    def clear(self):\n        self._data.clear()  # SST302\n    def put(self, k, v):\n        with self._lock:\n"
+        "            self._data[k] = v\n",
+    ]
+
+    @classmethod
+    def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
+        for act, guard in unguarded_writes(m):
+            yield act.node if act.kind == "mutate" else act.stmt, (
+                f"'self.{act.key[2]}' is {_verb(act)} {where(act)} without 'self.{guard[0].name.split('.')[-1]}', "
+                f"which guards it in '{guard[1].func.qualname}()'"
+            ), act
+
+
+# methods that run before any other thread has the object: unpickling, a unittest fixture
+_BEFORE_SHARING = frozenset({"__setstate__", "setUp", "setUpClass"})
+
+
+def guards(m: ModuleAnalysis) -> Dict[SharedKey, Tuple[LockRegion, Act]]:
+    """For each attribute of a lock-owning class: the class's lock that some write holds, with that write."""
+    found: Dict[SharedKey, Tuple[LockRegion, Act]] = {}
+    for act in m.acts:
+        if act.key[0] != "o" or act.kind == "iterate" or act.key in found:
+            continue
+        region = _class_lock(m, act)
+        if region is not None:
+            found[act.key] = (region, act)
+    return found
+
+
+def unguarded_writes(m: ModuleAnalysis) -> List[Tuple[Act, Tuple[LockRegion, Act]]]:
+    """The writes of guarded attributes made without any lock, once per statement."""
+    guarded = guards(m)
+    if not guarded:
+        return []
+    return [(act, guarded[act.key]) for act in once_per(m.acts, lambda a: (id(a.stmt), a.key))
+            if act.key in guarded and act.kind != "iterate" and act.via is None and not m.is_locked(act)
+            and act.func.name not in _BEFORE_SHARING]
+
+
+def _class_lock(m: ModuleAnalysis, act: Act) -> Optional[LockRegion]:
+    """The lock of the act's class (`C._lock`) held at the act, if any."""
+    for region in act.locks:
+        owner, _, attr = (region.ident or region.name).partition(".")
+        if not attr or "." in attr or region.async_lock or not m.thread_capable(region):
+            continue
+        found = m.lock_owner(act.key[1], attr)  # the class's own lock, or one it inherits
+        if found is not None and found[0] == owner and found[1].is_mutex:  # not a semaphore (a queue's free slots)
+            return region
+    return None
+
+
+def _verb(act: Act) -> str:
+    if act.kind == "mutate":
+        return f"mutated ({act.detail})"
+    return "read and rebound" if act.reads_self or act.augmented else "written"
