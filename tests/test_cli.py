@@ -275,7 +275,7 @@ def test_rule_and_rules_commands():
     assert unknown.returncode == 2 and b"unknown rule 'SST999'" in unknown.stderr
     listing = lines(run_cli(["rules"]))
     assert [l.split()[0] for l in listing] == ["SST101", "SST102", "SST103", "SST104", "SST201", "SST202", "SST203",
-                                              "SST301", "SST302", "SST401", "SST402", "SST403", "SST404", "SST405"]
+                                              "SST301", "SST302", "SST303", "SST401", "SST402", "SST403", "SST404", "SST405"]
 
 
 def test_usage_error_exit_2():

@@ -65,6 +65,10 @@ DRIVERS = {
     # (readers that format or iterate the plain containers race with writers in both versions: not driven)
     "truth_containers_noticed": ("m.rpc_add('a', 1)\n", "m.set_status('db', i); m.register_type(i % 3, i); "
                                      "m.push(i); m.insert(i); m.add_format(f'f{i % 3}'); m.remember(i % 4)"),
+    "sst3_objects": ("pool = m.ConnectionPool(4)\ncache = m.TTLCache()\n",
+                     "m.RequestStats().record(f'/p{i % 3}'); m.PluginRegistry.register(f'p{i}', i); "
+                     "pool.release(pool.acquire()); cache.get(i % 5, str); cache.note_miss(); "
+                     "cache.put_if_absent(i % 7, i); cache.refresh(i % 3) if i % 10 == 0 else None"),
     # one event loop (what the case was fixed for), fed by the 8 threads
     "loop_across_await": ("LOOP = asyncio.new_event_loop()\nthreading.Thread(target=LOOP.run_forever, daemon=True).start()\n"
                           "def on_loop(coro):\n    return asyncio.run_coroutine_threadsafe(coro, LOOP).result(10)\n",

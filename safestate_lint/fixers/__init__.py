@@ -18,12 +18,13 @@ from safestate_lint.engine import decode_source, parse_source, reports
 from safestate_lint.engine.analysis import ModuleAnalysis
 from safestate_lint.engine.syntax import physical_lines
 from safestate_lint.finding import Finding, SourceError
-from safestate_lint.fixers import lazy_init, lock_misuse, shared_state
+from safestate_lint.fixers import lazy_init, lock_misuse, objects, shared_state
 from safestate_lint.fixers.base import FixContext
 from safestate_lint.fixers.writers import cover_writers
 
-FAMILIES = (lock_misuse, lazy_init, shared_state)  # real locks first, then structural rewrites of lazy init
+FAMILIES = (lock_misuse, lazy_init, shared_state, objects)  # real locks first, then structural rewrites of lazy init
 MAX_PASSES = 8
+LOCATED = (*lock_misuse.CODES, *objects.LOCATED)  # fixers that find their statement from the finding itself
 
 
 @dataclass
@@ -149,7 +150,7 @@ def _fix_source(source: str, path: str, config: Config, unsafe_fixes: bool, keep
         analysis = ModuleAnalysis(tree, config, lines)
         found = reports(analysis, path)
         remaining = [finding for finding, _ in found]
-        items = [(finding, act) for finding, act in found if (act is not None or finding.code in lock_misuse.CODES)
+        items = [(finding, act) for finding, act in found if (act is not None or finding.code in LOCATED)
                  and not (keep is not None and keep(finding, lines))]
         if before is None:
             before = remaining

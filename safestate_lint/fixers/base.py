@@ -133,7 +133,7 @@ class FixContext:
         return None
 
     # ---- fix safety ----------------------------------------------------------------------
-    def lock_for(self, act: Act, stmts: Sequence[ast.AST], once: bool = False) -> str:
+    def lock_for(self, act: Act, stmts: Sequence[ast.AST], once: bool = False, existing: Optional[str] = None) -> str:
         """The lock to hold around `stmts` (statements of `act.func`), or Unfixable with the reason.
 
         Never across a `yield`/`await`, nor across a blocking call the statements make
@@ -145,7 +145,7 @@ class FixContext:
         summary = self.reach.statements(act.func, stmts)
         if summary.yields:
             raise Unfixable("a lock cannot be held across a yield: a paused generator would keep it")
-        if self.event_loop_key(act.key):
+        if existing is None and self.event_loop_key(act.key):
             return self._event_loop_lock(act, stmts, summary)
         if summary.awaits:
             raise Unfixable("a threading lock cannot be held across an await" + self._why_not_event_loop(act.key))
@@ -153,8 +153,12 @@ class FixContext:
         if reach.blocking and not once:  # the same list as SST404, through the calls made here too
             raise Unfixable(f"the statements make a blocking call, {reach.blocking[0]}, which would hold the lock "
                             f"for every other thread")
-        lock = self.lock_for_global(act.key[1]) if act.key[0] == "g" else \
-            self.lock_for_class(act.func, act.key[1], act.key[2])
+        if existing is not None:  # the lock the class already guards this attribute with (`self._lock`)
+            lock = existing
+        elif act.key[0] == "g":
+            lock = self.lock_for_global(act.key[1])
+        else:
+            lock = self.lock_for_class(act.func, act.key[1], act.key[2])
         declared = self._new_locks.get(lock)
         interrupts = self._interrupting(act.key)
         if declared is not None:
@@ -264,12 +268,14 @@ class FixContext:
 
     def _check_existing(self, func: FunctionInfo, lock: str, key: Tuple[str, ...], reach) -> None:  # type: ignore[no-untyped-def]
         """Raise Unfixable when holding the existing lock `lock` around code of `func` could deadlock."""
-        if key[0] == "g":
+        if key[0] == "g" or "." not in lock:  # a module-level lock
             binding = self.m.bindings.get(lock)
             ident = lock
         else:
-            binding = self.m.class_attrs.get((key[1], lock.rsplit(".", 1)[-1]))
-            ident = f"{key[1]}.{lock.rsplit('.', 1)[-1]}"
+            attr = lock.rsplit(".", 1)[-1]
+            found = self.m.lock_owner(key[1], attr)  # the class's lock, or the base's that binds it
+            binding = found[1] if found is not None else self.m.class_attrs.get((key[1], attr))
+            ident = f"{found[0] if found is not None else key[1]}.{attr}"
         if binding is None or binding.kind != "lock" or binding.reentrant:
             return  # a runtime container's own RLock, or a reentrant lock
         if ident in reach.locks:
@@ -375,6 +381,8 @@ class FixContext:
         return None
 
     def lock_for_class(self, func: FunctionInfo, class_name: str, attr: str) -> str:
+        """A class-level lock for `ClassName.attr` (named after it), or with `attr` "" one lock
+        for every shared attribute of the class (`_lock`); an existing class-level lock is reused."""
         key = ("c", class_name, attr)
         if key not in self._locks:
             cls = self.m.classes.get(class_name)
@@ -392,8 +400,11 @@ class FixContext:
                 self._locks[key] = existing[0]
             else:
                 taken = {name for (owner, name) in self.m.class_attrs if owner == class_name}
-                base = attr.strip('_') or 'state'
-                lock = self.fresh_name(f"_{base}_lock", taken, scope=class_name, alternative=f"_{base}_thread_lock")
+                if attr:
+                    base = attr.strip('_') or 'state'
+                    lock = self.fresh_name(f"_{base}_lock", taken, scope=class_name, alternative=f"_{base}_thread_lock")
+                else:  # one lock for the class's shared attributes
+                    lock = self.fresh_name("_lock", taken, scope=class_name, alternative="_class_lock")
                 self.imports.add(("threading", None))
                 statement = self._class_new[key] = LockDecl(lock)
                 anchor = next((s for s in cls.body if isinstance(s, (ast.Assign, ast.AnnAssign)) and attr in _assigned_names(s)), None)

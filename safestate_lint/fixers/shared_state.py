@@ -26,6 +26,7 @@ import libcst as cst
 
 from safestate_lint.engine.analysis import Act, ModuleAnalysis, dotted_name
 from safestate_lint.finding import Finding
+from safestate_lint.engine.guarded import declarations
 from safestate_lint.engine.shapes import StaleRead, check_then_act_span, nested_writes, uses_of
 from safestate_lint.engine.syntax import ast_block_of, inside
 from safestate_lint.fixers.base import FixContext, Unfixable, plan_each, plan_recheck
@@ -39,6 +40,11 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
     replaced: Dict[str, bool] = {}
     kept: Dict[str, str] = {}  # containers not replaced -> why
     items = [(f, a) for f, a in items if a.key[0] == "g"]  # shared instances' attributes: no automatic fix yet
+    for guard in declarations(ctx.m) if items else ():
+        if guard.key[0] == "g" and guard.module_lock is not None:  # `# guarded-by: _lock`: the lock to use
+            ctx.use_lock(guard.key, guard.module_lock)
+            replaced[guard.key[1]] = False
+            kept[guard.key[1]] = f"it is declared guarded by '{guard.module_lock}'"
     for finding, act in items:  # first decide which containers become runtime containers
         name = act.key[1]
         if finding.code in ("SST102", "SST104") and name not in replaced and not ctx.event_loop_key(act.key):
@@ -91,15 +97,16 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
     return plan_each(ctx, items, fix_one)
 
 
-def wrap_statements(ctx: FixContext, act: Act, span: List[ast.stmt]) -> None:
-    """`with <lock>:` around the statements from span[0] to span[-1] (one block)."""
+def wrap_statements(ctx: FixContext, act: Act, span: List[ast.stmt], lock: Optional[str] = None) -> None:
+    """`with <lock>:` around the statements from span[0] to span[-1] (one block); the lock is
+    `lock` when given (one the code already uses), else the one `ctx.lock_for` provides."""
     first, last = ctx.statement(span[0]), ctx.statement(span[-1])
     statements = ctx.same_block_range(first, last)
     block = ast_block_of(act.func.node, span[0])
     if block is None:
         raise Unfixable("statement not found in its function")
     start, end = block.index(span[0]), block.index(span[-1])
-    lock = ctx.lock_for(act, block[start:end + 1])
+    lock = ctx.lock_for(act, block[start:end + 1], existing=lock)
     ctx.claim(statements)
     ctx.edits.wrap[id(first)] = (last, lock)
 

@@ -14,6 +14,7 @@ from safestate_lint.rules.sst202_check_then_act_class_singleton import CheckThen
 from safestate_lint.rules.sst203_broken_double_checked_locking import BrokenDoubleCheckedLocking
 from safestate_lint.rules.sst301_shared_class_attribute_mutation import SharedClassAttributeMutation
 from safestate_lint.rules.sst302_inconsistent_locking import InconsistentLocking
+from safestate_lint.rules.sst303_guarded_by_violation import GuardedByViolation
 from safestate_lint.rules.sst401_lock_created_per_call import LockCreatedPerCall
 from safestate_lint.rules.sst402_acquire_without_release import AcquireWithoutRelease
 from safestate_lint.rules.sst403_lock_order_inversion import LockOrderInversion
@@ -30,6 +31,7 @@ ALL_RULES: List[Type[Rule]] = [
     BrokenDoubleCheckedLocking,
     SharedClassAttributeMutation,
     InconsistentLocking,
+    GuardedByViolation,
     LockCreatedPerCall,
     AcquireWithoutRelease,
     LockOrderInversion,
