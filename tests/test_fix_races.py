@@ -131,6 +131,38 @@ def unreleased_race(module) -> bool:
     return len(module._log) != 4 * 50 * 2
 
 
+def pool_race(module) -> bool:
+    """SST302: `release()` skips the lock `acquire()` takes: the pool loses `in_use` counts."""
+    pool = module.ConnectionPool(8)
+
+    def borrow():
+        pool.acquire()
+        pool.release()
+
+    hammer(borrow, threads=8, iterations=2000).raise_first()
+    return pool.in_use() != 0
+
+
+def registry_race(module) -> bool:
+    """SST301: a class-level registry rebuilt without a lock loses registrations."""
+    module.PluginRegistry._plugins.clear()
+    hammer(lambda: module.PluginRegistry.register("codec", object()), threads=8, iterations=500).raise_first()
+    return module.PluginRegistry.count("codec") != 8 * 500
+
+
+def torn_read_race(module) -> bool:
+    """SST303: a reader without the declared lock sees a transfer half applied."""
+    inventory = module.Inventory()
+
+    def step():
+        inventory.move(3)
+        return inventory.total()
+
+    outcome = hammer(step, threads=8, iterations=2000)
+    outcome.raise_first()
+    return any(total != 1000 for total in outcome.results)
+
+
 CASES = {
     "counter": counter_race,
     "cache": cache_race,
@@ -142,6 +174,9 @@ CASES = {
     "publish": publish_race,  # a lazy init that published the object before it was ready
     "per_call_lock": per_call_lock_race,  # SST401: `with threading.Lock():` excludes nothing
     "unreleased": unreleased_race,  # SST402: a raise before release() leaves the lock held
+    "pool": pool_race,  # SST302: a method that forgets the class's own lock
+    "class_registry": registry_race,  # SST301: a class attribute every instance shares
+    "guarded_dict": torn_read_race,  # SST303: a read outside the declared lock
 }
 
 

@@ -18,6 +18,6 @@ def test_fixture_findings_match_markers(path):
 
 def test_every_rule_has_a_fixture_and_safe_file_exists():
     names = {p.name for p in fixture_files()}
-    for code in ("sst101", "sst102", "sst103", "sst104", "sst201", "sst202", "sst203"):
+    for code in ("sst101", "sst102", "sst103", "sst104", "sst201", "sst202", "sst203", "sst3", "sst4"):
         assert f"{code}.py" in names
     assert "safe_patterns.py" in names

@@ -12,6 +12,8 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 from safestate_lint.config import Config
 from safestate_lint.engine.analysis import Act, ModuleAnalysis, char_col
+from safestate_lint.engine.facts import SharedKey
+from safestate_lint.engine.guarded import declarations
 from safestate_lint.engine.syntax import physical_lines
 from safestate_lint.finding import Finding, SourceError, UserError
 
@@ -109,10 +111,13 @@ def reports(analysis: ModuleAnalysis, path: str, *, honour_noqa: bool = True,
     wanted = set(codes) if codes is not None else None
     seen: Dict[Finding, Optional[Act]] = {}  # the act behind a finding (None for lock-misuse findings)
     contexts = analysis.contexts() if analysis.acts else None
+    declared = {_state(g.key) for g in declarations(analysis)} if analysis.acts else set()
     for rule in ALL_RULES:
         if not config.code_enabled(rule.code, path) or (wanted is not None and rule.code not in wanted):
             continue
         for node, message, act in rule.check(analysis):
+            if act is not None and declared and _state(act.key) in declared:
+                continue  # state with a declared lock: SST303 holds every use of it to that lock
             if act is not None and contexts is not None:
                 if config.assume_single_event_loop and contexts.loop_confined(act):
                     continue  # one event loop: no other task runs inside this window
@@ -126,6 +131,11 @@ def reports(analysis: ModuleAnalysis, path: str, *, honour_noqa: bool = True,
         noqa = noqa_map(lines)
         result = [(f, act) for f, act in result if not _suppressed(f, noqa)]
     return result
+
+
+def _state(key: SharedKey) -> Tuple[str, ...]:
+    """A piece of state whatever the key's kind: `("g", name)`, or `(class, attribute)`."""
+    return key if key[0] == "g" else key[1:]
 
 
 def check_tree(tree: ast.Module, lines: Sequence[str], path: str, config: Config,

@@ -276,6 +276,31 @@ class ModuleBindings(TextIndex):
                 self.lock_classes.add(name)
                 if name not in self.shared_classes:
                     self._collect_instance_attrs(name)
+        if self.lock_classes:  # a subclass owns its base's lock
+            for name in self.classes:
+                if name not in self.lock_classes and any(base in self.lock_classes for base in self.bases(name)):
+                    self.lock_classes.add(name)
+                    if name not in self.shared_classes:
+                        self._collect_instance_attrs(name)
+
+    def bases(self, class_name: str) -> List[str]:
+        """The module's classes a class inherits from, nearest first (depth-first, no repeats)."""
+        found: List[str] = []
+        stack = [class_name]
+        while stack and len(found) < 50:
+            cls = self.classes.get(stack.pop())
+            for base in reversed(cls.bases if cls is not None else []):
+                name = dotted_name(base)
+                if name in self.classes and name not in found and name != class_name:
+                    found.append(name)
+                    stack.append(name)
+        return found
+
+    def attr_owner(self, class_name: str, attr: str) -> str:
+        """The class that introduces `self.attr`: the farthest module base whose methods assign
+        it, else this class (one key for a base's attribute and every subclass's use of it)."""
+        return next((base for base in reversed(self.bases(class_name)) if (base, attr) in self.instance_attrs),
+                    class_name)
 
     def _container_classes(self) -> Set[str]:
         """Classes with a mutable container in their body (`handlers = {}`)."""

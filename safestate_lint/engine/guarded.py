@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Set, Tuple
 
 from safestate_lint.engine.bindings import _CONSTRUCTORS
 from safestate_lint.engine.facts import FunctionInfo, SharedKey
-from safestate_lint.engine.syntax import dotted_name, iter_scope_nodes
+from safestate_lint.engine.syntax import child_nodes, dotted_name, iter_scope_nodes
 
 if TYPE_CHECKING:  # pragma: no cover
     from safestate_lint.engine.analysis import ModuleAnalysis
@@ -232,12 +232,23 @@ def _report(m: "ModuleAnalysis", info: FunctionInfo, stmt: ast.stmt, nodes: Sequ
         if _holds(guard, held) or (id(stmt), guard.key) in seen:
             continue
         for root in nodes:
-            node = next((n for n in iter_scope_nodes([root]) if _denotes(n, guard, info)), None)
+            node = next((n for n in _expression_nodes(root) if _denotes(n, guard, info)), None)
             if node is not None:
                 seen.add((id(stmt), guard.key))
                 write = isinstance(getattr(node, "ctx", None), (ast.Store, ast.Del)) or _mutated(stmt, node)
                 found.append(Access(guard, info, stmt, node, write))
                 break
+
+
+def _expression_nodes(root: ast.AST) -> Iterator[ast.AST]:
+    """The nodes of an expression or statement header, comprehensions included (they run here,
+    now), lambdas and nested definitions not (they run later, under whatever lock is held then)."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            stack.extend(child_nodes(node))
 
 
 def _denotes(node: ast.AST, guard: Guard, info: FunctionInfo) -> bool:

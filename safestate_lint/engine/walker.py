@@ -106,6 +106,8 @@ class FunctionWalker:
         kind = "i" if cls in m.shared_classes else "o" if cls in m.lock_classes else ""
         if not kind:
             return None
+        if kind == "o":
+            cls = m.attr_owner(cls, attr)  # one key for a base's attribute and its subclasses' uses
         binding = m.instance_attrs.get((cls, attr))
         if binding is None or binding.kind in ("lock", "threadsafe", "function"):
             return None  # methods, properties and per-call attributes are not state we track

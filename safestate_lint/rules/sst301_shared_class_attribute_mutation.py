@@ -22,8 +22,9 @@ class SharedClassAttributeMutation(Rule):
     counter or flag read and rebound through the class (`Counter.hits += 1`).
 
     Constants only read through `self` stay quiet, as do fields of dataclasses, attrs and
-    pydantic models (each instance gets its own), locks, `threading.local`, queues and the
-    runtime's locked containers. Check-then-create on a class attribute is SST202's finding.
+    pydantic models (each instance gets its own), class-creation hooks (`__init_subclass__`,
+    a metaclass's `__new__`: they run when classes are defined), locks, `threading.local`,
+    queues and the runtime's locked containers. Check-then-create on a class attribute is SST202's finding.
 
     ## Why is this bad?
     A class attribute is one object for every instance, so every thread that uses any
@@ -109,6 +110,8 @@ class SharedClassAttributeMutation(Rule):
                 continue
             if m.lazy_init_status(act) is not None or _is_field(m, act.key[1], act.key[2]):
                 continue  # create-if-missing: SST202
+            if _creates_classes(m, act.func.name, act.func.class_name):
+                continue  # a class-creation hook: runs when classes are defined, at import time
             name = f"{act.key[1]}.{act.key[2]}"
             if act.kind == "rebind":
                 yield act.stmt, (
@@ -135,3 +138,16 @@ def _is_field(m: ModuleAnalysis, class_name: str, attr: str) -> bool:
     decorators = {dotted_name(d.func if isinstance(d, ast.Call) else d) for d in cls.decorator_list}
     bases = {(dotted_name(b) or "").rsplit(".", 1)[-1] for b in cls.bases}
     return bool(decorators & _FIELD_DECORATORS or bases & _FIELD_BASES)
+
+
+_CLASS_HOOKS = frozenset({"__init_subclass__", "__set_name__", "__class_getitem__"})
+
+
+def _creates_classes(m: ModuleAnalysis, name: str, class_name: Optional[str]) -> bool:
+    """`__init_subclass__`, `__set_name__`, or a metaclass's `__new__`/`__init__`."""
+    if name in _CLASS_HOOKS:
+        return True
+    cls = m.classes.get(class_name or "")
+    return name in ("__new__", "__init__") and cls is not None and any(
+        (dotted_name(b) or "").rsplit(".", 1)[-1] in ("type", "ABCMeta") or (dotted_name(b) or "").endswith("Meta")
+        for b in cls.bases)
