@@ -311,6 +311,8 @@ def _caller_context(m: ModuleBindings) -> None:
     if not internal:
         return
     held: Dict[int, Optional[FrozenSet[str]]] = {key: TOP for key in internal}
+    # the same, for the object's own attributes: a call from its constructor cannot race on it
+    held_object: Dict[int, Optional[FrozenSet[str]]] = {key: TOP for key in internal}
     regions: Dict[str, LockRegion] = {}
     only_constructors: Dict[int, bool] = {key: True for key in internal}
     callees_of: Dict[int, List[int]] = {}
@@ -322,21 +324,31 @@ def _caller_context(m: ModuleBindings) -> None:
     while queue:
         key = queue.pop()
         result: Optional[FrozenSet[str]] = TOP
+        result_object: Optional[FrozenSet[str]] = TOP
         ctor_only = True
         for site in uses.sites.get(key, ()):
+            here = frozenset(r.ident or r.name for r in site.locks if m.thread_capable(r))
             caller = held.get(id(site.caller), frozenset())
-            mine: Optional[FrozenSet[str]] = None
             if caller is not None:
-                mine = frozenset(r.ident or r.name for r in site.locks if m.thread_capable(r)) | caller
-            if mine is not None:
-                result = mine if result is None else result & mine
-            if site.caller.name not in _CONSTRUCTORS and not only_constructors.get(id(site.caller), False):
+                result = here | caller if result is None else result & (here | caller)
+            building = site.caller.name in _CONSTRUCTORS or only_constructors.get(id(site.caller), False)
+            caller = held_object.get(id(site.caller), frozenset())
+            if caller is not None and not building:
+                result_object = here | caller if result_object is None else result_object & (here | caller)
+            if not building:
                 ctor_only = False
-        if result != held[key] or ctor_only != only_constructors[key]:
+        if result != held[key] or result_object != held_object[key] or ctor_only != only_constructors[key]:
             held[key] = result
+            held_object[key] = result_object
             only_constructors[key] = ctor_only
             queue.extend(c for c in callees_of.get(key, ()) if c in internal)
     dropped: Set[int] = set()
+    object_held: Dict[int, Tuple[LockRegion, ...]] = {}
+    for key in internal:
+        locks = held_object[key]
+        if locks:
+            object_held[key] = tuple(LockRegion(hash((key, ident)), regions[ident].name, regions[ident].async_lock,
+                                                by_id[key].node, ident, regions[ident].reentrant) for ident in sorted(locks))
     for key in internal:
         info = by_id[key]
         locks = held[key]
@@ -354,7 +366,8 @@ def _caller_context(m: ModuleBindings) -> None:
         per_object = act.key[0] in ("i", "o")  # an attribute of the object whose methods hold its lock
         if key in dropped or (key in ctor_helpers and per_object):
             continue
-        held_here = tuple(r for r in act.func.held if per_object or not _per_instance(m, r))
+        held_here = object_held.get(key, act.func.held) if per_object else \
+            tuple(r for r in act.func.held if not _per_instance(m, r))
         if held_here:
             act.locks = held_here + act.locks
             check = act.check

@@ -105,7 +105,7 @@ def guards(m: ModuleAnalysis) -> Dict[SharedKey, Tuple[LockRegion, Act]]:
     """For each attribute of a lock-owning class: the class's lock that some write holds, with that write."""
     found: Dict[SharedKey, Tuple[LockRegion, Act]] = {}
     for act in m.acts:
-        if act.key[0] != "o" or act.kind == "iterate" or act.key in found:
+        if act.key[0] != "o" or act.kind == "iterate" or act.key in found or act.func.name in _BEFORE_SHARING:
             continue
         region = _class_lock(m, act)
         if region is not None:
