@@ -64,6 +64,50 @@ def shaped_modules(draw):
     return "\n".join(lines) + "\n"
 
 
+# Classes (SST3): class-level state, a lock the class owns or declares, methods that touch both
+ATTRS = st.sampled_from(["items", "_n", "cache", "_lock", "total"])
+CLASS_BODY = st.sampled_from(["items = []", "cache = {}", "total = 0", "_lock = threading.Lock()",
+                              "__slots__ = ('_lock', '_n')", "tags: list = []", "registry = {}  # guarded-by: _lock"])
+METHOD_STATEMENTS = st.sampled_from([
+    "self.{a} += 1", "self.{a}.append(1)", "self.{a}[k] = 1", "type(self).{a} += 1", "C.{a}[k] = 1",
+    "cls_{a} = self.{a}", "with self._lock:\n    self.{a} += 1", "if k not in self.{a}:\n    self.{a}[k] = 1",
+    "self._lock.acquire()\nself.{a} = 2\nself._lock.release()", "self.{a} = 0  # guarded-by: _lock",
+    "self.{a}: Annotated[dict, GuardedBy('_lock')] = {{}}", "lk = self._lock\nwith lk:\n    self.{a} = k",
+    "return self.{a}", "self.helper(k)", "yield self.{a}",
+])
+DECORATORS = st.sampled_from(["", "@dataclasses.dataclass\n", "@dataclasses.dataclass(slots=True)\n"])
+METHOD_DECORATORS = st.sampled_from(["", "@property\n", "@classmethod\n", "@staticmethod\n"])
+
+
+@st.composite
+def shaped_classes(draw):
+    lines = ["import dataclasses", "import threading", "from typing import Annotated",
+             "from safestate_lint.runtime import GuardedBy", "_lock = threading.Lock()"]
+    bases = draw(st.sampled_from(["", "(Base)", "(metaclass=Meta)"]))
+    lines += ["class Base:", "    pass", "class Meta(type):", "    made = {}",
+              "    def __new__(mcs, name, bases, ns):", "        mcs.made[name] = 1",
+              "        return super().__new__(mcs, name, bases, ns)"]
+    lines += [f"{draw(DECORATORS)}class C{bases}:"]
+    lines += ["    " + line for line in draw(st.lists(CLASS_BODY, max_size=3))]
+    lines += ["    def __init__(self):"]
+    lines += ["        " + line for line in draw(st.lists(st.sampled_from(
+        ["self._lock = threading.RLock()", "self._n = 0  # guarded-by: _lock", "self.items = []", "self.cache = {}",
+         "self.helper(0)"]), max_size=3))] or []
+    lines.append("        pass")
+    for index in range(draw(st.integers(1, 3))):
+        decorator = draw(METHOD_DECORATORS)
+        first = "cls" if "classmethod" in decorator else ("" if "staticmethod" in decorator else "self")
+        name = "helper" if index == 0 else f"m{index}"
+        lines += ["    " + line for line in decorator.split("\n") if line]
+        lines.append(f"    def {name}({first}{', ' if first else ''}k=0):")
+        for statement in draw(st.lists(METHOD_STATEMENTS, min_size=1, max_size=4)):
+            text = statement.format(a=draw(ATTRS))
+            if first != "self":
+                text = text.replace("self.", f"{first or 'C'}.")
+            lines += ["        " + line for line in text.split("\n")]
+    return "\n".join(lines) + "\n"
+
+
 def properties_hold(source: str) -> None:
     try:
         ast.parse(source)
@@ -84,6 +128,12 @@ def properties_hold(source: str) -> None:
 @settings(max_examples=2000 if STRESS else 150, **COMMON)
 @given(shaped_modules())
 def test_shaped_programs(source):
+    properties_hold(source)
+
+
+@settings(max_examples=1000 if STRESS else 100, **COMMON)
+@given(shaped_classes())
+def test_shaped_classes(source):
     properties_hold(source)
 
 
