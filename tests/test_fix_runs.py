@@ -69,6 +69,7 @@ DRIVERS = {
                      "m.RequestStats().record(f'/p{i % 3}'); m.PluginRegistry.register(f'p{i}', i); "
                      "pool.release(pool.acquire()); cache.get(i % 5, str); cache.note_miss(); "
                      "cache.put_if_absent(i % 7, i); cache.refresh(i % 3) if i % 10 == 0 else None"),
+    "sst3_shared_instance": ("", "m.manager.report(i % 4, 'x'); m.stats.hit()"),
     # one event loop (what the case was fixed for), fed by the 8 threads
     "loop_across_await": ("LOOP = asyncio.new_event_loop()\nthreading.Thread(target=LOOP.run_forever, daemon=True).start()\n"
                           "def on_loop(coro):\n    return asyncio.run_coroutine_threadsafe(coro, LOOP).result(10)\n",

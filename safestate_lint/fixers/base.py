@@ -157,8 +157,8 @@ class FixContext:
             lock = existing
         elif act.key[0] == "g":
             lock = self.lock_for_global(act.key[1])
-        else:
-            lock = self.lock_for_class(act.func, act.key[1], act.key[2])
+        else:  # a class attribute's own lock, or one class-level lock for the shared instance
+            lock = self.lock_for_class(act.func, act.key[1], "" if act.key[0] == "i" else act.key[2])
         declared = self._new_locks.get(lock)
         interrupts = self._interrupting(act.key)
         if declared is not None:

@@ -39,7 +39,7 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
     """Plan fixes; return the findings this pass fixes."""
     replaced: Dict[str, bool] = {}
     kept: Dict[str, str] = {}  # containers not replaced -> why
-    items = [(f, a) for f, a in items if a.key[0] == "g"]  # shared instances' attributes: no automatic fix yet
+    items = [(f, a) for f, a in items if a.key[0] in ("g", "i")]  # globals, and the shared instance's attributes
     for guard in declarations(ctx.m) if items else ():
         if guard.key[0] == "g" and guard.module_lock is not None:  # `# guarded-by: _lock`: the lock to use
             ctx.use_lock(guard.key, guard.module_lock)
@@ -47,7 +47,8 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
             kept[guard.key[1]] = f"it is declared guarded by '{guard.module_lock}'"
     for finding, act in items:  # first decide which containers become runtime containers
         name = act.key[1]
-        if finding.code in ("SST102", "SST104") and name not in replaced and not ctx.event_loop_key(act.key):
+        if act.key[0] == "g" and finding.code in ("SST102", "SST104") and name not in replaced \
+                and not ctx.event_loop_key(act.key):
             try:
                 _replace_container(ctx, name)
                 replaced[name] = True
@@ -64,7 +65,7 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
             for write in writes.values():
                 wrap_statements(ctx, write, [write.stmt])
             return True
-        if finding.code in ("SST102", "SST104") and replaced.get(act.key[1]):
+        if act.key[0] == "g" and finding.code in ("SST102", "SST104") and replaced.get(act.key[1]):
             return True  # the container becomes a runtime container
         if finding.code == "SST102":
             wrap_statements(ctx, act, [_read_just_before(act), act.stmt])
@@ -89,9 +90,10 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
         elif finding.code == "SST103":
             _fix_check_then_act(ctx, act)
         else:  # SST104 without a replacement: a loop is not wrapped in a lock automatically
+            name = ctx.m.describe(act.key)
+            why = kept.get(act.key[1], "it cannot be replaced") if act.key[0] == "g" else "it is an attribute"
             raise Unfixable(f"a loop is not put under a lock automatically (its body may take it again), and "
-                            f"'{act.key[1]}' stays a plain container: {kept.get(act.key[1], 'it cannot be replaced')}; "
-                            f"iterate over a copy (list({act.key[1]})) under the lock")
+                            f"'{name}' stays a plain container: {why}; iterate over a copy (list({name})) under the lock")
         return True
 
     return plan_each(ctx, items, fix_one)
@@ -106,9 +108,22 @@ def wrap_statements(ctx: FixContext, act: Act, span: List[ast.stmt], lock: Optio
     if block is None:
         raise Unfixable("statement not found in its function")
     start, end = block.index(span[0]), block.index(span[-1])
+    if lock is None and act.key[0] == "i":
+        lock = _own_lock(ctx, act)
     lock = ctx.lock_for(act, block[start:end + 1], existing=lock)
     ctx.claim(statements)
     ctx.edits.wrap[id(first)] = (last, lock)
+
+
+def _own_lock(ctx: FixContext, act: Act) -> Optional[str]:
+    """`self._lock` when the shared instance's class already owns a threading lock and the act
+    is in one of its methods (None: a class-level lock is added)."""
+    cls, self_name = act.key[1], act.func.self_param
+    if not self_name or act.func.class_name != cls:
+        return None
+    owned = sorted(attr for (owner, attr), b in ctx.m.class_attrs.items()
+                   if owner == cls and b.kind == "lock" and not b.async_lock and b.is_mutex)
+    return f"{self_name}.{owned[0]}" if owned else None
 
 
 def _read_just_before(act: Act) -> ast.stmt:
