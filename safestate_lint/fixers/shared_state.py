@@ -14,7 +14,9 @@ DESCRIPTION:
 * SST103: hold one lock across the test and the act (the container's own `lock` for a
   runtime container); when the act is already under a lock taken after the test, repeat the
   test inside that lock instead (wrapping would take the same lock twice).
-Never holds a lock across an `await`: such findings are left for a person.
+The attributes of an instance every thread shares are locked with the class's own lock
+(`self._lock`) when it has one, else with one class-level `_lock`; their containers are
+never replaced. Never holds a lock across an `await`: such findings are left for a person.
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ class SharedContainerMutation(Rule):
     `_groups[k].append(v)` / `d.setdefault(k, []).append(v)`.
 
     Containers held by an object every thread shares (the attributes of a class instantiated
-    once per process, see SST101) count too, outside `__init__`; they have no automatic fix
-    yet. Containers that are only filled at import time are constants and stay quiet, as do
+    once per process, see SST101) count too, outside `__init__`; their fix holds the class's
+    own lock, or one class-level `_lock`. Containers that are only filled at import time are constants and stay quiet, as do
     `queue.Queue`, `collections.deque`, `threading.local`, `ContextVar` and the runtime's
     `LockedDict`/`LockedList`/`LockedSet`.
 
