@@ -45,7 +45,31 @@ RUNTIME_LOCKS: Dict[str, bool] = {"RWLock": False, "AsyncRWLock": True}
 RUNTIME_CONTAINERS: Dict[str, str] = {"LockedDict": "dict", "LockedList": "list", "LockedSet": "set"}
 RUNTIME_THREAD_SAFE = frozenset({"AtomicCounter", "StateManager", "TTLCache", "Singleton", "singleton"})
 # methods that run before an instance is shared
-_LOCK_WORDS = ("Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore", "allocate_lock", "RWLock", "lock")
+_LOCK_WORDS = ("Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore", "allocate_lock", "RWLock")
+
+
+def _statements(body: List[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement of a function body, nested blocks included, nested definitions not
+    (an assignment is a statement: no need to visit expressions)."""
+    stack = list(body)
+    while stack:
+        stmt = stack.pop()
+        yield stmt
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            stack.extend(getattr(stmt, field, ()))
+        for handler in getattr(stmt, "handlers", ()):
+            stack.extend(handler.body)
+        for case in getattr(stmt, "cases", ()):
+            stack.extend(case.body)
+
+
+def _self_attr(node: ast.AST, self_name: str) -> Optional[str]:
+    """`self.x` -> "x"."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == self_name:
+        return node.attr
+    return None
 _CONSTRUCTORS = frozenset({"__init__", "__new__", "__post_init__", "__init_subclass__", "__set_name__"})
 # an identifier followed by `.` or `[` (through blanks, `)` and backslash continuations)
 _ACCESSED = re.compile(r"(?<![\w])([^\W\d]\w*)[ \t\r\n\\)]*[.\[]")
@@ -119,7 +143,8 @@ class ModuleBindings(TextIndex):
         # shadows a class attribute of the same name, SST301)
         self.lock_classes: Set[str] = set()
         self._self_assigned: Dict[str, Set[str]] = {}
-        self._containers: Optional[Set[str]] = None
+        self._watched: Dict[str, List[int]] = {}
+        self._locked_names: Optional[Set[str]] = None
         self._index_text(lines, prefilter)
         self._collect_module()
         self._collect_functions()
@@ -156,10 +181,62 @@ class ModuleBindings(TextIndex):
     def _may_touch_shared_state(self, info: FunctionInfo, candidates: List[int]) -> bool:
         if info.method_kind in ("classmethod", "new", "metaclass"):
             return True
-        if info.method_kind == "method" and (info.class_name in self.shared_classes or info.class_name in self.lock_classes
-                                             or info.class_name in self._container_classes()):
-            return True
+        if info.method_kind == "method" and info.class_name is not None:
+            if info.class_name in self.shared_classes:
+                return True
+            watched = self._watched_offsets(info.class_name)
+            if watched and self._node_contains(watched, info.node):
+                return True
         return self._node_contains(candidates, info.node)
+
+    def _watched_offsets(self, class_name: str) -> List[int]:
+        """Where a class's methods mention the attributes worth a walk: its class-level
+        containers (SST301), and, in a class that owns a lock, the attributes some lock-owning
+        class of the module touches under its lock (SST302)."""
+        found = self._watched.get(class_name)
+        if found is None:
+            names = {attr for (owner, attr), b in self.class_attrs.items() if owner == class_name and b.kind == "container"}
+            if class_name in self.lock_classes:
+                names |= self._under_class_locks()
+            found = self._watched[class_name] = self._occurrences(sorted(names)) if names else []
+        return found
+
+    def _under_class_locks(self) -> Set[str]:
+        """`self.x` mentioned inside `with self.<its lock>:` in a method of a lock-owning class,
+        or in a method called from there (transitively, by name)."""
+        if self._locked_names is not None:
+            return self._locked_names
+        methods: Dict[str, List[ast.AST]] = {}
+        queue: List[Tuple[str, ast.AST]] = []
+        for class_name in self.lock_classes:
+            for method in self.classes[class_name].body:
+                if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) or not method.args.args:
+                    continue
+                self_name = method.args.args[0].arg
+                methods.setdefault(method.name, []).append(method)
+                for node in iter_scope_nodes(method.body):
+                    if isinstance(node, (ast.With, ast.AsyncWith)) and any(
+                            self.lock_owner(class_name, _self_attr(item.context_expr, self_name) or "") is not None
+                            for item in node.items):
+                        queue.extend((self_name, inner) for inner in node.body)
+                    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                            and node.func.attr == "acquire" \
+                            and self.lock_owner(class_name, _self_attr(node.func.value, self_name) or "") is not None:
+                        queue.append((self_name, method))  # `self._lock.acquire()`: the whole method, to be safe
+        names: Set[str] = set()
+        seen: Set[str] = set()
+        while queue:
+            self_name, root = queue.pop()
+            for sub in walk(root):
+                attr = _self_attr(sub, self_name)
+                if attr is None:
+                    continue
+                names.add(attr)
+                if attr in methods and attr not in seen:  # a method called under the lock
+                    seen.add(attr)
+                    queue.extend((m.args.args[0].arg, m) for m in methods[attr])  # type: ignore[attr-defined]
+        self._locked_names = names
+        return names
 
     def _collect_global_rebinds(self) -> None:
         """Bindings made by `global X; X = {}` in functions, known before any function is walked."""
@@ -251,7 +328,7 @@ class ModuleBindings(TextIndex):
             if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or not stmt.args.args:
                 continue
             self_name = stmt.args.args[0].arg
-            for node in iter_scope_nodes(stmt.body):
+            for node in _statements(stmt.body):
                 if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
                     targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                     for target in targets:
@@ -302,12 +379,6 @@ class ModuleBindings(TextIndex):
         return next((base for base in reversed(self.bases(class_name)) if (base, attr) in self.instance_attrs),
                     class_name)
 
-    def _container_classes(self) -> Set[str]:
-        """Classes with a mutable container in their body (`handlers = {}`)."""
-        if self._containers is None:
-            self._containers = {owner for (owner, _), b in self.class_attrs.items() if b.kind == "container"}
-        return self._containers
-
     def self_assigned(self, class_name: str) -> Set[str]:
         """The attributes a class's methods assign through `self` (`=`, `+=`, annotated,
         `setattr(self, ...)`): there each instance has its own value."""
@@ -319,14 +390,19 @@ class ModuleBindings(TextIndex):
                 if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or not stmt.args.args:
                     continue
                 self_name = stmt.args.args[0].arg
-                for node in iter_scope_nodes(stmt.body):
+                for node in _statements(stmt.body):
                     targets: List[ast.AST] = []
                     if isinstance(node, ast.Assign):
                         targets = list(node.targets)
                     elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
                         targets = [node.target]
-                    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr" \
-                            and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == self_name:
+                    elif isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)):
+                        targets = [node.target] if isinstance(node, (ast.For, ast.AsyncFor)) else \
+                            [item.optional_vars for item in node.items if item.optional_vars is not None]
+                    elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) \
+                            and isinstance(node.value.func, ast.Name) and node.value.func.id == "setattr" \
+                            and node.value.args and isinstance(node.value.args[0], ast.Name) \
+                            and node.value.args[0].id == self_name:
                         found.add("*")  # any attribute: nothing is known to be shared
                     for target in targets:
                         for inner in walk(target):
@@ -603,7 +679,7 @@ class ModuleBindings(TextIndex):
                 if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or not stmt.args.args:
                     continue
                 self_name = stmt.args.args[0].arg
-                for node in iter_scope_nodes(stmt.body):
+                for node in _statements(stmt.body):
                     if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.value, ast.Call):
                         target = node.targets[0]
                         if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
