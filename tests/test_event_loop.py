@@ -192,6 +192,8 @@ def test_config_key_and_flag(tmp_path):
     ("current: ContextVar[Reader] = ContextVar('current')", False),  # textual's active_worker: one per context
     ("current: ContextVar[Reader] = ContextVar('current', default=Reader())", True),  # discord.py: a shared default
     ("_reader: Optional[Reader] = None", True),  # a lazy module instance
+    ("EMPTY: Final = Reader()", False),  # textual's EMPTY_CONTENT: a value constant
+    ("READER: Reader = Reader()", True),  # cfn-lint's PROVIDER_SCHEMA_MANAGER: a typed service
 ])
 def test_annotated_module_globals_share_an_instance_only_when_one_object_is_shared(binding, shared):
     source = f"""

@@ -296,8 +296,9 @@ class ModuleBindings(TextIndex):
                 inner = annotation.slice if isinstance(annotation, ast.Subscript) else annotation
                 label = inner.value if isinstance(inner, ast.Constant) else dotted_name(inner)
                 created = label if isinstance(label, str) and label in self.classes else None
-            # `MANAGER: Manager = Manager()` is a typed module-level service, whatever its name's case;
-            # the class shared is the one created (`EMPTY: Final[Base] = Sub()` shares a Sub)
+            elif name.strip("_").isupper() and "Final" in (dotted_name(getattr(annotation, "value", annotation)) or ""):
+                created = None  # `EMPTY: Final = Content("")`: a value constant
+            # `MANAGER: Manager = Manager()` is a typed module-level service, whatever its name's case
             if created is not None:
                 self.shared_classes.add(created)
 
