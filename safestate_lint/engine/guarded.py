@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Set, Tuple
 
 from safestate_lint.engine.bindings import _CONSTRUCTORS
 from safestate_lint.engine.facts import FunctionInfo, SharedKey
-from safestate_lint.engine.syntax import child_nodes, dotted_name, iter_scope_nodes
+from safestate_lint.engine.syntax import child_nodes, dotted_name, iter_scope_nodes, split_statement
 
 if TYPE_CHECKING:  # pragma: no cover
     from safestate_lint.engine.analysis import ModuleAnalysis
@@ -177,30 +177,13 @@ def _walk(m: "ModuleAnalysis", info: FunctionInfo, body: Sequence[ast.stmt], hel
             _report(m, info, stmt, [item.context_expr for item in stmt.items], now, guards, found, seen)
             _walk(m, info, stmt.body, now | frozenset(taken), guards, found, seen)  # type: ignore[operator]
         else:
-            headers, blocks = _split(stmt)
+            headers, blocks = split_statement(stmt)
             _report(m, info, stmt, headers, now, guards, found, seen)
             for block in blocks:
                 _walk(m, info, block, now, guards, found, seen)
         taken_here = _lock_call(stmt, "acquire")
         if taken_here is not None:
             acquired.add(taken_here)
-
-
-def _split(stmt: ast.stmt) -> Tuple[List[ast.AST], List[List[ast.stmt]]]:
-    headers: List[ast.AST] = []
-    blocks: List[List[ast.stmt]] = []
-    for _, value in ast.iter_fields(stmt):
-        if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
-            blocks.append(value)
-        elif isinstance(value, list) and value and isinstance(value[0], ast.excepthandler):
-            blocks.extend(h.body for h in value)  # type: ignore[attr-defined]
-        elif isinstance(value, list) and value and type(value[0]).__name__ == "match_case":
-            blocks.extend(c.body for c in value)
-        elif isinstance(value, ast.AST):
-            headers.append(value)
-        elif isinstance(value, list):
-            headers.extend(v for v in value if isinstance(v, ast.AST))
-    return headers, blocks
 
 
 def _lock_call(stmt: ast.stmt, method: str) -> Optional[str]:

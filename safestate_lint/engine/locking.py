@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 from safestate_lint.engine.callgraph import Reach, Summary, polled_receives
 from safestate_lint.engine.facts import FunctionInfo, LockRegion
-from safestate_lint.engine.syntax import _acquire_target, _release_target
+from safestate_lint.engine.syntax import _acquire_target, _release_target, split_statement
 
 if TYPE_CHECKING:  # pragma: no cover
     from safestate_lint.engine.analysis import ModuleAnalysis
@@ -157,17 +157,7 @@ def _walk_stmt(m: "ModuleAnalysis", reach: Reach, walker, info: FunctionInfo,  #
         return
     if isinstance(stmt, (ast.While, ast.If)) and held:
         reach.polled |= polled_receives([stmt])
-    headers: List[ast.AST] = []
-    blocks: List[Sequence[ast.stmt]] = []
-    for name, value in ast.iter_fields(stmt):
-        if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
-            blocks.append(value)
-        elif isinstance(value, list) and value and isinstance(value[0], ast.excepthandler):
-            blocks.extend(h.body for h in value)  # type: ignore[attr-defined]
-        elif isinstance(value, list) and value and type(value[0]).__name__ == "match_case":
-            blocks.extend(c.body for c in value)
-        elif isinstance(value, ast.AST):
-            headers.append(value)
+    headers, blocks = split_statement(stmt)
     if isinstance(stmt, ast.AsyncFor):
         headers.append(stmt)  # the `async for` itself awaits
     _under(m, reach, info, headers, held, usage)

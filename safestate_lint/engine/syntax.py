@@ -300,3 +300,22 @@ def physical_lines(source: str) -> List[str]:
     only (`str.splitlines` also splits at form feeds, U+2028 and other characters that do not
     end a line in Python, which would shift every line number after them)."""
     return _LINE.findall(source)
+
+
+def split_statement(stmt: ast.stmt) -> Tuple[List[ast.AST], List[List[ast.stmt]]]:
+    """A statement's own expressions (a test, an iterable, targets: they run here) and its
+    blocks (bodies, handlers' bodies, match cases' bodies)."""
+    headers: List[ast.AST] = []
+    blocks: List[List[ast.stmt]] = []
+    for _, value in ast.iter_fields(stmt):
+        if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
+            blocks.append(value)
+        elif isinstance(value, list) and value and isinstance(value[0], ast.excepthandler):
+            blocks.extend(h.body for h in value)  # type: ignore[attr-defined]
+        elif isinstance(value, list) and value and type(value[0]).__name__ == "match_case":
+            blocks.extend(c.body for c in value)
+        elif isinstance(value, ast.AST):
+            headers.append(value)
+        elif isinstance(value, list):
+            headers.extend(v for v in value if isinstance(v, ast.AST))
+    return headers, blocks
