@@ -12,7 +12,7 @@ from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence
 
 from safestate_lint.config import Config
 from safestate_lint.engine.facts import Act, Binding, CallSite, FunctionInfo, LockRegion, SharedKey
-from safestate_lint.engine.prepass import TextIndex
+from safestate_lint.engine.classes import ClassFacts
 from safestate_lint.engine.syntax import (
     _header_nodes, _is_main_guard, _iter_defs, _target_names, dotted_name, iter_scope_nodes, walk,
 )
@@ -45,31 +45,8 @@ RUNTIME_LOCKS: Dict[str, bool] = {"RWLock": False, "AsyncRWLock": True}
 RUNTIME_CONTAINERS: Dict[str, str] = {"LockedDict": "dict", "LockedList": "list", "LockedSet": "set"}
 RUNTIME_THREAD_SAFE = frozenset({"AtomicCounter", "StateManager", "TTLCache", "Singleton", "singleton"})
 # methods that run before an instance is shared
-_LOCK_WORDS = ("Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore", "allocate_lock", "RWLock")
 
 
-def _statements(body: List[ast.stmt]) -> Iterator[ast.stmt]:
-    """Every statement of a function body, nested blocks included, nested definitions not
-    (an assignment is a statement: no need to visit expressions)."""
-    stack = list(body)
-    while stack:
-        stmt = stack.pop()
-        yield stmt
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        for field in ("body", "orelse", "finalbody"):
-            stack.extend(getattr(stmt, field, ()))
-        for handler in getattr(stmt, "handlers", ()):
-            stack.extend(handler.body)
-        for case in getattr(stmt, "cases", ()):
-            stack.extend(case.body)
-
-
-def _self_attr(node: ast.AST, self_name: str) -> Optional[str]:
-    """`self.x` -> "x"."""
-    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == self_name:
-        return node.attr
-    return None
 _CONSTRUCTORS = frozenset({"__init__", "__new__", "__post_init__", "__init_subclass__", "__set_name__"})
 # an identifier followed by `.` or `[` (through blanks, `)` and backslash continuations)
 _ACCESSED = re.compile(r"(?<![\w])([^\W\d]\w*)[ \t\r\n\\)]*[.\[]")
@@ -108,7 +85,7 @@ LOCK_METHODS = frozenset({"read", "write", "reader", "writer", "read_lock", "wri
                           "acquire_read", "acquire_write", "gen_rlock", "gen_wlock", "transaction_lock"})
 
 
-class ModuleBindings(TextIndex):
+class ModuleBindings(ClassFacts):
     """The module-level pass: imports, bindings, classes, functions and shared instances."""
 
     def __init__(self, tree: ast.Module, config: Config, lines: Optional[Sequence[str]] = None,
@@ -188,55 +165,6 @@ class ModuleBindings(TextIndex):
             if watched and self._node_contains(watched, info.node):
                 return True
         return self._node_contains(candidates, info.node)
-
-    def _watched_offsets(self, class_name: str) -> List[int]:
-        """Where a class's methods mention the attributes worth a walk: its class-level
-        containers (SST301), and, in a class that owns a lock, the attributes some lock-owning
-        class of the module touches under its lock (SST302)."""
-        found = self._watched.get(class_name)
-        if found is None:
-            names = {attr for (owner, attr), b in self.class_attrs.items() if owner == class_name and b.kind == "container"}
-            if class_name in self.lock_classes:
-                names |= self._under_class_locks()
-            found = self._watched[class_name] = self._occurrences(sorted(names)) if names else []
-        return found
-
-    def _under_class_locks(self) -> Set[str]:
-        """`self.x` mentioned inside `with self.<its lock>:` in a method of a lock-owning class,
-        or in a method called from there (transitively, by name)."""
-        if self._locked_names is not None:
-            return self._locked_names
-        methods: Dict[str, List[ast.AST]] = {}
-        queue: List[Tuple[str, ast.AST]] = []
-        for class_name in self.lock_classes:
-            for method in self.classes[class_name].body:
-                if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) or not method.args.args:
-                    continue
-                self_name = method.args.args[0].arg
-                methods.setdefault(method.name, []).append(method)
-                for node in iter_scope_nodes(method.body):
-                    if isinstance(node, (ast.With, ast.AsyncWith)) and any(
-                            self.lock_owner(class_name, _self_attr(item.context_expr, self_name) or "") is not None
-                            for item in node.items):
-                        queue.extend((self_name, inner) for inner in node.body)
-                    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                            and node.func.attr == "acquire" \
-                            and self.lock_owner(class_name, _self_attr(node.func.value, self_name) or "") is not None:
-                        queue.append((self_name, method))  # `self._lock.acquire()`: the whole method, to be safe
-        names: Set[str] = set()
-        seen: Set[str] = set()
-        while queue:
-            self_name, root = queue.pop()
-            for sub in walk(root):
-                attr = _self_attr(sub, self_name)
-                if attr is None:
-                    continue
-                names.add(attr)
-                if attr in methods and attr not in seen:  # a method called under the lock
-                    seen.add(attr)
-                    queue.extend((m.args.args[0].arg, m) for m in methods[attr])  # type: ignore[attr-defined]
-        self._locked_names = names
-        return names
 
     def _collect_global_rebinds(self) -> None:
         """Bindings made by `global X; X = {}` in functions, known before any function is walked."""
@@ -321,96 +249,6 @@ class ModuleBindings(TextIndex):
                 self.shared_classes.add(name)
         for name in self.shared_classes:
             self._collect_instance_attrs(name)
-
-    def _collect_instance_attrs(self, name: str) -> None:
-        """What a class's methods bind to `self.x` (the first informative value)."""
-        cls = self.classes[name]
-        for stmt in cls.body:
-            if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or not stmt.args.args:
-                continue
-            self_name = stmt.args.args[0].arg
-            for node in _statements(stmt.body):
-                if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
-                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                    for target in targets:
-                        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
-                                and target.value.id == self_name:
-                            annotation = node.annotation if isinstance(node, ast.AnnAssign) else None
-                            binding = self.classify_value(node.value, annotation)
-                            current = self.instance_attrs.get((name, target.attr))
-                            if current is None or (current.kind in ("none", "unknown") and binding.kind != "unknown"):
-                                self.instance_attrs[(name, target.attr)] = binding
-
-    def _collect_lock_classes(self) -> None:
-        """Classes that own a threading lock: bound in the class body, or to `self.x` in a method."""
-        offsets = self._occurrences(_LOCK_WORDS)
-        if self._text is not None and not offsets:
-            return
-        for name, cls in self.classes.items():
-            if name in self.lock_classes or not self._node_contains(offsets, cls):
-                continue
-            self.instance_lock(name, "")  # records `self.x = Lock()` bindings in class_attrs
-            if any(owner == name and b.kind == "lock" and not b.async_lock for (owner, _), b in self.class_attrs.items()):
-                self.lock_classes.add(name)
-                if name not in self.shared_classes:
-                    self._collect_instance_attrs(name)
-        if self.lock_classes:  # a subclass owns its base's lock
-            for name in self.classes:
-                if name not in self.lock_classes and any(base in self.lock_classes for base in self.bases(name)):
-                    self.lock_classes.add(name)
-                    if name not in self.shared_classes:
-                        self._collect_instance_attrs(name)
-
-    def bases(self, class_name: str) -> List[str]:
-        """The module's classes a class inherits from, nearest first (depth-first, no repeats)."""
-        found: List[str] = []
-        stack = [class_name]
-        while stack and len(found) < 50:
-            cls = self.classes.get(stack.pop())
-            for base in reversed(cls.bases if cls is not None else []):
-                name = dotted_name(base)
-                if name in self.classes and name not in found and name != class_name:
-                    found.append(name)
-                    stack.append(name)
-        return found
-
-    def attr_owner(self, class_name: str, attr: str) -> str:
-        """The class that introduces `self.attr`: the farthest module base whose methods assign
-        it, else this class (one key for a base's attribute and every subclass's use of it)."""
-        return next((base for base in reversed(self.bases(class_name)) if (base, attr) in self.instance_attrs),
-                    class_name)
-
-    def self_assigned(self, class_name: str) -> Set[str]:
-        """The attributes a class's methods assign through `self` (`=`, `+=`, annotated,
-        `setattr(self, ...)`): there each instance has its own value."""
-        found = self._self_assigned.get(class_name)
-        if found is None:
-            found = self._self_assigned[class_name] = set()
-            cls = self.classes.get(class_name)
-            for stmt in cls.body if cls is not None else ():
-                if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or not stmt.args.args:
-                    continue
-                self_name = stmt.args.args[0].arg
-                for node in _statements(stmt.body):
-                    targets: List[ast.AST] = []
-                    if isinstance(node, ast.Assign):
-                        targets = list(node.targets)
-                    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
-                        targets = [node.target]
-                    elif isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)):
-                        targets = [node.target] if isinstance(node, (ast.For, ast.AsyncFor)) else \
-                            [item.optional_vars for item in node.items if item.optional_vars is not None]
-                    elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) \
-                            and isinstance(node.value.func, ast.Name) and node.value.func.id == "setattr" \
-                            and node.value.args and isinstance(node.value.args[0], ast.Name) \
-                            and node.value.args[0].id == self_name:
-                        found.add("*")  # any attribute: nothing is known to be shared
-                    for target in targets:
-                        for inner in walk(target):
-                            if isinstance(inner, ast.Attribute) and isinstance(inner.value, ast.Name) \
-                                    and inner.value.id == self_name and isinstance(inner.ctx, ast.Store):
-                                found.add(inner.attr)
-        return found
 
     def _mark_import_time_methods(self) -> None:
         """`app = App()` then `@app.route(...)` / `app.setup()` at module level: those methods
@@ -671,25 +509,6 @@ class ModuleBindings(TextIndex):
             elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
                 self.class_attrs[(cls.name, stmt.target.id)] = self.classify_value(stmt.value, stmt.annotation)
 
-    def instance_lock(self, class_name: str, attr: str) -> Optional[Binding]:
-        """A lock stored on instances (`self._lock = threading.Lock()`), found on first use."""
-        if class_name not in self._instance_attrs_done:
-            self._instance_attrs_done.add(class_name)
-            cls = self.classes.get(class_name)
-            for stmt in cls.body if cls is not None else ():
-                if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or not stmt.args.args:
-                    continue
-                self_name = stmt.args.args[0].arg
-                for node in _statements(stmt.body):
-                    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.value, ast.Call):
-                        target = node.targets[0]
-                        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
-                                and target.value.id == self_name:
-                            binding = self.classify_value(node.value)
-                            if binding.kind == "lock":
-                                self.class_attrs.setdefault((class_name, target.attr), binding)
-        return self.class_attrs.get((class_name, attr))
-
     # ---- functions ----------------------------------------------------------------------------
     def _collect_functions(self) -> None:
         top_called: Set[str] = set()
@@ -838,23 +657,6 @@ class ModuleBindings(TextIndex):
             base_name = dotted_name(base)
             if base_name in self.classes:
                 found = self.method(base_name, name, depth + 1)
-                if found is not None:
-                    return found
-        return None
-
-    def lock_owner(self, class_name: str, attr: str, depth: int = 0) -> Optional[Tuple[str, Binding]]:
-        """The class (this one or a module base) that binds the lock `attr`, and the lock: a
-        subclass's `self._lock` is its base's lock, one ident for both."""
-        binding = self.instance_lock(class_name, attr)
-        if binding is not None and binding.kind == "lock":
-            return class_name, binding
-        cls = self.classes.get(class_name)
-        if cls is None or depth > 10:
-            return None
-        for base in cls.bases:
-            base_name = dotted_name(base)
-            if base_name in self.classes and base_name != class_name:
-                found = self.lock_owner(base_name, attr, depth + 1)
                 if found is not None:
                     return found
         return None
