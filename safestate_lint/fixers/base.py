@@ -41,6 +41,7 @@ class FixContext:
         self.m = analysis
         self.unsafe_fixes = unsafe_fixes
         self.module = cst.parse_module(source)
+        self.source = source
         # id(ast stmt) -> (block-level LibCST statement, its small statement or None)
         self._stmts: Dict[int, Tuple[cst.BaseStatement, Optional[cst.BaseSmallStatement]]] = {}
         # id(block-level LibCST statement) -> (its block, the ast statement)
@@ -69,6 +70,18 @@ class FixContext:
         if found is None:
             raise Unfixable(f"cannot locate the statement at line {getattr(node, 'lineno', '?')}")
         return found[0]
+
+    def replace_iterable(self, stmt: ast.stmt, iterable: ast.expr, code: str) -> None:
+        """Replace the iterable of a `for` or a comprehension in `stmt` (found by its source
+        text among the statement's iterables; identical ones are the same value) with `code`."""
+        wanted = "".join((ast.get_source_segment(self.source, iterable) or "").split())
+        found = _Iterables(self.module, wanted)
+        self.statement(stmt).visit(found)
+        if not found.matches:
+            raise Unfixable("cannot locate the iteration to rewrite")
+        for node, path in found.matches:
+            self.edits.replace_expr[id(node)] = code
+            self.edits.descend.update(path)
 
     def small_statement(self, node: ast.AST) -> cst.BaseSmallStatement:
         found = self._stmts.get(id(node))
@@ -617,3 +630,24 @@ def contains_await(nodes: Sequence[ast.AST]) -> bool:
             continue
         stack.extend(ast.iter_child_nodes(node))
     return False
+
+
+class _Iterables(cst.CSTVisitor):
+    """The iterables of `for` statements and comprehensions whose code is `wanted` (blanks
+    ignored), each with the ids of the nodes on the way to it."""
+
+    def __init__(self, module: cst.Module, wanted: str) -> None:
+        super().__init__()
+        self.module, self.wanted = module, wanted
+        self.path: List[int] = []
+        self.matches: List[Tuple[cst.CSTNode, List[int]]] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.path.append(id(node))
+        if isinstance(node, (cst.For, cst.CompFor)) and \
+                "".join(self.module.code_for_node(node.iter).split()) == self.wanted:
+            self.matches.append((node.iter, list(self.path)))
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.path.pop()

@@ -48,6 +48,7 @@ class Edits:
     to_async_lock: Set[int] = field(default_factory=set)  # With on a thread lock -> `async with`
     async_locks: Set[str] = field(default_factory=set)  # locks the wraps enter with `async with`
     replace_expr: Dict[int, str] = field(default_factory=dict)
+    descend: Set[int] = field(default_factory=set)  # nodes on the way to a replaced expression
     insert_after: Dict[int, List[Union[str, LockDecl]]] = field(default_factory=dict)
     insert_before: Dict[int, List[str]] = field(default_factory=dict)
     body_start: Dict[int, List[Union[str, LockDecl]]] = field(default_factory=dict)  # ClassDef -> statements
@@ -77,6 +78,8 @@ class Apply(cst.CSTTransformer):
         # statements and blocks lead to every edit; expressions only when one is replaced
         if isinstance(node, cst.Module):
             self.module = node
+        if id(node) in self.e.descend:
+            return True
         if isinstance(node, cst.BaseExpression):
             return id(node) in self.e.replace_expr
         return isinstance(node, (cst.Module, cst.BaseStatement, cst.BaseSmallStatement, cst.BaseSuite, cst.Else, cst.Annotation, cst.WithItem,

@@ -67,6 +67,8 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
             for write in writes.values():
                 wrap_statements(ctx, write, [write.stmt])
             return True
+        if finding.code == "SST104" and act.key[0] == "g" and _iterates_snapshot(ctx, act, replaced.get(act.key[1], False)):
+            return True  # `for k in X.snapshot()`: the runtime's one way to iterate while others write
         if act.key[0] == "g" and finding.code in ("SST102", "SST104") and replaced.get(act.key[1]):
             return True  # the container becomes a runtime container
         if finding.code == "SST102":
@@ -115,6 +117,25 @@ def wrap_statements(ctx: FixContext, act: Act, span: List[ast.stmt], lock: Optio
     lock = ctx.lock_for(act, block[start:end + 1], existing=lock)
     ctx.claim(statements)
     ctx.edits.wrap[id(first)] = (last, lock)
+
+
+def _iterates_snapshot(ctx: FixContext, act: Act, replaced: bool) -> bool:
+    """A runtime dict (already, or by this fix) iterated: rewrite the loop over `X.snapshot()`
+    (`X.items()` -> `X.snapshot().items()`). Lists and sets iterate a snapshot by themselves."""
+    binding = ctx.m.binding_of(act.key)
+    if binding is None or binding.type_name != "dict" or not (replaced or binding.kind == "locked"):
+        return False
+    ctx.replace_iterable(act.stmt, act.node, _snapshot_code(act.node, act.key[1]))  # type: ignore[arg-type]
+    return True
+
+
+def _snapshot_code(iterable: ast.expr, name: str) -> str:
+    if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Name) and iterable.args:  # enumerate(X)
+        rest = [ast.unparse(a) for a in iterable.args[1:]] + [ast.unparse(k) for k in iterable.keywords]
+        return f"{iterable.func.id}({', '.join([_snapshot_code(iterable.args[0], name), *rest])})"
+    if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Attribute):  # X.items()
+        return f"{name}.snapshot().{iterable.func.attr}()"
+    return f"{name}.snapshot()"
 
 
 def _own_lock(ctx: FixContext, act: Act) -> Optional[str]:

@@ -12,9 +12,10 @@ class SharedContainerIteration(Rule):
     Flags a loop or comprehension over a module-level mutable container (`for k in d`,
     `d.items()`, `d.keys()`, `d.values()`, `enumerate(l)`, `reversed(l)`) without holding a
     lock, when a function in the module mutates that container. Copies made in one call
-    (`list(d)`, `sorted(d)`, `dict(d)`, ...) are snapshots and stay quiet, as do containers
-    that are only filled at import time and the runtime's locked containers, whose iteration
-    already walks a snapshot.
+    (`list(d)`, `sorted(d)`, `dict(d)`, `d.snapshot()`, ...) are snapshots and stay quiet, as
+    do containers that are only filled at import time, and the runtime's `LockedList` and
+    `LockedSet`, whose iteration walks a snapshot. A `LockedDict` iterates live, as a dict
+    does (its views stay live and cheap): iterate over `d.snapshot()`, or under `d.lock`.
 
     ## Why is this bad?
     Iterating a dict or set while another thread adds or removes a key raises
@@ -38,13 +39,18 @@ class SharedContainerIteration(Rule):
     ```python
     from safestate_lint.runtime import LockedDict
 
-    _clients = LockedDict()   # iteration walks a snapshot; every write is atomic
+    _clients = LockedDict()   # every write is atomic
+
+    def broadcast(message):
+        for client in _clients.snapshot().values():   # a copy taken atomically
+            client.send(message)
     ```
     or iterate over a copy taken under the lock that guards the writes.
 
     ## Fix
     `safestate-lint fix` replaces the container with the runtime's locked container (as for
-    SST102), when every use in the module stays valid. Wrapping the loop in a lock is not
+    SST102), when every use in the module stays valid, and a dict's loops iterate over
+    `X.snapshot()` (`X.items()` -> `X.snapshot().items()`). Wrapping the loop in a lock is not
     done automatically: the loop body may take the same lock again (a `threading.Lock` would
     deadlock) or run slow code while holding it.
 
@@ -61,12 +67,14 @@ class SharedContainerIteration(Rule):
         "import threading\n_c = {}\n_lock = threading.Lock()\ndef add(k):\n    with _lock:\n        _c[k] = 1\ndef show():\n    with _lock:\n        return [k for k in _c]\n",
         "_c = {}\ndef add(k):\n    _c[k] = 1\ndef show():\n    return sorted(_c)\n",
         "HANDLERS = {'a': 1}\ndef show():\n    for k in HANDLERS:\n        print(k)\n",
-        "from safestate_lint.runtime import LockedDict\n_c = LockedDict()\ndef add(k):\n    _c[k] = 1\ndef show():\n    for k in _c.items():\n        print(k)\n",
+        "from safestate_lint.runtime import LockedDict\n_c = LockedDict()\ndef add(k):\n    _c[k] = 1\ndef show():\n    for k in _c.snapshot().items():\n        print(k)\n",
+        "from safestate_lint.runtime import LockedList\n_c = LockedList()\ndef add(k):\n    _c.append(k)\ndef show():\n    for k in _c:\n        print(k)\n",
     ]
     INVALID = [
         "_clients = {}\ndef register(n, c):\n    _clients[n] = c\ndef broadcast(m):\n    for c in _clients.values():  # SST104\n        c.send(m)\n",
         "_seen = set()\ndef see(x):\n    _seen.add(x)\ndef dump():\n    return [x for x in _seen]  # SST104\n",
         "_jobs = []\ndef add(j):\n    _jobs.append(j)\ndef report():\n    for i, j in enumerate(_jobs):  # SST104\n        print(i, j)\n",
+        "from safestate_lint.runtime import LockedDict\n_c = LockedDict()\ndef add(k):\n    _c[k] = 1\ndef show():\n    for k in _c.items():  # SST104\n        print(k)\n",
     ]
 
     @classmethod
@@ -79,8 +87,8 @@ class SharedContainerIteration(Rule):
             if act.kind != "iterate" or m.is_locked(act) or act.key not in mutators:
                 continue
             binding = m.binding_of(act.key)
-            if binding is None or not binding.is_mutable_container:
-                continue
+            if binding is None or not (binding.is_mutable_container or (binding.kind == "locked" and binding.type_name == "dict")):
+                continue  # a LockedDict iterates like a dict (live); LockedList/LockedSet iterate a snapshot
             writer = mutators[act.key].func.qualname
             yield act.node, (
                 f"module-level {container_word(m, act)} '{act.key[1]}' is iterated {where(act)} without a lock "

@@ -4,14 +4,20 @@ Each is a real subclass (`isinstance(x, dict)` holds; json, copy, pickle, `==` a
 work).  CPython already makes a single read (`d[k]`, `d.get(k)`, `k in d`, `len(d)`)
 atomic on GIL and free-threaded builds alike, so reads are the inherited C methods and
 cost exactly what a plain container's cost.  Every write takes the container's
-re-entrant `lock`; iteration walks a snapshot taken under it, so it never raises
-"changed size during iteration".  Compound work (test-then-act, read-modify-write)
-goes under `with d.lock:`, or through the helpers `get_or_set` and `update_item`.
+re-entrant `lock`.
+
+A `LockedDict` iterates, copies and shows views exactly as a dict does (its `__iter__` and
+`keys()` are the C ones): `dict(d)`, `{**d}`, `d | {}` and `f(**d)` are then one atomic C
+call, and `k in d.keys()` is a hash lookup.  To iterate while others write, walk
+`d.snapshot()` (a copy taken under the lock), or hold `d.lock`.  A `LockedList` or
+`LockedSet` iterates a snapshot by itself.  Compound work (test-then-act,
+read-modify-write) goes under `with d.lock:`, or through `get_or_set` and `update_item`.
 """
 
 from __future__ import annotations
 
 import copy
+import reprlib
 import threading
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple, TypeVar,
                     Union, overload)
@@ -20,6 +26,31 @@ K = TypeVar("K")
 V = TypeVar("V")
 T = TypeVar("T")
 _MISSING: Any = object()
+
+
+def _own_lock(container: Any) -> "threading.RLock":  # type: ignore[valid-type]
+    """The container's lock, made on first use: `__init__` called again re-fills under it."""
+    try:
+        return container._lock
+    except AttributeError:
+        container._lock = threading.RLock()
+        return container._lock
+
+
+def _copy_state(source: Any, target: Any, memo: Optional[Dict[int, Any]]) -> None:
+    """A subclass's own attributes, copied (deep-copied with `memo`) onto its copy."""
+    state = getattr(source, "__dict__", None)
+    if state:
+        target.__dict__.update(copy.deepcopy(state, memo) if memo is not None else state)
+
+
+def _fill(container: Any, items: Any) -> None:
+    if isinstance(container, dict):
+        dict.update(container, items)
+    elif isinstance(container, list):
+        list.extend(container, items)
+    else:
+        set.update(container, items)
 
 
 class _Snapshots:
@@ -31,29 +62,34 @@ class _Snapshots:
         raise NotImplementedError
 
     def copy(self) -> Any:
-        return type(self)(self.snapshot())  # type: ignore[call-arg]
+        new = type(self)(self.snapshot())  # type: ignore[call-arg]
+        _copy_state(self, new, None)
+        return new
 
+    @reprlib.recursive_repr()
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.snapshot()!r})"
-
-    def __reduce__(self) -> Tuple[Any, ...]:
-        return (type(self), (self.snapshot(),))
 
     def __copy__(self) -> Any:
         return self.copy()
 
     def __deepcopy__(self, memo: Dict[int, Any]) -> Any:
-        return type(self)(copy.deepcopy(self.snapshot(), memo))  # type: ignore[call-arg]
+        new = type(self)()  # type: ignore[call-arg]
+        memo[id(self)] = new  # a container that holds itself deep-copies like a dict does
+        _fill(new, copy.deepcopy(self.snapshot(), memo))
+        _copy_state(self, new, memo)
+        return new
 
 
 class LockedDict(_Snapshots, Dict[K, V]):
     """A dict whose every single operation is atomic; `with d.lock:` for compound work."""
 
     __slots__ = ("_lock",)
+    _lock: Any  # a threading.RLock, made by `_own_lock`
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._lock = threading.RLock()
-        dict.__init__(self, *args, **kwargs)
+        with _own_lock(self):
+            dict.__init__(self, *args, **kwargs)
 
     @property
     def lock(self) -> "threading.RLock":  # type: ignore[valid-type]
@@ -120,32 +156,15 @@ class LockedDict(_Snapshots, Dict[K, V]):
             return value
 
     # -- snapshots ---------------------------------------------------------------------
-    def __iter__(self) -> Iterator[K]:
-        with self._lock:
-            return iter(list(dict.keys(self)))
-
-    def keys(self):  # type: ignore[override]
-        with self._lock:
-            return dict(dict.items(self)).keys()
-
-    def values(self):  # type: ignore[override]
-        with self._lock:
-            return dict(dict.items(self)).values()
-
-    def items(self):  # type: ignore[override]
-        with self._lock:
-            return dict(dict.items(self)).items()
-
-    def __reversed__(self) -> Iterator[K]:
-        with self._lock:
-            return iter(list(reversed(dict.keys(self))))
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # the items after the object exists, as a dict pickles: a self-reference is restored by
+        # pickle's memo; a subclass's own attributes travel as its state
+        return (type(self), (), getattr(self, "__dict__", None) or None, None, iter(self.snapshot().items()))
 
     def snapshot(self) -> Dict[K, V]:
-        """A plain dict copy, taken atomically.
-
-        (Not `dict.copy(self)`: with `__iter__` overridden CPython copies through `keys()`.)"""
+        """A plain dict copy, taken atomically: iterate over it while others write."""
         with self._lock:
-            return dict(dict.items(self))
+            return dict.copy(self)
 
 
 
@@ -153,10 +172,12 @@ class LockedList(_Snapshots, List[T]):
     """A list whose every single operation is atomic; `with l.lock:` for compound work."""
 
     __slots__ = ("_lock",)
+    _lock: Any  # a threading.RLock, made by `_own_lock`
 
     def __init__(self, iterable: Iterable[T] = ()) -> None:
-        self._lock = threading.RLock()
-        list.__init__(self, iterable)
+        items = list(iterable)  # materialise outside the lock: the iterable may be ourself
+        with _own_lock(self):
+            list.__init__(self, items)
 
     @property
     def lock(self) -> "threading.RLock":  # type: ignore[valid-type]
@@ -228,6 +249,9 @@ class LockedList(_Snapshots, List[T]):
         with self._lock:
             return list.copy(self)
 
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (type(self), (), getattr(self, "__dict__", None) or None, iter(self.snapshot()), None)
+
     def pop_if(self, predicate: Callable[[List[T]], bool], index: int = -1) -> Optional[T]:
         """Atomically pop `l[index]` when `predicate(l)` holds (`if l: l.pop()`), else None."""
         with self._lock:
@@ -241,10 +265,12 @@ class LockedSet(_Snapshots, Set[T]):
     """A set whose every single operation is atomic; `with s.lock:` for compound work."""
 
     __slots__ = ("_lock",)
+    _lock: Any  # a threading.RLock, made by `_own_lock`
 
     def __init__(self, iterable: Iterable[T] = ()) -> None:
-        self._lock = threading.RLock()
-        set.__init__(self, iterable)
+        items = list(iterable)
+        with _own_lock(self):
+            set.__init__(self, items)
 
     @property
     def lock(self) -> "threading.RLock":  # type: ignore[valid-type]
@@ -295,18 +321,26 @@ class LockedSet(_Snapshots, Set[T]):
             set.symmetric_difference_update(self, other)
 
     def __ior__(self, other: Any) -> "LockedSet[T]":  # type: ignore[misc, override]
+        if not isinstance(other, (set, frozenset)):
+            return NotImplemented  # as a set: `s |= [1, 2]` is a TypeError
         self.update(other)
         return self
 
     def __iand__(self, other: Any) -> "LockedSet[T]":  # type: ignore[misc, override]
+        if not isinstance(other, (set, frozenset)):
+            return NotImplemented  # as a set: `s |= [1, 2]` is a TypeError
         self.intersection_update(other)
         return self
 
     def __isub__(self, other: Any) -> "LockedSet[T]":  # type: ignore[misc, override]
+        if not isinstance(other, (set, frozenset)):
+            return NotImplemented  # as a set: `s |= [1, 2]` is a TypeError
         self.difference_update(other)
         return self
 
     def __ixor__(self, other: Any) -> "LockedSet[T]":  # type: ignore[misc, override]
+        if not isinstance(other, (set, frozenset)):
+            return NotImplemented  # as a set: `s |= [1, 2]` is a TypeError
         self.symmetric_difference_update(other)
         return self
 
@@ -317,3 +351,6 @@ class LockedSet(_Snapshots, Set[T]):
     def snapshot(self) -> Set[T]:
         with self._lock:
             return set.copy(self)
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (type(self), (list(self.snapshot()),), getattr(self, "__dict__", None) or None)

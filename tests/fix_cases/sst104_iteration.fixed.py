@@ -8,5 +8,5 @@ def register(name, client):
 
 
 def broadcast(message):
-    for client in _clients.values():
+    for client in _clients.snapshot().values():
         client.send(message)

@@ -117,7 +117,9 @@ def test_naive_get_or_create_calls_the_factory_twice():
     assert races(attempt, tries=5)
 
 
-def test_iteration_is_a_snapshot():
+def test_snapshot_or_the_lock_iterates_while_others_write():
+    """The one documented way: `for k in d.snapshot()` (or under `with d.lock:`) never raises.
+    Lists and sets also iterate a snapshot on their own."""
     d, l, s = LockedDict({i: i for i in range(1000)}), LockedList(range(1000)), LockedSet(range(1000))
     stop = threading.Event()
 
@@ -137,8 +139,10 @@ def test_iteration_is_a_snapshot():
         thread.start()
         try:
             for _ in range(200):
-                assert sum(1 for _ in d) >= 1000 and sum(1 for _ in l) >= 1000 and sum(1 for _ in s) >= 1000
-                list(d.items())
+                assert sum(1 for _ in d.snapshot()) >= 1000 and sum(1 for _ in l) >= 1000 and sum(1 for _ in s) >= 1000
+                list(d.snapshot().items())
+                with d.lock:
+                    assert sum(1 for _ in d) >= 1000
         finally:
             stop.set()
             thread.join()
@@ -181,3 +185,88 @@ def test_list_and_set_writes_are_atomic_under_threads():
     assert len(l) == THREADS * 2000 and len(s) == THREADS
     popped = hammer(lambda: l.pop_if(lambda lst: len(lst) > 0), threads=THREADS, iterations=2000)
     assert all(r == 1 for r in popped.results) and l == []
+
+
+def _updated(plain, d):
+    plain.update(d)
+    return plain
+
+
+class Tagged(LockedDict):
+    """A subclass with its own attributes (module level: pickle finds it by name)."""
+
+
+COPY_IDIOMS = {
+    "dict(d)": lambda d: dict(d),
+    "{**d}": lambda d: {**d},
+    "d | {}": lambda d: d | {},
+    "{} | d": lambda d: {} | d,
+    "plain.update(d)": lambda d: _updated({}, d),
+    "f(**d)": lambda d: (lambda **kw: kw)(**d),
+    "d.copy()": lambda d: d.copy(),
+}
+
+
+@pytest.mark.parametrize("idiom", sorted(COPY_IDIOMS))
+def test_copy_idioms_never_raise_while_another_thread_deletes(idiom):
+    """As with a plain dict: these copies are one C call, atomic on GIL and free-threaded builds."""
+    copy_of = COPY_IDIOMS[idiom]
+    d = LockedDict({str(i): i for i in range(200)})
+    stop = threading.Event()
+
+    def churn():
+        i = 0
+        while not stop.is_set():
+            key = str(i % 200)
+            d.pop(key, None)
+            d[key] = i
+            i += 1
+
+    thread = threading.Thread(target=churn)
+    with tiny_switch_interval():
+        thread.start()
+        try:
+            for _ in range(3000):
+                assert len(copy_of(d)) >= 199
+        finally:
+            stop.set()
+            thread.join()
+
+
+def test_views_are_live_with_constant_time_membership():
+    d = LockedDict({i: i for i in range(1000)})
+    keys, values, items = d.keys(), d.values(), d.items()
+    d[1000] = "new"
+    assert 1000 in keys and "new" in values and (1000, "new") in items and len(keys) == 1001
+    assert type(keys) is type({}.keys())  # the C view: membership is a hash lookup, not a copy
+
+
+def test_reinitialising_and_subclass_state_and_self_reference():
+    d = LockedDict(a=1)
+    lock = d.lock
+    d.__init__(b=2)
+    assert d == {"a": 1, "b": 2} and d.lock is lock  # re-filled under the same lock, like dict.__init__
+
+    t = Tagged(x=1)
+    t.tag = "kept"
+    for clone in (copy.copy(t), copy.deepcopy(t), pickle.loads(pickle.dumps(t))):
+        assert type(clone) is Tagged and clone == {"x": 1} and clone.tag == "kept"
+    r = LockedDict(a=1)
+    r["me"] = r
+    assert repr(r) == "LockedDict({'a': 1, 'me': ...})"
+    assert pickle.loads(pickle.dumps(r))["me"]["a"] == 1 and copy.deepcopy(r)["me"]["me"]["a"] == 1
+    l = LockedList([1])
+    l.append(l)
+    assert repr(l) == "LockedList([1, ...])" and pickle.loads(pickle.dumps(l))[1][0] == 1
+
+
+def test_locked_set_in_place_operators_take_sets_only_as_a_set_does():
+    s = LockedSet({1})
+    for plain_fails in (lambda x: x.__ior__([2]),):
+        assert plain_fails(set()) is NotImplemented and plain_fails(s) is NotImplemented
+    with pytest.raises(TypeError):
+        s |= [2]  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        s -= [1]  # type: ignore[misc]
+    s |= frozenset({2})
+    assert s == {1, 2}
