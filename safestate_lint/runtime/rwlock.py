@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from contextlib import asynccontextmanager, contextmanager
-from typing import AsyncIterator, Dict, Iterator, Optional
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Callable, Dict, Optional
 
 from safestate_lint.runtime.errors import LockTimeout
+
+
+_get_ident = threading.get_ident
 
 
 class RWLock:
@@ -24,7 +27,8 @@ class RWLock:
     """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._mutex = threading.Lock()  # entered directly on the uncontended paths (a C call)
+        self._cond = threading.Condition(self._mutex)
         self._reads: Dict[int, int] = {}  # thread id -> read depth
         self._readers = 0  # total read depth
         self._writer: Optional[int] = None
@@ -32,28 +36,31 @@ class RWLock:
         self._writers_waiting = 0
 
     def acquire_read(self, timeout: Optional[float] = None) -> bool:
-        me = threading.get_ident()
-        with self._cond:
-            if not (self._reads.get(me) or self._writer == me):
+        me = _get_ident()
+        with self._mutex:
+            reads = self._reads
+            depth = reads.get(me, 0)
+            if not depth and (self._writer is not None or self._writers_waiting) and self._writer != me:
                 if not self._cond.wait_for(lambda: self._writer is None and not self._writers_waiting,
                                            _wait_timeout(timeout)):
                     return False
-            self._reads[me] = self._reads.get(me, 0) + 1
+            reads[me] = depth + 1
             self._readers += 1
             return True
 
     def release_read(self) -> None:
-        me = threading.get_ident()
-        with self._cond:
-            depth = self._reads.get(me, 0)
+        me = _get_ident()
+        with self._mutex:
+            reads = self._reads
+            depth = reads.get(me, 0)
             if depth <= 0:
                 raise RuntimeError("release_read() by a thread that holds no read lock")
             if depth == 1:
-                del self._reads[me]
+                del reads[me]
             else:
-                self._reads[me] = depth - 1
+                reads[me] = depth - 1
             self._readers -= 1
-            if not self._readers:
+            if self._writers_waiting and not self._readers:  # only writers wait for readers to leave
                 self._cond.notify_all()
 
     def acquire_write(self, timeout: Optional[float] = None) -> bool:
@@ -86,25 +93,13 @@ class RWLock:
                 self._writer = None
                 self._cond.notify_all()
 
-    @contextmanager
-    def read(self, timeout: Optional[float] = None) -> Iterator[None]:
-        """Hold the lock for reading; `LockTimeout` after `timeout` seconds."""
-        if not self.acquire_read(timeout):
-            raise LockTimeout(f"read lock not acquired within {timeout}s")
-        try:
-            yield
-        finally:
-            self.release_read()
+    def read(self, timeout: Optional[float] = None) -> "_Hold":
+        """Hold the lock for reading (`with rw.read():`); `LockTimeout` after `timeout` seconds."""
+        return _Hold(self.acquire_read, self.release_read, timeout, "read")
 
-    @contextmanager
-    def write(self, timeout: Optional[float] = None) -> Iterator[None]:
-        """Hold the lock alone; `LockTimeout` after `timeout` seconds."""
-        if not self.acquire_write(timeout):
-            raise LockTimeout(f"write lock not acquired within {timeout}s")
-        try:
-            yield
-        finally:
-            self.release_write()
+    def write(self, timeout: Optional[float] = None) -> "_Hold":
+        """Hold the lock alone (`with rw.write():`); `LockTimeout` after `timeout` seconds."""
+        return _Hold(self.acquire_write, self.release_write, timeout, "write")
 
     @property
     def readers(self) -> int:
@@ -113,6 +108,23 @@ class RWLock:
     @property
     def writer_active(self) -> bool:
         return self._writer is not None
+
+
+class _Hold:
+    """`with rw.read():` / `with rw.write():` without a generator (a third of the cost)."""
+
+    __slots__ = ("_acquire", "_release", "_timeout", "_what")
+
+    def __init__(self, acquire: Callable[[Optional[float]], bool], release: Callable[[], None],
+                 timeout: Optional[float], what: str) -> None:
+        self._acquire, self._release, self._timeout, self._what = acquire, release, timeout, what
+
+    def __enter__(self) -> None:
+        if not self._acquire(self._timeout):
+            raise LockTimeout(f"{self._what} lock not acquired within {self._timeout}s")
+
+    def __exit__(self, *exc: object) -> None:
+        self._release()
 
 
 def _wait_timeout(timeout: Optional[float]) -> Optional[float]:

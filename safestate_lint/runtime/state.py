@@ -94,12 +94,13 @@ class StateManager:
 
     # -- reads ---------------------------------------------------------------------------
     def get(self, key: str, default: Any = None) -> Any:
-        with self._locked():
-            return self._data.get(key, default)
+        """The last committed value: one dict lookup, atomic on GIL and free-threaded builds
+        (writes apply under the lock, a commit all at once), so a read never waits, not even
+        for an open transaction. Read several keys at one instant with `get_many`."""
+        return self._data.get(key, default)
 
     def exists(self, key: str) -> bool:
-        with self._locked():
-            return key in self._data
+        return key in self._data
 
     __contains__ = exists
 
@@ -193,18 +194,23 @@ class StateManager:
             effective.append((key, old, value))
         if not effective:
             return []
-        if self._path is not None:
+        if self._path is None:  # in memory only: in place, O(1) per key (each single read sees a key old or new)
             for key, _old, value in effective:
-                if value is not MISSING:
-                    self._survives_json(key, value)
-        new_data = dict(self._data)
+                if value is MISSING:
+                    del self._data[key]
+                else:
+                    self._data[key] = value
+            return effective
+        for key, _old, value in effective:
+            if value is not MISSING:
+                self._survives_json(key, value)
+        new_data = dict(self._data)  # persisted first: a failed write changes nothing
         for key, _old, value in effective:
             if value is MISSING:
                 del new_data[key]
             else:
                 new_data[key] = value
-        if self._path is not None:
-            self._persist(new_data)
+        self._persist(new_data)
         self._data = new_data
         return effective
 

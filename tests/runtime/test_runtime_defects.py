@@ -89,7 +89,7 @@ def test_healthy_reflects_recent_timeouts_only():
     t.start()
     holding.wait(5)
     with pytest.raises(Exception):
-        m.get("a")
+        m.get_many(["a"])
     done.set()
     t.join(5)
     assert not m.healthy()
