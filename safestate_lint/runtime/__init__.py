@@ -10,6 +10,7 @@ costs only the containers module, not asyncio.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any, Dict
 
 _WHERE: Dict[str, str] = {
@@ -37,11 +38,12 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'safestate_lint.runtime' has no attribute {name!r}")
-    loaded = importlib.import_module(f"safestate_lint.runtime.{module}")
-    # bind every name of that submodule now: importing `singleton.py` set the package
-    # attribute `singleton` to the submodule itself, and the function must win
+    importlib.import_module(f"safestate_lint.runtime.{module}")
+    # bind every name of every submodule loaded by now: importing `singleton.py` (also from
+    # `ttl.py`) set the package attribute `singleton` to the submodule itself; the function wins
     for other, where in _WHERE.items():
-        if where == module:
+        loaded = sys.modules.get(f"safestate_lint.runtime.{where}")
+        if loaded is not None:
             globals()[other] = getattr(loaded, other)
     return globals()[name]
 

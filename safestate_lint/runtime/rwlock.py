@@ -207,6 +207,8 @@ class AsyncRWLock:
                     acquired = await self._wait(lambda: self._writer is None and not self._readers, timeout)
                 finally:
                     self._writers_waiting -= 1
+                    if not self._writers_waiting:
+                        cond.notify_all()  # readers held back by waiting writers (even a cancelled one) go on
                 if not acquired:
                     cond.notify_all()
                     raise LockTimeout(f"write lock not acquired within {timeout}s")

@@ -43,6 +43,9 @@ def check_not_creating(what: Any, name: str) -> None:
     _CREATING.reset(_creating(what, name))
 
 
+_ABANDONED: Any = object()  # an attempt whose creator was cancelled: waiters try again
+
+
 class _Attempt:
     """One run of the factory that concurrent callers share."""
 
@@ -118,6 +121,13 @@ class _Once(Generic[T]):
                 self._attempt = None
         attempt.finish(value, error)
 
+    def _abandon(self, attempt: _Attempt) -> None:
+        """The creator stopped (cancelled): its waiters claim the creation again."""
+        with self._lock:
+            if self._attempt is attempt:
+                self._attempt = None
+        attempt.finish(_ABANDONED)
+
     def reset(self) -> None:
         """Forget the instance; the next call creates a new one. A creation still running is
         forgotten too: its callers get its object, later callers a new one."""
@@ -167,27 +177,35 @@ class _AsyncSingleton(_Once[T]):
         functools.update_wrapper(self, factory)
 
     async def __call__(self) -> T:
-        result = self._result
-        if result is not None:
-            return result[0]
-        result, attempt, leader = self._claim()
-        if result is not None:
-            return result[0]
         name = f"singleton '{getattr(self, '__qualname__', 'factory')}'"
-        if not leader:
-            check_not_creating(self, name)
-            return await attempt.future()
-        try:
-            token = _creating(self, name)
+        while True:
+            result = self._result
+            if result is not None:
+                return result[0]
+            result, attempt, leader = self._claim()
+            if result is not None:
+                return result[0]
+            if not leader:
+                check_not_creating(self, name)
+                value = await attempt.future()
+                if value is _ABANDONED:
+                    continue  # its creator was cancelled: one of the waiters creates it now
+                return cast(T, value)
             try:
-                value = await self.__wrapped__()
-            finally:
-                _CREATING.reset(token)
-        except BaseException as exc:
-            self._settle(attempt, error=exc)
-            raise
-        self._settle(attempt, value)
-        return value
+                token = _creating(self, name)
+                try:
+                    value = await self.__wrapped__()
+                finally:
+                    _CREATING.reset(token)
+            except asyncio.CancelledError:
+                # the caller gave up (a request timeout), not the factory: another waiter takes over
+                self._abandon(attempt)
+                raise
+            except BaseException as exc:
+                self._settle(attempt, error=exc)
+                raise
+            self._settle(attempt, value)
+            return value
 
 
 def singleton(factory: Callable[[], T]) -> Any:

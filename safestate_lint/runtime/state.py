@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -53,6 +54,9 @@ class StateManager:
         self._stats_lock = threading.Lock()
         self._data: Dict[str, Any] = dict(initial or {})
         self._listeners: List[Listener] = []
+        self._outbox: "collections.deque[List[Change]]" = collections.deque()  # committed, not yet delivered
+        self._deliver_lock = threading.Lock()
+        self._deliverer: Optional[int] = None  # the thread delivering, while it does
         self._timeout = lock_timeout
         self._path = path
         self._acquisitions = 0
@@ -200,7 +204,7 @@ class StateManager:
                     del self._data[key]
                 else:
                     self._data[key] = value
-            return effective
+            return self._queued(effective)
         for key, _old, value in effective:
             if value is not MISSING:
                 self._survives_json(key, value)
@@ -212,7 +216,13 @@ class StateManager:
                 new_data[key] = value
         self._persist(new_data)
         self._data = new_data
-        return effective
+        return self._queued(effective)
+
+    def _queued(self, changes: List[Change]) -> List[Change]:
+        """Applied changes, queued for the listeners under the lock: in commit order."""
+        if self._listeners:
+            self._outbox.append(changes)
+        return changes
 
     def _persist(self, data: Dict[str, Any]) -> None:
         payload = json.dumps(data, indent=2, sort_keys=True)  # TypeError before touching the disk
@@ -242,7 +252,28 @@ class StateManager:
             self._listeners = [l for l in self._listeners if l is not listener]
 
     def _notify(self, changes: List[Change]) -> None:
-        for listener in self._listeners:
+        """Deliver every committed change to the listeners, in commit order: changes queue up
+        under the state lock as they commit; one thread at a time empties the queue (maybe
+        another writer's: a writer never waits for listeners of other writes). A listener that
+        writes sees its own change delivered after the current one reaches every listener."""
+        if not changes:
+            return
+        me = threading.get_ident()
+        if self._deliverer == me:
+            return  # a listener wrote: the loop below delivers it next
+        while self._outbox:
+            if not self._deliver_lock.acquire(False):
+                return  # the thread delivering takes ours too: it looks again after letting go
+            try:
+                self._deliverer = me
+                while self._outbox:
+                    self._call_listeners(self._outbox.popleft())
+            finally:
+                self._deliverer = None
+                self._deliver_lock.release()
+
+    def _call_listeners(self, changes: List[Change]) -> None:
+        for listener in list(self._listeners):
             for key, old, new in changes:
                 try:
                     listener(key, old, new)
