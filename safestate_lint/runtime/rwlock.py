@@ -29,39 +29,40 @@ class RWLock:
     def __init__(self) -> None:
         self._mutex = threading.Lock()  # entered directly on the uncontended paths (a C call)
         self._cond = threading.Condition(self._mutex)
-        self._reads: Dict[int, int] = {}  # thread id -> read depth
-        self._readers = 0  # total read depth
+        self._local = threading.local()  # `depth`: this thread's read depth (only it touches it)
+        self._readers = 0  # threads reading
         self._writer: Optional[int] = None
         self._write_depth = 0
         self._writers_waiting = 0
+        self._reading = _Reading(self)
 
     def acquire_read(self, timeout: Optional[float] = None) -> bool:
+        local = self._local
+        depth = getattr(local, "depth", 0)
+        if depth:  # this thread reads already: in again at once, even while a writer waits
+            local.depth = depth + 1
+            return True
         me = _get_ident()
         with self._mutex:
-            reads = self._reads
-            depth = reads.get(me, 0)
-            if not depth and (self._writer is not None or self._writers_waiting) and self._writer != me:
+            if self._writer != me and (self._writer is not None or self._writers_waiting):
                 if not self._cond.wait_for(lambda: self._writer is None and not self._writers_waiting,
                                            _wait_timeout(timeout)):
                     return False
-            reads[me] = depth + 1
             self._readers += 1
-            return True
+        local.depth = 1
+        return True
 
     def release_read(self) -> None:
-        me = _get_ident()
-        with self._mutex:
-            reads = self._reads
-            depth = reads.get(me, 0)
-            if depth <= 0:
-                raise RuntimeError("release_read() by a thread that holds no read lock")
-            if depth == 1:
-                del reads[me]
-            else:
-                reads[me] = depth - 1
-            self._readers -= 1
-            if self._writers_waiting and not self._readers:  # only writers wait for readers to leave
-                self._cond.notify_all()
+        local = self._local
+        depth = getattr(local, "depth", 0)
+        if depth <= 0:
+            raise RuntimeError("release_read() by a thread that holds no read lock")
+        local.depth = depth - 1
+        if depth == 1:
+            with self._mutex:
+                self._readers -= 1
+                if self._writers_waiting and not self._readers:  # only writers wait for readers to leave
+                    self._cond.notify_all()
 
     def acquire_write(self, timeout: Optional[float] = None) -> bool:
         me = threading.get_ident()
@@ -69,7 +70,7 @@ class RWLock:
             if self._writer == me:
                 self._write_depth += 1
                 return True
-            if self._reads.get(me):
+            if getattr(self._local, "depth", 0):
                 raise RuntimeError("acquire_write() while this thread holds a read lock: upgrading would deadlock; "
                                    "release the read lock first")
             self._writers_waiting += 1
@@ -93,8 +94,10 @@ class RWLock:
                 self._writer = None
                 self._cond.notify_all()
 
-    def read(self, timeout: Optional[float] = None) -> "_Hold":
+    def read(self, timeout: Optional[float] = None) -> "_Hold | _Reading":
         """Hold the lock for reading (`with rw.read():`); `LockTimeout` after `timeout` seconds."""
+        if timeout is None:
+            return self._reading  # made once: it keeps no state of its own
         return _Hold(self.acquire_read, self.release_read, timeout, "read")
 
     def write(self, timeout: Optional[float] = None) -> "_Hold":
@@ -125,6 +128,44 @@ class _Hold:
 
     def __exit__(self, *exc: object) -> None:
         self._release()
+
+
+class _Reading:
+    """`with rw.read():` without a timeout, made once per lock (no allocation per use)."""
+
+    __slots__ = ("_rw",)
+
+    def __init__(self, rw: "RWLock") -> None:
+        self._rw = rw
+
+    def __enter__(self) -> None:  # acquire_read's uncontended path, inline
+        rw = self._rw
+        local = rw._local
+        depth = getattr(local, "depth", 0)
+        if depth:
+            local.depth = depth + 1
+            return
+        with rw._mutex:
+            if rw._writer is None and not rw._writers_waiting:
+                rw._readers += 1
+                local.depth = 1
+                return
+        rw.acquire_read()
+
+    def __exit__(self, *exc: object) -> None:  # release_read, inline
+        rw = self._rw
+        local = rw._local
+        depth = getattr(local, "depth", 0)
+        if depth > 1:
+            local.depth = depth - 1
+            return
+        if depth != 1:
+            rw.release_read()  # holds no read lock: raises as release_read() does
+        local.depth = 0
+        with rw._mutex:
+            rw._readers -= 1
+            if rw._writers_waiting and not rw._readers:
+                rw._cond.notify_all()
 
 
 def _wait_timeout(timeout: Optional[float]) -> Optional[float]:
