@@ -34,6 +34,15 @@ def _statements(body: List[ast.stmt]) -> Iterator[ast.stmt]:
             stack.extend(case.body)
 
 
+def _method_statements(cls: Optional[ast.ClassDef]) -> Iterator[Tuple[str, ast.stmt]]:
+    """(the `self` parameter's name, a statement) for every statement of every method."""
+    for method in cls.body if cls is not None else ():
+        if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) and method.args.args:
+            self_name = method.args.args[0].arg
+            for stmt in _statements(method.body):
+                yield self_name, stmt
+
+
 def _self_attr(node: ast.AST, self_name: str) -> Optional[str]:
     """`self.x` -> "x"."""
     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == self_name:
@@ -68,7 +77,6 @@ class ClassFacts(TextIndex):
                 names |= self._under_class_locks()
             found = self._watched[class_name] = self._occurrences(sorted(names)) if names else []
         return found
-
 
     def _under_class_locks(self) -> Set[str]:
         """`self.x` mentioned inside `with self.<its lock>:` in a method of a lock-owning class,
@@ -107,26 +115,19 @@ class ClassFacts(TextIndex):
         self._locked_names = names
         return names
 
-
     def _collect_instance_attrs(self, name: str) -> None:
         """What a class's methods bind to `self.x` (the first informative value)."""
-        cls = self.classes[name]
-        for stmt in cls.body:
-            if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or not stmt.args.args:
-                continue
-            self_name = stmt.args.args[0].arg
-            for node in _statements(stmt.body):
-                if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
-                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                    for target in targets:
-                        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
-                                and target.value.id == self_name:
-                            annotation = node.annotation if isinstance(node, ast.AnnAssign) else None
-                            binding = self.classify_value(node.value, annotation)
-                            current = self.instance_attrs.get((name, target.attr))
-                            if current is None or (current.kind in ("none", "unknown") and binding.kind != "unknown"):
-                                self.instance_attrs[(name, target.attr)] = binding
-
+        for self_name, node in _method_statements(self.classes[name]):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                            and target.value.id == self_name:
+                        annotation = node.annotation if isinstance(node, ast.AnnAssign) else None
+                        binding = self.classify_value(node.value, annotation)
+                        current = self.instance_attrs.get((name, target.attr))
+                        if current is None or (current.kind in ("none", "unknown") and binding.kind != "unknown"):
+                            self.instance_attrs[(name, target.attr)] = binding
 
     def _collect_lock_classes(self) -> None:
         """Classes that own a threading lock: bound in the class body, or to `self.x` in a method."""
@@ -148,7 +149,6 @@ class ClassFacts(TextIndex):
                     if name not in self.shared_classes:
                         self._collect_instance_attrs(name)
 
-
     def bases(self, class_name: str) -> List[str]:
         """The module's classes a class inherits from, nearest first (depth-first, no repeats)."""
         found: List[str] = []
@@ -162,13 +162,11 @@ class ClassFacts(TextIndex):
                     stack.append(name)
         return found
 
-
     def attr_owner(self, class_name: str, attr: str) -> str:
         """The class that introduces `self.attr`: the farthest module base whose methods assign
         it, else this class (one key for a base's attribute and every subclass's use of it)."""
         return next((base for base in reversed(self.bases(class_name)) if (base, attr) in self.instance_attrs),
                     class_name)
-
 
     def self_assigned(self, class_name: str) -> Set[str]:
         """The attributes a class's methods assign through `self` (`=`, `+=`, annotated,
@@ -176,52 +174,40 @@ class ClassFacts(TextIndex):
         found = self._self_assigned.get(class_name)
         if found is None:
             found = self._self_assigned[class_name] = set()
-            cls = self.classes.get(class_name)
-            for stmt in cls.body if cls is not None else ():
-                if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or not stmt.args.args:
-                    continue
-                self_name = stmt.args.args[0].arg
-                for node in _statements(stmt.body):
-                    targets: List[ast.AST] = []
-                    if isinstance(node, ast.Assign):
-                        targets = list(node.targets)
-                    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
-                        targets = [node.target]
-                    elif isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)):
-                        targets = [node.target] if isinstance(node, (ast.For, ast.AsyncFor)) else \
-                            [item.optional_vars for item in node.items if item.optional_vars is not None]
-                    elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) \
-                            and isinstance(node.value.func, ast.Name) and node.value.func.id == "setattr" \
-                            and node.value.args and isinstance(node.value.args[0], ast.Name) \
-                            and node.value.args[0].id == self_name:
-                        found.add("*")  # any attribute: nothing is known to be shared
-                    for target in targets:
-                        for inner in walk(target):
-                            if isinstance(inner, ast.Attribute) and isinstance(inner.value, ast.Name) \
-                                    and inner.value.id == self_name and isinstance(inner.ctx, ast.Store):
-                                found.add(inner.attr)
+            for self_name, node in _method_statements(self.classes.get(class_name)):
+                targets: List[ast.AST] = []
+                if isinstance(node, ast.Assign):
+                    targets = list(node.targets)
+                elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                    targets = [node.target]
+                elif isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)):
+                    targets = [node.target] if isinstance(node, (ast.For, ast.AsyncFor)) else \
+                        [item.optional_vars for item in node.items if item.optional_vars is not None]
+                elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) \
+                        and isinstance(node.value.func, ast.Name) and node.value.func.id == "setattr" \
+                        and node.value.args and isinstance(node.value.args[0], ast.Name) \
+                        and node.value.args[0].id == self_name:
+                    found.add("*")  # any attribute: nothing is known to be shared
+                for target in targets:
+                    for inner in walk(target):
+                        if isinstance(inner, ast.Attribute) and isinstance(inner.value, ast.Name) \
+                                and inner.value.id == self_name and isinstance(inner.ctx, ast.Store):
+                            found.add(inner.attr)
         return found
-
 
     def instance_lock(self, class_name: str, attr: str) -> Optional[Binding]:
         """A lock stored on instances (`self._lock = threading.Lock()`), found on first use."""
         if class_name not in self._instance_attrs_done:
             self._instance_attrs_done.add(class_name)
-            cls = self.classes.get(class_name)
-            for stmt in cls.body if cls is not None else ():
-                if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or not stmt.args.args:
-                    continue
-                self_name = stmt.args.args[0].arg
-                for node in _statements(stmt.body):
-                    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.value, ast.Call):
-                        target = node.targets[0]
-                        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
-                                and target.value.id == self_name:
-                            binding = self.classify_value(node.value)
-                            if binding.kind == "lock":
-                                self.class_attrs.setdefault((class_name, target.attr), binding)
+            for self_name, node in _method_statements(self.classes.get(class_name)):
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.value, ast.Call):
+                    target = node.targets[0]
+                    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                            and target.value.id == self_name:
+                        binding = self.classify_value(node.value)
+                        if binding.kind == "lock":
+                            self.class_attrs.setdefault((class_name, target.attr), binding)
         return self.class_attrs.get((class_name, attr))
-
 
     def lock_owner(self, class_name: str, attr: str, depth: int = 0) -> Optional[Tuple[str, Binding]]:
         """The class (this one or a module base) that binds the lock `attr`, and the lock: a

@@ -98,7 +98,9 @@ def _resolve(future: "asyncio.Future[Any]", value: Any, error: Optional[BaseExce
 class _Once(Generic[T]):
     """State shared by the sync and async wrappers."""
 
-    def __init__(self) -> None:
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self.__wrapped__ = factory
+        functools.update_wrapper(self, factory)  # type: ignore[arg-type]
         self._result: Optional[Tuple[T]] = None  # published as one reference: (value,)
         self._attempt: Optional[_Attempt] = None
         self._lock = threading.Lock()
@@ -141,10 +143,7 @@ class _Once(Generic[T]):
 
 
 class _SyncSingleton(_Once[T]):
-    def __init__(self, factory: Callable[[], T]) -> None:
-        super().__init__()
-        self.__wrapped__ = factory
-        functools.update_wrapper(self, factory)
+    __wrapped__: Callable[[], T]
 
     def __call__(self) -> T:
         result = self._result
@@ -171,10 +170,7 @@ class _SyncSingleton(_Once[T]):
 
 
 class _AsyncSingleton(_Once[T]):
-    def __init__(self, factory: Callable[[], Awaitable[T]]) -> None:
-        super().__init__()
-        self.__wrapped__ = factory
-        functools.update_wrapper(self, factory)
+    __wrapped__: Callable[[], Awaitable[T]]
 
     async def __call__(self) -> T:
         name = f"singleton '{getattr(self, '__qualname__', 'factory')}'"
