@@ -215,3 +215,29 @@ def test_annotated_module_globals_share_an_instance_only_when_one_object_is_shar
     """
     found = messages(source)
     assert bool(found) == shared, found
+
+
+def test_a_private_override_called_through_the_base_class_runs_where_its_callers_do():
+    # aiohttp's IOBasePayload._close(): only `self._close()` in coroutines of the base class and
+    # of the subclass call it; dispatch through the base is followed, so only coroutines reach it
+    source = """
+        import asyncio
+        _closing = set()
+
+        class Payload:
+            def _close(self):
+                pass
+
+            async def close(self):
+                self._close()
+
+        class FilePayload(Payload):
+            def _close(self):
+                _closing.add(asyncio.get_running_loop().create_future())
+
+            async def aclose(self):
+                self._close()
+    """
+    off = messages(source)
+    assert off and all("only from coroutines" in m for _, m in off), off
+    assert messages(source, ON) == []

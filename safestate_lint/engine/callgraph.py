@@ -114,7 +114,8 @@ def _propagate_writes(m: ModuleBindings, writes: Dict[int, Dict[SharedKey, Act]]
     """A call to a helper that writes shared state is a write of it at the call site."""
     incoming: Dict[int, List[CallSite]] = {}
     for site in m.calls:
-        incoming.setdefault(id(site.callee), []).append(site)
+        if not site.dispatch:  # an override's writes are its own instance's, reported there
+            incoming.setdefault(id(site.callee), []).append(site)
     queue = [info for info in m.functions if id(info) in writes]
     while queue:
         callee = queue.pop()

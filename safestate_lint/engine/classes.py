@@ -62,6 +62,7 @@ class ClassFacts(TextIndex):
     _self_assigned: Dict[str, Set[str]]
     _watched: Dict[str, List[int]]
     _locked_names: Optional[Set[str]]
+    _subclasses: Optional[Dict[str, List[str]]] = None
 
     def classify_value(self, value: Optional[ast.AST], annotation: Optional[ast.AST] = None) -> Binding:
         raise NotImplementedError  # pragma: no cover - ModuleBindings classifies values
@@ -161,6 +162,18 @@ class ClassFacts(TextIndex):
                     found.append(name)
                     stack.append(name)
         return found
+
+    def overrides(self, class_name: str, name: str) -> List[str]:
+        """The module's subclasses of `class_name` that define their own method `name`: a call
+        `self.name()` in `class_name` may run any of them."""
+        if self._subclasses is None:
+            self._subclasses = {}
+            for cls in self.classes:
+                for base in self.bases(cls):
+                    self._subclasses.setdefault(base, []).append(cls)
+        return [sub for sub in self._subclasses.get(class_name, ())
+                if any(isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == name
+                       for s in self.classes[sub].body)]
 
     def attr_owner(self, class_name: str, attr: str) -> str:
         """The class that introduces `self.attr`: the farthest module base whose methods assign

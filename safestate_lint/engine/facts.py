@@ -168,4 +168,5 @@ class CallSite:
     stmt: ast.stmt
     locks: Tuple[LockRegion, ...]
     checks: Tuple[Check, ...]
+    dispatch: bool = False  # `self.m()` resolved to a subclass's override it may run
 

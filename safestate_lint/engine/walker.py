@@ -561,6 +561,9 @@ class FunctionWalker:
                 # body runs later, on the loop that awaits it, under none of the caller's locks
                 if callee is not None and (self.info.is_async or not callee.is_async):
                     self.m.calls.append(CallSite(self.info, callee, node, stmt, locks, checks))
+                    for other in self._overriding(func, callee):  # `self.m()` may run a subclass's m
+                        if self.info.is_async or not other.is_async:
+                            self.m.calls.append(CallSite(self.info, other, node, stmt, locks, checks, dispatch=True))
                 if isinstance(func, ast.Attribute):
                     key, depth = self.root_key(func.value, through_calls=True)
                     if key is not None and self._mutates(key, depth, func.attr):
@@ -582,6 +585,16 @@ class FunctionWalker:
                     if key is not None and self._container_key(key):
                         self.add(Act(key, "mutate", stmt, node, locks, self.info, f"{dotted_name(func)}()"), checks)
             stack.extend(child_nodes(node))
+
+    def _overriding(self, func: ast.expr, callee: FunctionInfo) -> List[FunctionInfo]:
+        """The module's overrides of `callee` that a `self.method()` call can dispatch to."""
+        info = self.info
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and info.self_param
+                and func.value.id == info.self_param and callee.class_name is not None):
+            return []
+        found = (self.m.function_index.get((sub, callee.name))
+                 for sub in self.m.overrides(info.class_name or callee.class_name, callee.name))
+        return [f for f in found if f is not None and f is not callee]
 
     def _stores_once_result(self, stmt: ast.stmt) -> bool:
         """`x = make()` / `x = await make()` where `make` is a run-once factory."""
