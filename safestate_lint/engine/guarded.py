@@ -71,24 +71,23 @@ def declarations(m: "ModuleAnalysis") -> List[Guard]:
     if text is not None and not any(word in text for word in _WORDS):
         return []
     lines = text.splitlines() if text is not None else []  # without the text: annotations only
-    found: List[Guard] = []
+    found: List[Optional[Guard]] = []
     for stmt in m.tree.body:
-        for target, owner in _targets(stmt, None):
-            found.extend(_declared(m, lines, stmt, ("g", target), owner))
+        found.extend(_declared(m, lines, stmt, ("g", target), None) for target in _targets(stmt, None))
         if isinstance(stmt, ast.ClassDef):
             for inner in stmt.body:
-                for target, _ in _targets(inner, None):
-                    found.extend(_declared(m, lines, inner, ("c", stmt.name, target), stmt.name))
+                found.extend(_declared(m, lines, inner, ("c", stmt.name, target), stmt.name)
+                             for target in _targets(inner, None))
                 if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)) and inner.args.args:
                     self_name = inner.args.args[0].arg
                     for node in iter_scope_nodes(inner.body):
                         if isinstance(node, ast.stmt):
-                            for target, _ in _targets(node, self_name):
-                                found.extend(_declared(m, lines, node, ("c", stmt.name, target), stmt.name))
-    return found
+                            found.extend(_declared(m, lines, node, ("c", stmt.name, target), stmt.name)
+                                         for target in _targets(node, self_name))
+    return [guard for guard in found if guard is not None]
 
 
-def _targets(stmt: ast.AST, self_name: Optional[str]) -> Iterator[Tuple[str, None]]:
+def _targets(stmt: ast.AST, self_name: Optional[str]) -> Iterator[str]:
     """The names an assignment binds: plain names, or `self.x` attributes with `self_name`."""
     if isinstance(stmt, ast.Assign):
         targets = stmt.targets
@@ -98,14 +97,15 @@ def _targets(stmt: ast.AST, self_name: Optional[str]) -> Iterator[Tuple[str, Non
         return
     for target in targets:
         if self_name is None and isinstance(target, ast.Name):
-            yield target.id, None
+            yield target.id
         elif self_name is not None and isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
                 and target.value.id == self_name:
-            yield target.attr, None
+            yield target.attr
 
 
 def _declared(m: "ModuleAnalysis", lines: Sequence[str], stmt: ast.stmt, key: SharedKey,
-              cls: Optional[str]) -> List[Guard]:
+              cls: Optional[str]) -> Optional[Guard]:
+    """The declaration on this assignment, if any: its trailing comment, else its annotation."""
     names: List[str] = []
     for number in range(stmt.lineno, (getattr(stmt, "end_lineno", None) or stmt.lineno) + 1):
         match = _COMMENT.search(lines[number - 1]) if number - 1 < len(lines) else None
@@ -114,11 +114,11 @@ def _declared(m: "ModuleAnalysis", lines: Sequence[str], stmt: ast.stmt, key: Sh
             break
     if isinstance(stmt, ast.AnnAssign):
         names.extend(_annotated(stmt.annotation))
-    guards: List[Guard] = []
-    for lock in names[:1]:  # one lock per declaration; the comment wins over the annotation
-        attr, module_lock = _resolve(m, lock, cls)
-        guards.append(Guard(key, lock, stmt, attr, module_lock))
-    return guards
+    if not names:
+        return None
+    lock = names[0]  # one lock per declaration; the comment wins over the annotation
+    attr, module_lock = _resolve(m, lock, cls)
+    return Guard(key, lock, stmt, attr, module_lock)
 
 
 def _annotated(annotation: ast.expr) -> List[str]:
