@@ -28,8 +28,8 @@ from safestate_lint.fixers.base import FixContext, Unfixable, plan_each
 from safestate_lint.fixers.shared_state import wrap_statements
 from safestate_lint.rules.sst302_inconsistent_locking import guards
 
-_COMPOUND = (ast.If, ast.While, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.Try, ast.Match) \
-    if hasattr(ast, "Match") else (ast.If, ast.While, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.Try)
+_COMPOUND = tuple(getattr(ast, name) for name in ("If", "While", "For", "AsyncFor", "With", "AsyncWith", "Try",
+                                                  "TryStar", "Match") if hasattr(ast, name))
 CODES = ("SST301", "SST302", "SST303")
 LOCATED = ("SST303",)  # reported without an act: the access is found again from the finding
 
