@@ -66,7 +66,6 @@ class _Snapshots:
         _copy_state(self, new, None)
         return new
 
-    @reprlib.recursive_repr()
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.snapshot()!r})"
 
@@ -90,6 +89,10 @@ class LockedDict(_Snapshots, Dict[K, V]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         with _own_lock(self):
             dict.__init__(self, *args, **kwargs)
+
+    @reprlib.recursive_repr("{...}")  # as a dict shows itself inside itself
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.snapshot()!r})"
 
     @property
     def lock(self) -> "threading.RLock":  # type: ignore[valid-type]
@@ -178,6 +181,10 @@ class LockedList(_Snapshots, List[T]):
         items = list(iterable)  # materialise outside the lock: the iterable may be ourself
         with _own_lock(self):
             list.__init__(self, items)
+
+    @reprlib.recursive_repr("[...]")  # as a list shows itself inside itself
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.snapshot()!r})"
 
     @property
     def lock(self) -> "threading.RLock":  # type: ignore[valid-type]
