@@ -427,7 +427,7 @@ def _returns_at_once(qualified: str, call: ast.Call) -> bool:
 _RECEIVES = frozenset({"recv", "recv_bytes", "recv_bytes_into", "get", "get_nowait"})
 
 
-def polled_receives(nodes: Iterable[ast.AST]) -> Set[int]:
+def _polled_receives(nodes: Iterable[ast.AST]) -> Set[int]:
     """The receives a `while r.poll(): r.recv()` / `if r.poll(): ...` test said are ready: they
     return at once (multiprocessing's `Pool._help_stuff_finish`)."""
     found: Set[int] = set()
@@ -452,7 +452,8 @@ class Reach:
         self._direct: Dict[int, Summary] = {}
         self._uses: Optional[Uses] = None
         self._under: Dict[str, Tuple[Set[int], List[str]]] = {}
-        self.polled: Set[int] = set()  # receives a `poll()` test said are ready (see polled_receives)
+        self._polled: Dict[int, Set[int]] = {}  # function -> its receives a `poll()` test said are ready
+        self._poll_offsets: Optional[List[int]] = None
 
     def walker(self, info: FunctionInfo) -> FunctionWalker:
         info.ensure_scope()
@@ -465,7 +466,7 @@ class Reach:
         stack: List[ast.AST] = list(iter_scope_nodes(stmts))
         # `await x.wait()` suspends a task; it does not block the thread (collected before the
         # loop: it pops a call before the `await` around it)
-        awaited = {id(node.value) for node in stack if isinstance(node, ast.Await)} | self.polled
+        awaited = {id(node.value) for node in stack if isinstance(node, ast.Await)} | self._polled_in(info)
         while stack:
             node = stack.pop()
             if isinstance(node, ast.Lambda):
@@ -483,6 +484,18 @@ class Reach:
             if isinstance(node, ast.Call):
                 self._classify_call(w, node, out, id(node) in awaited)  # awaited or polled: no block
         return out
+
+    def _polled_in(self, info: FunctionInfo) -> Set[int]:
+        """The receives of `info` that a `poll()` test guards (found once per function, and only
+        in functions whose text says `poll`)."""
+        found = self._polled.get(id(info))
+        if found is None:
+            if self._poll_offsets is None:
+                self._poll_offsets = self.m._occurrences(["poll"])
+            found = _polled_receives(iter_scope_nodes(info.node.body)) \
+                if self.m._node_contains(self._poll_offsets, info.node) else set()
+            self._polled[id(info)] = found
+        return found
 
     def _classify_call(self, w: FunctionWalker, call: ast.Call, out: Summary, awaited: bool = False) -> None:
         func = call.func

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
-from safestate_lint.engine.callgraph import Reach, Summary, polled_receives
+from safestate_lint.engine.callgraph import Reach, Summary
 from safestate_lint.engine.facts import FunctionInfo, LockRegion
 from safestate_lint.engine.syntax import _acquire_target, _release_target, split_statement
 
@@ -155,8 +155,6 @@ def _walk_stmt(m: "ModuleAnalysis", reach: Reach, walker, info: FunctionInfo,  #
                 inner = inner + (new,)
         _walk_block(m, reach, walker, info, stmt.body, inner, usage)
         return
-    if isinstance(stmt, (ast.While, ast.If)) and held:
-        reach.polled |= polled_receives([stmt])
     headers, blocks = split_statement(stmt)
     if isinstance(stmt, ast.AsyncFor):
         headers.append(stmt)  # the `async for` itself awaits
