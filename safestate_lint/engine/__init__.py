@@ -13,7 +13,6 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 from safestate_lint.config import Config
 from safestate_lint.engine.analysis import Act, ModuleAnalysis, char_col
 from safestate_lint.engine.facts import SharedKey
-from safestate_lint.engine.guarded import declarations
 from safestate_lint.engine.syntax import physical_lines
 from safestate_lint.finding import Finding, SourceError, UserError
 
@@ -111,7 +110,7 @@ def reports(analysis: ModuleAnalysis, path: str, *, honour_noqa: bool = True,
     wanted = set(codes) if codes is not None else None
     seen: Dict[Finding, Optional[Act]] = {}  # the act behind a finding (None for lock-misuse findings)
     contexts = analysis.contexts() if analysis.acts else None
-    declared = {_state(g.key) for g in declarations(analysis)} if analysis.acts else set()
+    declared = {_state(g.key) for g in analysis.guards()} if analysis.acts else set()
     for rule in ALL_RULES:
         if not config.code_enabled(rule.code, path) or (wanted is not None and rule.code not in wanted):
             continue

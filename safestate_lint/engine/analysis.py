@@ -22,6 +22,7 @@ from safestate_lint.engine.callgraph import build as build_call_graph
 from safestate_lint.engine.context import ExecutionContexts
 from safestate_lint.engine.bindings import ModuleBindings
 from safestate_lint.engine.facts import Act, Binding, Check, FunctionInfo, FunctionNode, LockRegion, SharedKey
+from safestate_lint.engine.guarded import Guard, declarations
 from safestate_lint.engine.syntax import char_col, child_nodes, dotted_name, iter_scope_nodes, parent_map, walk
 from safestate_lint.engine.locking import LockUsage, lock_usage
 from safestate_lint.engine.shapes import StaleRead, stale_reads
@@ -50,6 +51,14 @@ class ModuleAnalysis(ModuleBindings):
         self._global_uses: Optional[Dict[str, List[Tuple[ast.Name, ast.AST]]]] = None
         self._by_node: Dict[int, FunctionInfo] = {}
         self._contexts: Optional[ExecutionContexts] = None
+        self._guards: Optional[List[Guard]] = None
+
+    def guards(self) -> List[Guard]:
+        """The module's guarded-by declarations (read once: the rules, `reports` and the fixers
+        all ask)."""
+        if self._guards is None:
+            self._guards = declarations(self)
+        return self._guards
 
     def contexts(self) -> Optional[ExecutionContexts]:
         """Who runs each function and touches each piece of state (event loop, threads), or

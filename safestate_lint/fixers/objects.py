@@ -21,7 +21,7 @@ import ast
 from typing import List, Optional, Set, Tuple
 
 from safestate_lint.engine.analysis import Act
-from safestate_lint.engine.guarded import Access, declarations, unguarded
+from safestate_lint.engine.guarded import Access, unguarded
 from safestate_lint.engine.shapes import check_then_act_span
 from safestate_lint.finding import Finding
 from safestate_lint.fixers.base import FixContext, Unfixable, plan_each
@@ -42,7 +42,7 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Optional[Act]]]) -> Set[Fin
         nonlocal accesses
         if finding.code == "SST303":
             if accesses is None:
-                accesses = unguarded(ctx.m, declarations(ctx.m))
+                accesses = unguarded(ctx.m, ctx.m.guards())
             _take_declared_lock(ctx, finding, accesses)
             return True
         if act is None:

@@ -28,7 +28,6 @@ import libcst as cst
 
 from safestate_lint.engine.analysis import Act, ModuleAnalysis, dotted_name
 from safestate_lint.finding import Finding
-from safestate_lint.engine.guarded import declarations
 from safestate_lint.engine.shapes import StaleRead, check_then_act_span, nested_writes, uses_of
 from safestate_lint.engine.syntax import ast_block_of, inside
 from safestate_lint.fixers.base import FixContext, Unfixable, plan_each, plan_recheck
@@ -42,7 +41,7 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
     replaced: Dict[str, bool] = {}
     kept: Dict[str, str] = {}  # containers not replaced -> why
     items = [(f, a) for f, a in items if a.key[0] in ("g", "i")]  # globals, and the shared instance's attributes
-    for guard in declarations(ctx.m) if items else ():
+    for guard in ctx.m.guards() if items else ():
         if guard.key[0] == "g" and guard.module_lock is not None:  # `# guarded-by: _lock`: the lock to use
             ctx.use_lock(guard.key, guard.module_lock)
             replaced[guard.key[1]] = False

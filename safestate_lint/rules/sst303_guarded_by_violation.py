@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from safestate_lint.engine.analysis import ModuleAnalysis
-from safestate_lint.engine.guarded import declarations, unguarded
+from safestate_lint.engine.guarded import unguarded
 from safestate_lint.rules.base import Report, Rule
 
 
@@ -82,7 +82,7 @@ class GuardedByViolation(Rule):
 
     @classmethod
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
-        guards = declarations(m)
+        guards = m.guards()
         for guard in guards:
             if not guard.resolved:
                 where = f"a lock of '{guard.key[1]}' nor a module-level lock" if guard.key[0] == "c" \
