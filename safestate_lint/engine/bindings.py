@@ -45,8 +45,6 @@ RUNTIME_LOCKS: Dict[str, bool] = {"RWLock": False, "AsyncRWLock": True}
 RUNTIME_CONTAINERS: Dict[str, str] = {"LockedDict": "dict", "LockedList": "list", "LockedSet": "set"}
 RUNTIME_THREAD_SAFE = frozenset({"AtomicCounter", "StateManager", "TTLCache", "Singleton", "singleton"})
 # methods that run before an instance is shared
-
-
 _CONSTRUCTORS = frozenset({"__init__", "__new__", "__post_init__", "__init_subclass__", "__set_name__"})
 # an identifier followed by `.` or `[` (through blanks, `)` and backslash continuations)
 _ACCESSED = re.compile(r"(?<![\w])([^\W\d]\w*)[ \t\r\n\\)]*[.\[]")
@@ -115,13 +113,7 @@ class ModuleBindings(ClassFacts):
         self.shared_classes: Set[str] = set()
         self.instance_attrs: Dict[Tuple[str, str], Binding] = {}
         self.instances: Dict[str, str] = {}
-        # classes that own a threading lock (their attributes are checked for consistent locking,
-        # SST302), and every class's attributes assigned through `self` (an instance attribute
-        # shadows a class attribute of the same name, SST301)
-        self.lock_classes: Set[str] = set()
-        self._self_assigned: Dict[str, Set[str]] = {}
-        self._watched: Dict[str, List[int]] = {}
-        self._locked_names: Optional[Set[str]] = None
+        self._init_class_facts()
         self._index_text(lines, prefilter)
         self._collect_module()
         self._collect_functions()

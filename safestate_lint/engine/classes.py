@@ -57,12 +57,17 @@ class ClassFacts(TextIndex):
     class_attrs: Dict[Tuple[str, str], Binding]
     instance_attrs: Dict[Tuple[str, str], Binding]
     shared_classes: Set[str]
-    lock_classes: Set[str]
     _instance_attrs_done: Set[str]
-    _self_assigned: Dict[str, Set[str]]
-    _watched: Dict[str, List[int]]
-    _locked_names: Optional[Set[str]]
-    _subclasses: Optional[Dict[str, List[str]]] = None
+
+    def _init_class_facts(self) -> None:
+        # classes that own a threading lock (their attributes are checked for consistent locking,
+        # SST302), and every class's attributes assigned through `self` (an instance attribute
+        # shadows a class attribute of the same name, SST301); the rest is found on first use
+        self.lock_classes: Set[str] = set()
+        self._self_assigned: Dict[str, Set[str]] = {}
+        self._watched: Dict[str, List[int]] = {}
+        self._locked_names: Optional[Set[str]] = None
+        self._subclasses: Optional[Dict[str, List[str]]] = None
 
     def classify_value(self, value: Optional[ast.AST], annotation: Optional[ast.AST] = None) -> Binding:
         raise NotImplementedError  # pragma: no cover - ModuleBindings classifies values
