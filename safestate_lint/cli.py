@@ -40,6 +40,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or directories (default: .); - reads stdin")
     parser.add_argument("--select", type=_codes, help="comma-separated codes or prefixes to enable (replaces config)")
     parser.add_argument("--ignore", type=_codes, help="comma-separated codes or prefixes to disable (replaces config)")
+    parser.add_argument("--extend-select", type=_codes, metavar="CODES",
+                        help="codes or prefixes to enable on top of the selection (e.g. the policy rule SST105)")
+    parser.add_argument("--extend-ignore", type=_codes, metavar="CODES", help="codes or prefixes to disable on top of ignore")
     parser.add_argument("--config", metavar="FILE", help="use this pyproject.toml / TOML file instead of discovery")
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="also exclude paths matching GLOB (repeatable)")
     parser.add_argument("--jobs", "-j", type=_jobs, default=0, metavar="N", help="worker processes (default: 0, one per CPU)")
@@ -96,6 +99,10 @@ class Settings:
             changes["select"] = tuple(self.args.select)
         if self.args.ignore is not None:
             changes["ignore"] = tuple(self.args.ignore)
+        if self.args.extend_select:
+            changes["extend_select"] = config.extend_select + tuple(self.args.extend_select)
+        if self.args.extend_ignore:
+            changes["extend_ignore"] = config.extend_ignore + tuple(self.args.extend_ignore)
         if self.args.exclude:
             changes["extend_exclude"] = config.extend_exclude + tuple(self.args.exclude)
         if self.args.assume_single_event_loop:
@@ -114,10 +121,10 @@ class Settings:
 
     def validate(self) -> None:
         """Option errors that argparse cannot see: unknown codes, a stdin name without stdin."""
-        for option in ("select", "ignore"):
+        for option in ("select", "ignore", "extend_select", "extend_ignore"):
             bad = config_mod.unknown_code(getattr(self.args, option) or [])
             if bad is not None:
-                raise UserError(f"safestate-lint: error: --{option}: unknown rule code or prefix '{bad}'")
+                raise UserError(f"safestate-lint: error: --{option.replace('_', '-')}: unknown rule code or prefix '{bad}'")
         paths = self.args.paths
         if "-" in paths and paths != ["-"]:
             raise UserError("safestate-lint: error: - (stdin) must be the only PATH")

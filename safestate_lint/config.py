@@ -11,7 +11,7 @@ import sys
 import re
 from typing import Any, Dict, List, NamedTuple, Optional, Pattern, Sequence, Tuple
 
-from safestate_lint.codes import CODES
+from safestate_lint.codes import CODES, OPT_IN
 from safestate_lint.finding import UserError
 from safestate_lint.runtime import LockedDict
 
@@ -40,6 +40,8 @@ DEFAULT_SYNCHRONIZED_DECORATORS: Tuple[str, ...] = ("synchronized", "*.synchroni
 _KEYS: Dict[str, Tuple[str, str]] = {
     "select": ("list", "a list of rule codes or prefixes"),
     "ignore": ("list", "a list of rule codes or prefixes"),
+    "extend-select": ("list", "a list of rule codes or prefixes"),
+    "extend-ignore": ("list", "a list of rule codes or prefixes"),
     "exclude": ("list", "a list of glob patterns"),
     "extend-exclude": ("list", "a list of glob patterns"),
     "per-file-ignores": ("table", "a table of glob pattern = list of rule codes"),
@@ -50,12 +52,18 @@ _KEYS: Dict[str, Tuple[str, str]] = {
     "blocking-calls": ("list", "a list of call names (globs, e.g. 'mypkg.rpc.*' or '*.fetch_remote')"),
     "runtime-module": ("str", "a module name string, or 'none' (standard-library locks only)"),
     "assume-single-event-loop": ("bool", "true or false"),
+    "single-threaded-tests": ("bool", "true or false"),
 }
+
+
+_CODE_KEYS = ("select", "ignore", "extend-select", "extend-ignore")
 
 
 class Config(NamedTuple):
     select: Tuple[str, ...] = ()
     ignore: Tuple[str, ...] = ()
+    extend_select: Tuple[str, ...] = ()  # added to `select` (or to the default selection)
+    extend_ignore: Tuple[str, ...] = ()  # added to `ignore`
     exclude: Tuple[str, ...] = DEFAULT_EXCLUDE
     extend_exclude: Tuple[str, ...] = ()
     per_file_ignores: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
@@ -68,14 +76,20 @@ class Config(NamedTuple):
     # coroutines of one event loop interleave only at awaits: state only coroutines touch is
     # reported only for windows that span an await
     assume_single_event_loop: bool = False
+    # test modules run single-threaded unless they start threads themselves (engine/testcode.py)
+    single_threaded_tests: bool = True
     root: str = ""  # the directory of the config file (paths in it are relative to it)
     source: str = ""  # the config file
 
     # -- selection -------------------------------------------------------
     def code_enabled(self, code: str, path: Optional[str] = None) -> bool:
-        if self.select and not _matches_code(code, self.select):
+        """Selected (by `select`, else the default selection, plus `extend-select`) and not
+        ignored. A policy rule outside the default selection (SST105) is selected only by its
+        own code or `ALL`, never by a prefix (`SST1` keeps meaning the race rules)."""
+        if not (_selects(code, self.select) if self.select else code not in OPT_IN) \
+                and not _selects(code, self.extend_select):
             return False
-        if _matches_code(code, self.ignore):
+        if _matches_code(code, self.ignore) or _matches_code(code, self.extend_ignore):
             return False
         if path is not None and self.per_file_ignores:
             rel = self.relative(path)
@@ -108,6 +122,7 @@ class Config(NamedTuple):
             "blocking_calls": self.blocking_calls,
             "runtime_module": self.runtime_module,
             "assume_single_event_loop": self.assume_single_event_loop,
+            "single_threaded_tests": self.single_threaded_tests,
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -135,6 +150,12 @@ def _matches_code(code: str, selectors: Sequence[str]) -> bool:
     return any(selector == "ALL" or code.startswith(selector) for selector in selectors)
 
 
+def _selects(code: str, selectors: Sequence[str]) -> bool:
+    if code in OPT_IN:
+        return any(selector in ("ALL", code) for selector in selectors)
+    return _matches_code(code, selectors)
+
+
 def unknown_code(codes: Sequence[str]) -> Optional[str]:
     """The first selector that names no rule code or prefix (`ALL` selects every rule)."""
     for code in codes:
@@ -157,7 +178,7 @@ def _error(source: str, key: str, expected: str, got: Any) -> UserError:
 
 def _string_list(source: str, key: str, value: Any, expected: str) -> Tuple[str, ...]:
     if isinstance(value, str):
-        value = [value] if key in ("select", "ignore") else value
+        value = [value] if key in _CODE_KEYS else value
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise _error(source, key, expected, value)
     return tuple(value)
@@ -176,7 +197,7 @@ def parse_table(table: Any, source: str, root: str) -> Config:
         attr = key.replace("-", "_")
         if kind == "list":
             items = _string_list(source, key, value, expected)
-            if key in ("select", "ignore"):
+            if key in _CODE_KEYS:
                 items = tuple(item.strip().upper() for item in items)
                 _check_codes(source, key, items)
             changes[attr] = items

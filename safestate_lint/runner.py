@@ -22,7 +22,7 @@ class RunResult:
 
 def analysis_config(config: Config) -> Config:
     """The config that decides what the analysis finds: selection is applied afterwards."""
-    return config._replace(select=(), ignore=(), per_file_ignores=())
+    return config._replace(select=("ALL",), ignore=(), extend_select=(), extend_ignore=(), per_file_ignores=())
 
 
 def analyse(data: bytes, display: str, config: Config, fixability: bool = False) -> Tuple[List[Finding], Optional[str]]:

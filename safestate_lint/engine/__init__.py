@@ -14,6 +14,7 @@ from safestate_lint.config import Config
 from safestate_lint.engine.analysis import Act, ModuleAnalysis, char_col
 from safestate_lint.engine.facts import SharedKey
 from safestate_lint.engine.syntax import physical_lines
+from safestate_lint.engine.testcode import is_test_module, starts_concurrency
 from safestate_lint.finding import Finding, SourceError, UserError
 
 __all__ = [
@@ -107,6 +108,8 @@ def reports(analysis: ModuleAnalysis, path: str, *, honour_noqa: bool = True,
     from safestate_lint.rules import ALL_RULES
 
     config, lines = analysis.config, analysis.lines
+    if lines is not None and single_threaded_test(config, path, lines):
+        return []
     wanted = set(codes) if codes is not None else None
     seen: Dict[Finding, Optional[Act]] = {}  # the act behind a finding (None for lock-misuse findings)
     contexts = analysis.contexts() if analysis.acts else None
@@ -132,6 +135,12 @@ def reports(analysis: ModuleAnalysis, path: str, *, honour_noqa: bool = True,
     return result
 
 
+def single_threaded_test(config: Config, path: str, lines: Sequence[str]) -> bool:
+    """A test module that starts no threads runs on one thread: none of its findings is a race
+    (`single-threaded-tests`, on by default)."""
+    return config.single_threaded_tests and is_test_module(config.relative(path)) and not starts_concurrency(lines)
+
+
 def _state(key: SharedKey) -> Tuple[str, ...]:
     """A piece of state whatever the key's kind: `("g", name)`, or `(class, attribute)`."""
     return key if key[0] == "g" else key[1:]
@@ -144,6 +153,8 @@ def check_tree(tree: ast.Module, lines: Sequence[str], path: str, config: Config
 
     if not any(config.code_enabled(rule.code, path) for rule in ALL_RULES):
         return []
+    if single_threaded_test(config, path, lines):
+        return []  # known before the analysis is built: nothing to report
     try:
         analysis = ModuleAnalysis(tree, config, lines, prefilter=prefilter)
         return [finding for finding, _ in reports(analysis, path, honour_noqa=honour_noqa)]

@@ -9,6 +9,7 @@ from safestate_lint.rules.sst101_shared_global_read_modify_write import SharedGl
 from safestate_lint.rules.sst102_shared_container_mutation import SharedContainerMutation
 from safestate_lint.rules.sst103_shared_container_check_then_act import SharedContainerCheckThenAct
 from safestate_lint.rules.sst104_shared_container_iteration import SharedContainerIteration
+from safestate_lint.rules.sst105_unlocked_shared_mutation import UnlockedSharedMutation
 from safestate_lint.rules.sst201_check_then_act_singleton import CheckThenActSingleton
 from safestate_lint.rules.sst202_check_then_act_class_singleton import CheckThenActClassSingleton
 from safestate_lint.rules.sst203_broken_double_checked_locking import BrokenDoubleCheckedLocking
@@ -26,6 +27,7 @@ ALL_RULES: List[Type[Rule]] = [
     SharedContainerMutation,
     SharedContainerCheckThenAct,
     SharedContainerIteration,
+    UnlockedSharedMutation,
     CheckThenActSingleton,
     CheckThenActClassSingleton,
     BrokenDoubleCheckedLocking,

@@ -20,6 +20,7 @@ class Rule:
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     fixable: ClassVar[bool] = False
+    default: ClassVar[bool] = True  # in the default selection; False: only when selected (a policy rule)
     VALID: ClassVar[List[str]] = []
     INVALID: ClassVar[List[str]] = []
 

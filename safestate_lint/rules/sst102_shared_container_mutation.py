@@ -1,61 +1,77 @@
 from __future__ import annotations
 
 import ast
-from typing import Iterator
+from typing import Iterator, Optional
 
-from safestate_lint.engine.analysis import ModuleAnalysis
+from safestate_lint.engine.analysis import Act, ModuleAnalysis
+from safestate_lint.engine.atomicity import Guarantee, lone_guarantee, operation_of
 from safestate_lint.engine.shapes import nested_writes
-from safestate_lint.rules.base import Report, Rule, container_word, once_per, shared_name, where
+from safestate_lint.rules.base import Report, Rule, once_per, shared_name, where
 
 
 class SharedContainerMutation(Rule):
     """
     ## What it does
-    Flags a function that mutates a module-level mutable container (dict, list, set,
-    defaultdict, OrderedDict, Counter, bytearray, weak containers, or a container held
-    inside one) without holding a lock: item assignment or deletion, mutating methods
-    (`append`, `update`, `setdefault`, `pop`, `add`, ...), `heapq`/`bisect` helpers, and
-    `_groups[k].append(v)` / `d.setdefault(k, []).append(v)`.
+    Flags an unlocked mutation of a shared container (a module-level one, or one held by an
+    object every thread shares) that is **not atomic** in CPython: one call that another
+    thread can observe half done, or that loses a concurrent write. Among them:
 
-    Containers held by an object every thread shares (the attributes of a class instantiated
-    once per process, see SST101) count too, outside `__init__`; their fix holds the class's
-    own lock, or one class-level `_lock`. Containers that are only filled at import time are constants and stay quiet, as do
+    - `d[k].append(v)` on a `defaultdict`: on the free-threaded build two threads can both
+      create the missing entry, and one append goes into a list nobody keeps;
+    - `Counter.update(...)` / `subtract(...)`: written in Python, concurrent calls lose counts;
+    - `lst.sort()`: other threads see an empty list while it sorts;
+    - `bisect.insort(lst, x)`: the position is found, then the list changes, then the
+      element goes in at the stale position;
+    - `heapq.heappush(lst, x)`, `lst.insert(i, x)`, `OrderedDict.move_to_end(k)`: atomic with
+      the GIL, not on the free-threaded build.
+
+    ## The atomicity model
+    Which operation is atomic on which exact builtin type, with the GIL and without it, is one
+    table (`safestate_lint/engine/atomicity.py`), each entry citing CPython's "Thread Safety
+    Guarantees" page, the free-threading HOWTO, or the implementation. A lone atomic operation
+    (`d[k] = v`, `del d[k]`, `d.pop(k, None)`, `d.setdefault(k, v)` with builtin keys,
+    `lst.append(x)`, `lst.pop()`, `s.add(x)`, `s.discard(x)`, `deque.append`/`popleft`) is not a
+    race by itself, and this rule stays quiet on it. It becomes one when something else races
+    with it, and another rule reports that, once:
+
+    - a test of the same container before it (`if k in d: del d[k]`): SST103;
+    - an unlocked iteration of the container in another function: SST104, naming both sites;
+    - a read-modify-write of an item (`d[k] += 1`): SST101.
+
+    Teams whose policy is that every mutation of shared state holds a lock can select the
+    opt-in rule SST105 (`unlocked-shared-mutation`).
+
+    Containers that are only filled at import time are constants and stay quiet, as do
     `queue.Queue`, `collections.deque`, `threading.local`, `ContextVar` and the runtime's
     `LockedDict`/`LockedList`/`LockedSet`.
 
     ## Why is this bad?
-    Every request thread shares the one module-level container. Single operations on a
-    plain dict are atomic in CPython, but the code around them rarely is: iteration in
-    another thread raises `RuntimeError: dictionary changed size during iteration`,
-    readers see half-applied groups of updates, and containers held inside the container
-    are mutated with no protection at all. Free-threaded CPython makes these interleavings
-    common.
+    The operation itself is the race: no other code needs to run for a write to be lost or a
+    reader to see a state that no sequential run produces. Free-threaded CPython makes the
+    operations that are atomic only with the GIL race as well.
 
     ## Example
     ```python
-    SERVICE_STATUS = {"db": "unknown"}
+    from collections import defaultdict
 
-    def monitor(name, status):
-        SERVICE_STATUS[name] = status
+    _by_user = defaultdict(list)
+
+    def record(user, event):
+        _by_user[user].append(event)
     ```
 
     ## Use instead
     ```python
-    from safestate_lint.runtime import LockedDict
+    _by_user = {}
 
-    SERVICE_STATUS = LockedDict({"db": "unknown"})
-
-    def monitor(name, status):
-        SERVICE_STATUS[name] = status
+    def record(user, event):
+        _by_user.setdefault(user, []).append(event)  # setdefault and append are atomic
     ```
 
     ## Fix
-    `safestate-lint fix` replaces the container with the runtime's locked container
-    (`{}` -> `LockedDict()`, `[...]` -> `LockedList([...])`, `set()` -> `LockedSet()`) when
-    every use in the module stays valid; otherwise it wraps the mutating statements in a
-    module-level lock. Replacing a container whose exact type or identity the module
-    observes (`type(x) is dict`, passing it to C code) is marked unsafe and applied only
-    with `--unsafe-fixes`.
+    `safestate-lint fix` replaces a plain dict, list or set with the runtime's locked container
+    when every use in the module stays valid; otherwise it wraps the statement in a
+    module-level lock (the class's own lock for an object's container).
 
     ## Options
     `lock-names`, `synchronized-decorators`, `thread-safe-types`, `runtime-module`.
@@ -63,69 +79,79 @@ class SharedContainerMutation(Rule):
 
     code = "SST102"
     name = "shared-container-mutation"
-    summary = "a module-level container is mutated without a lock"
+    summary = "a shared container is mutated without a lock by an operation that is not atomic"
     fixable = True
 
     VALID = [
-        "import threading\n_cache = {}\n_lock = threading.Lock()\ndef put(k, v):\n    with _lock:\n        _cache[k] = v\n",
+        "import threading\nfrom collections import defaultdict\n_by = defaultdict(list)\n_lock = threading.Lock()\n"
+        "def add(k, v):\n    with _lock:\n        _by[k].append(v)\n",
+        "SERVICE_STATUS = {'db': 'unknown'}\ndef monitor(name, status):\n    SERVICE_STATUS[name] = status\n",
+        "_seen = set()\ndef see(x):\n    _seen.add(x)\n",
+        "_cache = {}\ndef evict(k):\n    _cache.pop(k, None)\n",
+        "_groups = {}\ndef add(k, v):\n    _groups.setdefault(k, []).append(v)\n",
+        "_jobs = []\ndef push(j):\n    _jobs.append(j)\ndef take():\n    return _jobs.pop()\n",
         "DEFAULTS = {'a': 1}\ndef get(k):\n    return DEFAULTS.get(k)\n",
         "REGISTRY = {}\nREGISTRY['x'] = 1\n",
-        "_items = []\ndef f(_items):\n    _items.append(1)\n",
         "import queue\nq = queue.Queue()\ndef f(x):\n    q.put(x)\n",
         "from collections import deque\nd = deque()\ndef f(x):\n    d.append(x)\n",
-        "from safestate_lint.runtime import LockedDict\nd = LockedDict()\ndef f(k, v):\n    d[k] = v\n",
-        "_handlers = {}\ndef register(fn):\n    _handlers[fn.__name__] = fn\n    return fn\n@register\ndef a():\n    pass\n",
-        "import functools\n@functools.lru_cache(maxsize=None)\ndef client():\n    return object()\n",
-        "import threading\n_log = []\n_lock = threading.Lock()\ndef f(x):\n    _lock.acquire()\n    try:\n        _log.append(x)\n    finally:\n        _lock.release()\n",
-        "import threading\n_log = []\n_lock = threading.RLock()\ndef f(x):\n    with open('f') as fh, _lock:\n        _log.append(fh.read())\n",
-        "class PerRequest:\n    def __init__(self):\n        self.data = {}\n    def add(self, k, v):\n        self.data[k] = v\n",
-        "import functools, threading\n_items = []\n_guard = threading.Lock()\ndef _serialized(fn):\n    @functools.wraps(fn)\n    def wrapper(*a, **k):\n        with _guard:\n            return fn(*a, **k)\n    return wrapper\n@_serialized\ndef add(x):\n    _items.append(x)\n",
-        "import threading\n_lock = threading.Lock()\n_items = []\ndef add(x):\n    with _lock:\n        _items.append(x)\n        _trim()\ndef _trim():\n    while len(_items) > 10:\n        _items.pop(0)\n",
-        "_registry = {}\ndef _register(name, fn):\n    _registry[name] = fn\ndef _setup():\n    _register('a', len)\n_setup()\n",
+        "from collections import Counter\nC = Counter()\ndef _setup():\n    C.update(['a'])\n_setup()\n",
+        "class PerRequest:\n    def __init__(self):\n        self.data = []\n    def add(self, k):\n        self.data.sort()\n",
     ]
     INVALID = [
-        "SERVICE_STATUS = {'db': 'unknown'}\ndef monitor(name, status):\n    SERVICE_STATUS[name] = status  # SST102\n",
-        "_groups = {}\ndef add(k, v):\n    _groups[k].append(v)  # SST102\n",
-        "_groups = {}\ndef add(k, v):\n    _groups.setdefault(k, []).append(v)  # SST102\n",
         "from collections import defaultdict\n_by = defaultdict(list)\ndef add(k, v):\n    _by[k].append(v)  # SST102\n",
-        "_seen = set()\ndef see(x):\n    _seen.add(x)  # SST102\n",
-        "_buf = bytearray()\ndef w(b):\n    _buf.extend(b)  # SST102\n",
-        "from collections import Counter, OrderedDict\nC = Counter()\nO = OrderedDict()\ndef f(k):\n    C.update([k])  # SST102\n    O.move_to_end(k)  # SST102\n",
-        "_cache = {}\ndef evict(k):\n    del _cache[k]  # SST102\n",
+        "from collections import Counter\nC = Counter()\ndef f(k):\n    C.update([k])  # SST102\n",
+        "_items = []\ndef add(x):\n    _items.append(x)\n    _items.sort()  # SST102\n",
+        "import bisect\n_ranks = []\ndef add(x):\n    bisect.insort(_ranks, x)  # SST102\n",
         "import heapq\n_jobs = []\ndef push(j):\n    heapq.heappush(_jobs, j)  # SST102\n",
-        "from typing import Dict\nINCIDENTS: Dict[str, int] = {}\nasync def add(i):\n    INCIDENTS[i] = 1  # SST102\n",
-        "_cache = None\ndef init():\n    global _cache\n    _cache = {}\ndef put(k, v):\n    _cache[k] = v  # SST102\n",
-        "class IncidentManager:\n    def __init__(self):\n        self.incidents = {}\n    async def add(self, i, d):\n        self.incidents[i] = d  # SST102\nincident_manager = IncidentManager()\n",
-        "import threading\n_cache = {}\nclass Pool:\n    def __init__(self):\n        self._lock = threading.Lock()\n    def submit(self, k):\n        with self._lock:\n            self._start(k)\n    def _start(self, k):\n        _cache[k] = 1  # SST102\n",
-        "_memo = {}\ndef _walk(x):\n    _memo[x] = [_walk(y) for y in range(x)]  # SST102\n",
+        "from collections import OrderedDict\n_lru = OrderedDict()\ndef touch(k):\n    _lru.move_to_end(k)  # SST102\n",
+        "_queue = []\ndef urgent(j):\n    _queue.insert(0, j)  # SST102\n",
+        "class Board:\n    def __init__(self):\n        self.scores = []\n    def add(self, s):\n        self.scores.append(s)\n"
+        "        self.scores.sort()  # SST102\nboard = Board()\n",
     ]
 
     @classmethod
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
-        # a container held inside the shared one (`_tasks[tid]["progress"] = p`): once per function
-        for act in once_per(m.acts, lambda a: (id(a.stmt), a.key) if a.inner is None else (id(a.func), a.key)):
+        for act in once_per(m.acts, lambda a: (id(a.func), a.key, a.detail)):
             if act.key[0] not in ("g", "i") or act.kind != "mutate" or m.is_locked(act) or act.via is not None:
                 continue
+            if act.check is not None and act.key in act.check.keys:
+                continue  # tested first: SST103's race, reported once there
             binding = m.binding_of(act.key)
             if binding is None or not binding.is_mutable_container:
                 continue
             if act.reads_self and act.detail in ("augmented assignment", "item assignment"):
                 continue  # a read-modify-write of an item: SST101
-            owner = "module-level " if act.key[0] == "g" else ""
-            if act.inner is not None:
-                count = len(nested_writes(m, act))
-                more = f" ({count} writes in this function)" if count > 1 else ""
-                yield act.node, (
-                    f"'{_text(act.inner)}', held in {owner}{container_word(m, act)} {shared_name(m, act)}, "
-                    f"is mutated ({act.detail}) {where(act)} without a lock{more}"
-                ), act
+            unsafe = non_atomic(m, act, binding.type_name)
+            if unsafe is None:
                 continue
+            build = "" if not unsafe.gil else " (free-threaded build)"
+            count = len(nested_writes(m, act)) if act.inner is not None else 0
+            more = f" ({count} writes in this function)" if count > 1 else ""
             yield act.node, (
-                f"{owner}{container_word(m, act)} {shared_name(m, act)} is mutated ({act.detail}) "
-                f"{where(act)} without a lock"
+                f"{shared_name(m, act)} is mutated ({act.detail}) {where(act)} without a lock: "
+                f"{unsafe.consequence}{build}{more}"
             ), act
 
 
-def _text(node: ast.expr) -> str:
-    text = ast.unparse(node)
-    return text if len(text) <= 40 else text[:37] + "..."
+def non_atomic(m: ModuleAnalysis, act: Act, type_name: str) -> Optional[Guarantee]:
+    """The table's entry when the mutation at `act` is not atomic on every build (None when it
+    is, or when CPython's table says nothing about the type: a container of a type the table
+    does not know stays with the opt-in SST105)."""
+    if act.inner is not None:
+        if isinstance(act.inner, ast.Subscript) and _is_root(m, act, act.inner.value):
+            entry = lone_guarantee(type_name, "getitem-missing")
+            if entry is not None and not entry.atomic:
+                return entry
+        type_name = ""  # the container held inside: its type is not known
+    entry = lone_guarantee(type_name, operation_of(act.node, act.detail, type_name))
+    if entry is None or entry.atomic:
+        return None
+    return entry
+
+
+def _is_root(m: ModuleAnalysis, act: Act, node: ast.AST) -> bool:
+    """Whether `node` denotes the shared container itself (`X`, or `self.x` of a shared instance)."""
+    if isinstance(node, ast.Name):
+        return act.key == ("g", node.id)
+    return isinstance(node, ast.Attribute) and act.key[0] == "i" and node.attr == act.key[-1]
+
