@@ -71,6 +71,7 @@ class LockUsage:
     orders: List[Order] = field(default_factory=list)
     blocking: List[Blocking] = field(default_factory=list)
     awaits: List[Tuple[Held, ast.AST]] = field(default_factory=list)  # an await under a thread lock
+    acquisitions: List[Held] = field(default_factory=list)  # every acquisition the walk saw
 
 
 def lock_usage(m: "ModuleAnalysis") -> LockUsage:
@@ -114,6 +115,7 @@ def _walk_block(m: "ModuleAnalysis", reach: Reach, walker, info: FunctionInfo,  
         if region is not None and isinstance(stmt, ast.If) and not isinstance(stmt.test, ast.UnaryOp):
             # `if X.acquire(False): try: ... finally: X.release()`: held in the body only
             new = Held(region, info, stmt)
+            usage.acquisitions.append(new)
             _order(usage, current, new, info, stmt)
             _walk_block(m, reach, walker, info, stmt.body, current + (new,), usage)
             _walk_block(m, reach, walker, info, stmt.orelse, current, usage)
@@ -123,6 +125,7 @@ def _walk_block(m: "ModuleAnalysis", reach: Reach, walker, info: FunctionInfo,  
             if isinstance(getattr(stmt, "value", None), ast.Await):  # `await X.acquire()`: an event-loop lock
                 region = dataclasses.replace(region, async_lock=True)
             new = Held(region, info, stmt)
+            usage.acquisitions.append(new)
             _order(usage, current, new, info, stmt)
             acquired[ast.dump(target)] = new  # type: ignore[arg-type]
         released = _release_target(stmt)
@@ -151,6 +154,7 @@ def _walk_stmt(m: "ModuleAnalysis", reach: Reach, walker, info: FunctionInfo,  #
                 if isinstance(stmt, ast.AsyncWith):  # only an event-loop lock is entered with `async with`
                     region = dataclasses.replace(region, async_lock=True)
                 new = Held(region, info, stmt)
+                usage.acquisitions.append(new)
                 _order(usage, inner, new, info, stmt)
                 inner = inner + (new,)
         _walk_block(m, reach, walker, info, stmt.body, inner, usage)
@@ -226,7 +230,29 @@ def _check_release(walker, info: FunctionInfo, body: Sequence[ast.stmt], index: 
     if release is not None and body.index(release) == index + 1:
         return  # `X.acquire(); X.release()`: waits for X to be free; nothing between can raise
     plain = not call.args and not call.keywords
+    if plain and release is None and not any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                                   and node.func.attr == "release" and ast.dump(node.func.value) == key
+                                   for node in ast.walk(info.node)):
+        return  # never released here: held on purpose (handed to another thread, re-acquired after a wait)
+    if plain and release is not None and not any(_leaves(s) for s in body[index + 1:body.index(release)]):
+        return  # nothing between the acquire and the release returns, raises, breaks or suspends
     usage.unreleased.append(Unreleased(info, stmt, target, list(body), release, plain))
+
+
+_LEAVES = (ast.Return, ast.Raise, ast.Break, ast.Continue, ast.Yield, ast.YieldFrom, ast.Await)
+
+
+def _leaves(stmt: ast.stmt) -> bool:
+    """Whether the statement can leave the block early or suspend (a return, raise, break,
+    continue, yield or await, outside nested functions)."""
+    stack: List[ast.AST] = [stmt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _LEAVES):
+            return True
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            stack.extend(ast.iter_child_nodes(node))
+    return False
 
 
 def _releases(stmt: ast.stmt, key: str) -> bool:

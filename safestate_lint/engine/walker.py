@@ -615,7 +615,7 @@ class FunctionWalker:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not node.args \
                 and node.func.attr in ("items", "keys", "values"):
             node = node.func.value
-        key = self.key_of(node) if isinstance(node, ast.Name) else None
+        key = self.key_of(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
         if key is not None and self._container_key(key):
             self.add(Act(key, "iterate", stmt, iterable, locks, self.info, "iteration"), ())
 

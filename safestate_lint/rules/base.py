@@ -68,6 +68,8 @@ def shared_name(m: ModuleAnalysis, act: Act) -> str:
     """How a message names the shared thing: `global 'n'`, or `'self.items' of the shared 'C' instance`."""
     if act.key[0] == "i":
         return f"'self.{act.key[2]}' of the shared '{act.key[1]}' instance"
+    if act.key[0] == "o":
+        return f"'self.{act.key[2]}' of '{act.key[1]}'"
     return f"'{act.key[1]}'"
 
 

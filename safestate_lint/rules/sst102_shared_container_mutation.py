@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-import ast
-from typing import Iterator, Optional
+from typing import Iterator
 
-from safestate_lint.engine.analysis import Act, ModuleAnalysis
-from safestate_lint.engine.atomicity import Guarantee, lone_guarantee, operation_of
+from safestate_lint.engine.analysis import ModuleAnalysis
+from safestate_lint.engine.races import non_atomic
 from safestate_lint.engine.shapes import nested_writes
 from safestate_lint.rules.base import Report, Rule, once_per, shared_name, where
 
@@ -121,7 +120,7 @@ class SharedContainerMutation(Rule):
                 continue
             if act.reads_self and act.detail in ("augmented assignment", "item assignment"):
                 continue  # a read-modify-write of an item: SST101
-            unsafe = non_atomic(m, act, binding.type_name)
+            unsafe = non_atomic(act, binding.type_name)
             if unsafe is None:
                 continue
             build = "" if not unsafe.gil else " (free-threaded build)"
@@ -131,27 +130,4 @@ class SharedContainerMutation(Rule):
                 f"{shared_name(m, act)} is mutated ({act.detail}) {where(act)} without a lock: "
                 f"{unsafe.consequence}{build}{more}"
             ), act
-
-
-def non_atomic(m: ModuleAnalysis, act: Act, type_name: str) -> Optional[Guarantee]:
-    """The table's entry when the mutation at `act` is not atomic on every build (None when it
-    is, or when CPython's table says nothing about the type: a container of a type the table
-    does not know stays with the opt-in SST105)."""
-    if act.inner is not None:
-        if isinstance(act.inner, ast.Subscript) and _is_root(m, act, act.inner.value):
-            entry = lone_guarantee(type_name, "getitem-missing")
-            if entry is not None and not entry.atomic:
-                return entry
-        type_name = ""  # the container held inside: its type is not known
-    entry = lone_guarantee(type_name, operation_of(act.node, act.detail, type_name))
-    if entry is None or entry.atomic:
-        return None
-    return entry
-
-
-def _is_root(m: ModuleAnalysis, act: Act, node: ast.AST) -> bool:
-    """Whether `node` denotes the shared container itself (`X`, or `self.x` of a shared instance)."""
-    if isinstance(node, ast.Name):
-        return act.key == ("g", node.id)
-    return isinstance(node, ast.Attribute) and act.key[0] == "i" and node.attr == act.key[-1]
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 from typing import Dict, Iterator
 
 from safestate_lint.engine.analysis import Act, ModuleAnalysis, SharedKey
-from safestate_lint.rules.base import Report, Rule, container_word, once_per, where
+from safestate_lint.engine.facts import BEFORE_SHARING
+from safestate_lint.rules.base import Report, Rule, container_word, once_per, shared_name, where
 
 
 class SharedContainerIteration(Rule):
@@ -81,7 +82,7 @@ class SharedContainerIteration(Rule):
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
         mutators: Dict[SharedKey, Act] = {}
         for act in m.acts:
-            if act.kind == "mutate":
+            if act.kind == "mutate" and act.func.name not in BEFORE_SHARING:
                 mutators.setdefault(act.key, act)
         for act in once_per(m.acts, lambda a: (id(a.node), a.key)):
             if act.kind != "iterate" or m.is_locked(act) or act.key not in mutators:
@@ -89,8 +90,11 @@ class SharedContainerIteration(Rule):
             binding = m.binding_of(act.key)
             if binding is None or not (binding.is_mutable_container or (binding.kind == "locked" and binding.type_name == "dict")):
                 continue  # a LockedDict iterates like a dict (live); LockedList/LockedSet iterate a snapshot
-            writer = mutators[act.key].func.qualname
+            writer = mutators[act.key]
+            if writer.func is act.func and act.key[0] != "g":
+                continue  # the object's own method, one thread at a time
+            owner = "module-level " if act.key[0] == "g" else ""
             yield act.node, (
-                f"module-level {container_word(m, act)} '{act.key[1]}' is iterated {where(act)} without a lock "
-                f"while '{writer}()' mutates it"
+                f"{owner}{container_word(m, act)} {shared_name(m, act)} is iterated {where(act)} without a lock "
+                f"while '{writer.func.qualname}()' mutates it (line {writer.stmt.lineno})"
             ), act

@@ -3,7 +3,8 @@ from __future__ import annotations
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from safestate_lint.engine.analysis import ModuleAnalysis
-from safestate_lint.engine.facts import Act, LockRegion, SharedKey
+from safestate_lint.engine.races import RaceFinder
+from safestate_lint.engine.facts import BEFORE_SHARING, Act, LockRegion, SharedKey
 from safestate_lint.rules.base import Report, Rule, once_per, where
 
 
@@ -14,6 +15,22 @@ class InconsistentLocking(Rule):
     bound in the class body or to `self` in a method), flags an attribute written, mutated or
     read-modify-written without that lock when another method writes it under the lock.
     The class's own code says the attribute needs the lock; this statement forgets it.
+
+    Only writes with a consequence are reported (see `rule SST102` for CPython's atomicity
+    table):
+
+    - a read-modify-write (`self.n += 1`, `self.n = self.n - 1`): a lost update;
+    - a write after a test of the same attribute (`if self.x is None: self.x = ...`): a
+      stale check;
+    - a store that overwrites a transition another method makes under the lock after testing
+      the attribute (`with lock: if self.state != CLOSING: self.state = OPEN` against an
+      unlocked `self.state = CLOSING` elsewhere): a lost transition;
+    - a mutation of a container attribute that is not atomic, or that another method
+      iterates: an error or a torn copy in the reader.
+
+    A lone store of a flag, a timestamp or a reference, and a lone atomic container operation
+    (`self.d[k] = v`, `self.s.add(x)`) are atomic: no other method's lock changes that. Teams
+    who want every write under the lock anyway select the policy rule SST105.
 
     `__init__`, `__new__`, `__post_init__`, `__setstate__` and unittest's `setUp` are not
     concurrent (no other thread has the object yet), nor are private helpers only they call; a private method that every caller calls with the lock held counts as
@@ -73,6 +90,14 @@ class InconsistentLocking(Rule):
         "        self._free = []\n    def release(self, c):\n        with self._lock:\n            self._put(c)\n"
         "    def _put(self, c):\n        self._free.append(c)\n    def take(self):\n        with self._lock:\n"
         "            return self._free.pop()\n",
+        # a lone store of a flag: atomic, whatever lock another method holds
+        "import threading\nclass Channel:\n    def __init__(self):\n        self._lock = threading.Lock()\n"
+        "        self.closed = False\n    def close(self):\n        with self._lock:\n            self.closed = True\n"
+        "    def abort(self):\n        self.closed = True\n",
+        # a lone atomic container operation
+        "import threading\nclass Registry:\n    def __init__(self):\n        self._lock = threading.Lock()\n"
+        "        self._items = {}\n    def add(self, k, v):\n        with self._lock:\n            self._items[k] = v\n"
+        "    def drop(self, k):\n        self._items.pop(k, None)\n",
         # never locked anywhere: the class does not say this attribute needs the lock
         "import threading\nclass Worker:\n    def __init__(self):\n        self._lock = threading.Lock()\n"
         "        self.done = 0\n    def step(self):\n        self.done += 1\n",
@@ -84,28 +109,31 @@ class InconsistentLocking(Rule):
         "import threading\nclass Cache:\n    def __init__(self):\n        self._lock = threading.RLock()\n"
         "        self._data = {}\n        self.misses = 0\n    def get(self, k):\n        with self._lock:\n"
         "            if k not in self._data:\n                self.misses += 1\n            return self._data.get(k)\n"
-        "    def clear(self):\n        self._data.clear()  # SST302\n    def put(self, k, v):\n        with self._lock:\n"
+        "    def keys(self):\n        with self._lock:\n            return [k for k in self._data]\n"
+        "    def evict(self, k):\n        self._data.pop(k, None)  # SST302\n    def put(self, k, v):\n        with self._lock:\n"
         "            self._data[k] = v\n",
     ]
 
     @classmethod
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
+        races = RaceFinder(m)
         for act, guard in unguarded_writes(m):
+            consequence = races.consequence(act)
+            if consequence is None:
+                continue
             yield act.node if act.kind == "mutate" else act.stmt, (
-                f"'self.{act.key[2]}' is {_verb(act)} {where(act)} without 'self.{guard[0].name.split('.')[-1]}', "
-                f"which guards it in '{guard[1].func.qualname}()'"
+                f"'self.{act.key[2]}' is {_verb(act)} {where(act)} without 'self.{guard[0].name.split('.')[-1]}' "
+                f"(held in '{guard[1].func.qualname}()'): {consequence}"
             ), act
 
 
-# methods that run before any other thread has the object: unpickling, a unittest fixture
-_BEFORE_SHARING = frozenset({"__setstate__", "setUp", "setUpClass"})
 
 
 def guards(m: ModuleAnalysis) -> Dict[SharedKey, Tuple[LockRegion, Act]]:
     """For each attribute of a lock-owning class: the class's lock that some write holds, with that write."""
     found: Dict[SharedKey, Tuple[LockRegion, Act]] = {}
     for act in m.acts:
-        if act.key[0] != "o" or act.kind == "iterate" or act.key in found or act.func.name in _BEFORE_SHARING:
+        if act.key[0] != "o" or act.kind == "iterate" or act.key in found or act.func.name in BEFORE_SHARING:
             continue
         region = _class_lock(m, act)
         if region is not None:
@@ -120,7 +148,7 @@ def unguarded_writes(m: ModuleAnalysis) -> List[Tuple[Act, Tuple[LockRegion, Act
         return []
     return [(act, guarded[act.key]) for act in once_per(m.acts, lambda a: (id(a.stmt), a.key))
             if act.key in guarded and act.kind != "iterate" and act.via is None and not m.is_locked(act)
-            and act.func.name not in _BEFORE_SHARING]
+            and act.func.name not in BEFORE_SHARING]
 
 
 def _class_lock(m: ModuleAnalysis, act: Act) -> Optional[LockRegion]:

@@ -11,8 +11,14 @@ class AcquireWithoutRelease(Rule):
     """
     ## What it does
     Flags `lock.acquire()` written as a statement that is not followed by
-    `try: ... finally: lock.release()`: an early `return`, a `raise`, a `break` or
-    `continue`, or any exception between the acquire and the release leaves the lock held.
+    `try: ... finally: lock.release()` when a path can skip the release: an early `return`, a
+    `raise`, a `break` or `continue`, a `yield` or an `await` between the acquire and the
+    release. A timed or non-blocking `acquire(...)` whose result is ignored is always
+    reported: after a timeout the code runs without the lock and `release()` raises.
+
+    A function that never releases the lock it acquires holds it on purpose (a hand-off to
+    another thread, the re-acquire after a condition wait, a lock held for the process's
+    life) and is not reported; nor is a straight run of statements that cannot leave early.
 
     ## Why is this bad?
     The next caller waits for the lock forever: one exception in a request handler turns
@@ -55,6 +61,9 @@ class AcquireWithoutRelease(Rule):
     fixable = True
 
     VALID = [
+        "import threading\n_lock = threading.Lock()\n_jobs = []\ndef f(job):\n    _lock.acquire()\n    _jobs.append(job)\n"
+        "    _lock.release()\n",
+        "import threading\n_ready = threading.Lock()\ndef hold_until_exit():\n    _ready.acquire()\n",
         "import threading\n_lock = threading.Lock()\ndef f():\n    _lock.acquire()\n    try:\n        pass\n    finally:\n        _lock.release()\n",
         "import threading\n_lock = threading.Lock()\ndef f():\n    if _lock.acquire(blocking=False):\n        try:\n            pass\n        finally:\n            _lock.release()\n",
         "class Pool:\n    def acquire(self):\n        pass\ndef f(p):\n    p.acquire()\n",

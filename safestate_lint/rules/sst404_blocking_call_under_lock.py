@@ -15,6 +15,11 @@ class BlockingCallUnderLock(Rule):
     `Future.result`, `Event.wait`, `input()`; directly, or in a function the locked region
     calls (through the module's call graph). `blocking-calls` adds names.
 
+    It is reported only when another function of the module takes the same lock without
+    blocking under it (and the message names it): that path waits for the slow call. A lock
+    every acquisition of which is around blocking work (a socket's write lock, a lock that
+    serialises start and stop) exists to serialise that work, and is not reported.
+
     ## Why is this bad?
     Every other thread that needs the lock waits for the slow call too: one slow HTTP
     request under the cache lock serialises every request of the service, and a call that
@@ -47,6 +52,10 @@ class BlockingCallUnderLock(Rule):
     summary = "a blocking call is made while a lock is held"
 
     VALID = [
+        # every acquisition is around the I/O: the lock serialises writes to the socket, by design
+        "import threading\n_send_lock = threading.Lock()\ndef send(sock, data):\n    with _send_lock:\n"
+        "        sock.sendall(data)\ndef send_all(sock, parts):\n    with _send_lock:\n        for p in parts:\n"
+        "            sock.sendall(p)\n",
         "import threading, time\n_lock = threading.Lock()\ndef f():\n    time.sleep(1)\n    with _lock:\n        pass\n",
         "import asyncio\n_lock = asyncio.Lock()\nasync def f():\n    async with _lock:\n        await asyncio.sleep(1)\n",
         # waiting on the held condition releases it
@@ -66,26 +75,38 @@ class BlockingCallUnderLock(Rule):
         "            reader.recv()\n",
     ]
     INVALID = [
-        "import threading, time\n_lock = threading.Lock()\ndef f():\n    with _lock:\n        time.sleep(1)  # SST404\n",
-        "import threading, subprocess\n_lock = threading.Lock()\ndef _run():\n    subprocess.run(['ls'])\ndef f():\n    with _lock:\n        _run()  # SST404\n",
-        "import threading\nimport requests\n_lock = threading.Lock()\n_cache = {}\ndef f(k):\n    with _lock:\n        _cache[k] = requests.get(k)  # SST404\n",
+        "import threading, time\n_lock = threading.Lock()\ndef f():\n    with _lock:\n        time.sleep(1)  # SST404\n"
+        "def status():\n    with _lock:\n        return 0\n",
+        "import threading, subprocess\n_lock = threading.Lock()\ndef _run():\n    subprocess.run(['ls'])\ndef f():\n    with _lock:\n        _run()  # SST404\n"
+        "def status():\n    with _lock:\n        return 0\n",
+        "import threading\nimport requests\n_lock = threading.Lock()\n_cache = {}\ndef f(k):\n    with _lock:\n        _cache[k] = requests.get(k)  # SST404\n"
+        "def status():\n    with _lock:\n        return 0\n",
         # without the poll, the receive waits for a sender
-        "import threading\n_lock = threading.Lock()\ndef drain(conn):\n    with _lock:\n        conn.recv()  # SST404\n",
+        "import threading\n_lock = threading.Lock()\ndef drain(conn):\n    with _lock:\n        conn.recv()  # SST404\n"
+        "def status():\n    with _lock:\n        return 0\n",
         # waiting on another condition keeps this lock held
         "import threading\n_lock = threading.Lock()\n_ready = threading.Condition()\ndef f():\n    with _lock:\n        with _ready:\n"
-        "            _ready.wait()  # SST404\n",
+        "            _ready.wait()  # SST404\n"
+        "def status():\n    with _lock:\n        return 0\n",
     ]
 
     @classmethod
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
+        usage = m.lock_usage()
+        blocked_at = {id(b.held.node) for b in usage.blocking}
         seen = set()
-        for blocking in m.lock_usage().blocking:
+        for blocking in usage.blocking:
             key = id(blocking.node)  # one finding per statement: the first call that blocks
             if key in seen:
                 continue
             seen.add(key)
             held = blocking.held
+            # who else needs the lock without blocking under it: that path waits for the I/O
+            waiter = next((h for h in usage.acquisitions if h.ident == held.ident and h.func is not held.func
+                           and id(h.node) not in blocked_at), None)
+            if waiter is None:
+                continue  # every acquisition is around blocking work: the lock serialises it, by design
             yield blocking.node, (
-                f"{blocking.call} can block while '{held.ident}' is held in '{held.func.qualname}()': "
-                f"every thread that needs '{held.ident}' waits for it"
+                f"{blocking.call} can block while '{held.ident}' is held: "
+                f"'{waiter.func.qualname}()' (line {waiter.node.lineno}) waits for it"
             ), None
