@@ -529,6 +529,7 @@ class ModuleBindings(ClassFacts):
                     self._top_dotted.add((node.func.value.id, node.func.attr))
         self._walrus = self._text is None or ":=" in self._text  # can an expression bind a name?
         self._walk_defs(self.tree.body, None, [], "")
+        self._mark_fork_child_hooks()
         setup = [info for info in self.functions
                  if info.class_name is None and "." not in info.qualname and info.name in top_called]
         if not setup:
@@ -543,6 +544,27 @@ class ModuleBindings(ClassFacts):
                         referenced.add(node.id)
         for info in setup:
             if info.name not in referenced:
+                info.import_time = True
+
+    def _mark_fork_child_hooks(self) -> None:
+        """`os.register_at_fork(after_in_child=f)` at import time: `f` runs in the child of a
+        fork, which has one thread."""
+        if self._text is not None and "after_in_child" not in self._text:
+            return
+        hooks: Set[str] = set()
+        for stmt in self._module_statements():
+            for node in walk(stmt):
+                if isinstance(node, ast.Call) and dotted_name(node.func) is not None \
+                        and self.qualify(node.func) == "os.register_at_fork":
+                    hooks.update(k.value.id for k in node.keywords
+                                 if k.arg == "after_in_child" and isinstance(k.value, ast.Name))
+        if not hooks:
+            return
+        offsets = self._occurrences(hooks)
+        used = {n.id for info in self.functions if self._node_contains(offsets, info.node)
+                for n in iter_scope_nodes(info.node.body) if isinstance(n, ast.Name) and n.id in hooks}
+        for info in self.functions:
+            if info.class_name is None and "." not in info.qualname and info.name in hooks - used:
                 info.import_time = True
 
     def _walk_defs(self, body: Sequence[ast.stmt], class_node: Optional[ast.ClassDef],

@@ -454,6 +454,7 @@ class Reach:
         self._under: Dict[str, Tuple[Set[int], List[str]]] = {}
         self._polled: Dict[int, Set[int]] = {}  # function -> its receives a `poll()` test said are ready
         self._poll_offsets: Optional[List[int]] = None
+        self._nonblocking_names: Optional[Set[str]] = None  # sockets made non-blocking (their last names)
 
     def walker(self, info: FunctionInfo) -> FunctionWalker:
         info.ensure_scope()
@@ -523,7 +524,8 @@ class Reach:
             if waited is not None:  # `cond.wait()` releases `cond` while it waits
                 out.releases[out.blocking[-1]] = waited.ident or waited.name
         elif isinstance(func, ast.Attribute) and func.attr in NETWORK_METHODS \
-                and (dotted_name(func.value) or "").rsplit(".", 1)[-1].lower().lstrip("_").endswith(NETWORK_RECEIVERS):
+                and (dotted_name(func.value) or "").rsplit(".", 1)[-1].lower().lstrip("_").endswith(NETWORK_RECEIVERS) \
+                and (dotted_name(func.value) or "").rsplit(".", 1)[-1] not in self._non_blocking():
             out.blocking.append(f"'{written}()' (network or database I/O)")
         if isinstance(func, ast.Name):
             if func.id in PURE_BUILTINS and func.id not in w.info.locals and func.id not in self.m.bindings:
@@ -543,8 +545,26 @@ class Reach:
         out.unknown.append(f"'{written}()'")
 
     def _blocking(self, qualified: str) -> bool:
-        return qualified in BLOCKING_CALLS or qualified.startswith(tuple(f"{m}." for m in BLOCKING_MODULES)) \
-            or any(fnmatch.fnmatchcase(qualified, pattern) for pattern in self.m.config.blocking_calls)
+        if qualified in BLOCKING_CALLS or any(fnmatch.fnmatchcase(qualified, p) for p in self.m.config.blocking_calls):
+            return True
+        # a client library's functions do I/O; its classes (`requests.Session()`,
+        # `urllib3.PoolManager()`) only build a client, which connects on first use
+        return qualified.startswith(tuple(f"{m}." for m in BLOCKING_MODULES)) \
+            and not qualified.rsplit(".", 1)[-1][:1].isupper()
+
+    def _non_blocking(self) -> Set[str]:
+        """The last names of sockets the module makes non-blocking (`X.setblocking(False)`,
+        `X.settimeout(0)`): their `send`/`recv` return at once."""
+        if self._nonblocking_names is None:
+            self._nonblocking_names = set()
+            if self.m._occurrences(["setblocking", "settimeout"]):
+                for node in walk(self.m.tree):
+                    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                            and node.func.attr in ("setblocking", "settimeout") and len(node.args) == 1 \
+                            and isinstance(node.args[0], ast.Constant) and node.args[0].value in (False, 0) \
+                            and dotted_name(node.func.value) is not None:
+                        self._nonblocking_names.add(dotted_name(node.func.value).rsplit(".", 1)[-1])  # type: ignore[union-attr]
+        return self._nonblocking_names
 
     def _passes_code(self, w: FunctionWalker, call: ast.Call) -> bool:
         """A call into another module that receives one of this module's functions (a callback)."""

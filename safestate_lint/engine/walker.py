@@ -350,8 +350,15 @@ class FunctionWalker:
         block too when the block is a `with` body: `with L: if k in d: raise` then `d[k] = v`)."""
         held: Dict[str, LockRegion] = {}  # acquire() ... release() in this block
         guards: Tuple[Check, ...] = ()
+        forks: Set[str] = set()  # locals bound to `os.fork()`'s result in this block
         for stmt in body:
             current = locks + tuple(held.values())
+            if isinstance(stmt, ast.Assign) and self._is_fork(stmt.value):
+                forks.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
+            if isinstance(stmt, ast.If) and self._in_fork_child(stmt.test, forks):
+                # the child of a fork runs one thread: only the parent's branch can race
+                self.block(stmt.orelse, current, checks)
+                continue
             escaped = self.stmt(stmt, current, checks)
             if escaped:
                 checks, guards = checks + escaped, guards + escaped
@@ -368,6 +375,23 @@ class FunctionWalker:
                 found = tuple(self.checks_of(stmt, current))
                 checks, guards = checks + found, guards + found
         return guards
+
+    def _is_fork(self, node: ast.AST) -> bool:
+        return isinstance(node, ast.Call) and dotted_name(node.func) is not None \
+            and self.m.qualify(node.func) in ("os.fork", "os.forkpty", "pty.fork")
+
+    def _in_fork_child(self, test: ast.expr, forks: Set[str]) -> bool:
+        """`os.fork() == 0`, `pid == 0` with `pid = os.fork()`, `not pid`: the child's branch."""
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            operand = test.operand
+            return self._is_fork(operand) or (isinstance(operand, ast.Name) and operand.id in forks)
+        if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Eq, ast.Is)):
+            left, right = test.left, test.comparators[0]
+            if isinstance(left, ast.Constant):
+                left, right = right, left
+            return isinstance(right, ast.Constant) and right.value == 0 \
+                and (self._is_fork(left) or (isinstance(left, ast.Name) and left.id in forks))
+        return False
 
     def _lookups(self, body: Sequence[ast.stmt]) -> Set[SharedKey]:
         """Shared containers subscripted (read) in these statements."""

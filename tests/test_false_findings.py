@@ -1,0 +1,173 @@
+"""The false findings seen on real code (issue 23), each quiet now, each beside a sibling that
+must still be reported: a test that fails if the rule went quiet altogether."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from safestate_lint.config import Config
+from safestate_lint.engine import check_source
+
+
+def codes(source: str, path: str = "app.py", **config) -> list:
+    return sorted({f.code for f in check_source(textwrap.dedent(source), path, Config(**config))})
+
+
+SOCKET = """
+import socket, threading
+class Client:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.sock = socket.socket()
+        {setup}
+        self.buf = []
+    def send(self, data):
+        with self._lock:
+            self.sock.send(data)
+    def pending(self):
+        with self._lock:
+            return len(self.buf)
+"""
+
+
+@pytest.mark.parametrize("setup,expected", [
+    ("self.sock.setblocking(False)", []),
+    ("self.sock.settimeout(0)", []),
+    ("self.sock.settimeout(5)", ["SST404"]),
+])
+def test_a_non_blocking_socket_does_not_block(setup, expected):
+    assert codes(SOCKET.format(setup=setup)) == expected
+
+
+@pytest.mark.parametrize("call,expected", [
+    ("requests.Session()", []),
+    ("urllib3.PoolManager()", []),
+    ("requests.get(url)", ["SST404"]),
+])
+def test_constructors_are_not_io(call, expected):
+    source = f"""
+    import threading, requests, urllib3
+    _lock = threading.Lock()
+    _clients = {{}}
+    def make(url):
+        with _lock:
+            _clients[url] = {call}
+    def get(url):
+        with _lock:
+            return _clients.get(url)
+    """
+    assert codes(source) == expected
+
+
+def test_a_fork_child_hook_runs_on_one_thread():
+    source = """
+    import os
+    _count = 0
+    def _reset_in_child():
+        global _count
+        _count += 1
+    os.register_at_fork(after_in_child=_reset_in_child)
+    def handle():
+        global _count
+        _count += 1
+    """
+    found = check_source(textwrap.dedent(source), "app.py", Config())
+    assert [(f.code, f.line) for f in found] == [("SST101", 10)]  # the request handler, not the hook
+
+
+def test_the_child_branch_after_fork_runs_on_one_thread():
+    source = """
+    import os
+    _served = 0
+    def serve():
+        global _served
+        pid = os.fork()
+        if pid == 0:
+            _served += 1
+        else:
+            _served += 2
+    """
+    found = check_source(textwrap.dedent(source), "app.py", Config())
+    assert [(f.code, f.line) for f in found] == [("SST101", 10)]  # the parent's branch only
+
+
+@pytest.mark.parametrize("body,expected", [
+    ("    _lock.acquire()\n    _jobs.append(job)\n    _lock.release()\n", []),  # nothing can leave between
+    ("    _lock.acquire()\n", []),  # never released here: held on purpose (a hand-off)
+    ("    _lock.acquire()\n    if not job:\n        return\n    _jobs.append(job)\n    _lock.release()\n", ["SST402"]),
+])
+def test_acquire_without_release_needs_a_path_that_skips_the_release(body, expected):
+    source = "import threading\n_lock = threading.Lock()\n_jobs = []\ndef put(job):\n" + body
+    assert [c for c in codes(source) if c == "SST402"] == expected
+
+
+def test_a_lock_that_serialises_io_is_quiet_and_one_that_guards_state_is_not():
+    io_only = """
+    import threading, time
+    _write_lock = threading.Lock()
+    def write(f, data):
+        with _write_lock:
+            f.write(data)
+            time.sleep(0.01)
+    """
+    assert codes(io_only) == []
+    shared = io_only + """
+    _stats = {}
+    def stats():
+        with _write_lock:
+            return dict(_stats)
+    """
+    found = check_source(textwrap.dedent(shared), "app.py", Config())
+    assert [f.code for f in found] == ["SST404"]
+    assert "'stats()'" in found[0].message
+
+
+@pytest.mark.parametrize("path,single,expected", [
+    ("tests/test_app.py", True, []),
+    ("test_app.py", True, []),
+    ("app_test.py", True, []),
+    ("conftest.py", True, []),
+    ("tests/test_app.py", False, ["SST101"]),
+    ("app.py", True, ["SST101"]),
+])
+def test_test_modules_are_single_threaded_unless_they_start_threads(path, single, expected):
+    source = "count = 0\ndef test_count():\n    global count\n    count += 1\n"
+    assert codes(source, path, single_threaded_tests=single) == expected
+    threaded = "import threading\n" + source
+    assert codes(threaded, path, single_threaded_tests=single) == ["SST101"]
+
+
+@pytest.mark.parametrize("decorator,field", [
+    ("@attrs.define", "attrs.field(factory=dict)"),
+    ("@attrs.define", "attrs.Factory(dict)"),
+    ("@dataclass", "field(default_factory=dict)"),
+    ("@attr.s", "attr.ib(factory=dict)"),
+])
+def test_fields_of_attrs_and_dataclasses_are_instance_state(decorator, field):
+    source = f"""
+    import attr, attrs
+    from dataclasses import dataclass, field
+    {decorator}
+    class Jobs:
+        tasks: dict = {field}
+        def add(self, k):
+            self.tasks[k] = 1
+            del self.tasks[k]
+            self.tasks.setdefault(k, []).append(1)
+    """
+    assert codes(source, extend_select=("SST105",)) == []
+
+
+def test_a_lone_atomic_operation_is_no_race_but_the_policy_rule_still_sees_it():
+    source = "_seen = set()\ndef see(x):\n    _seen.add(x)\n"
+    assert codes(source) == []
+    assert codes(source, extend_select=("SST105",)) == ["SST105"]
+    assert codes(source, select=("SST1",)) == []  # a prefix does not select the policy
+    assert codes(source, select=("ALL",)) == ["SST105"]
+
+
+def test_one_race_one_finding_test_then_mutate():
+    source = "_cache = {}\ndef drop(k):\n    if k in _cache:\n        del _cache[k]\n"
+    assert codes(source) == ["SST103"]
