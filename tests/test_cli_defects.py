@@ -14,6 +14,8 @@ from helpers import run_cli
 UNSAFE = "count = 0\n\ndef inc():\n    global count\n    count += 1\n"
 GENERATOR = "n = 0\n\ndef g():\n    global n\n    yield 1\n    n += 1\n    yield n\n"  # fixable
 LEFT = "_seen = set()\n\ndef unique(items):\n    for x in items:\n        if x not in _seen:\n            _seen.add(x)\n            yield x\n"
+# the opt-in policy rule: every unlocked mutation of shared state (its fixer replaces containers, wraps statements)
+POLICY = ["--extend-select", "SST105"]
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
@@ -52,25 +54,33 @@ def test_json_marks_fixable_only_what_fix_fixes(tmp_path):
     (tmp_path / "a.py").write_text(GENERATOR + "\n\n" + LEFT)
     result = run_cli(["check", "--no-cache", "--format", "json", "a.py"], cwd=tmp_path)
     data = {(d["line"], d["code"]): d["fixable"] for d in json.loads(result.stdout)}
-    assert data == {(6, "SST101"): True, (14, "SST103"): False, (15, "SST102"): True}
-    cached = run_cli(["check", "--format", "json", "a.py"], cwd=tmp_path)
-    again = run_cli(["check", "--format", "json", "a.py"], cwd=tmp_path)
-    assert json.loads(cached.stdout) == json.loads(again.stdout) == json.loads(result.stdout)
+    # `_seen.add(x)` after the test is SST103's race only; a lone `set.add` is atomic (no SST102)
+    assert data == {(6, "SST101"): True, (14, "SST103"): False}
+    policy = run_cli(["check", "--no-cache", *POLICY, "--format", "json", "a.py"], cwd=tmp_path)
+    data = {(d["line"], d["code"]): d["fixable"] for d in json.loads(policy.stdout)}
+    assert data == {(6, "SST101"): True, (14, "SST103"): False, (15, "SST105"): True}
+    for args, first in (([], result), (POLICY, policy)):
+        cached = run_cli(["check", *args, "--format", "json", "a.py"], cwd=tmp_path)
+        again = run_cli(["check", *args, "--format", "json", "a.py"], cwd=tmp_path)
+        assert json.loads(cached.stdout) == json.loads(again.stdout) == json.loads(first.stdout)
 
 
 
 def test_show_fixes_marks_what_fix_removes_and_counts_it(tmp_path):
     (tmp_path / "a.py").write_text(GENERATOR + "\n\n" + LEFT)
-    plain = run_cli(["check", "--no-cache", "a.py"], cwd=tmp_path)
+    plain = run_cli(["check", "--no-cache", *POLICY, "a.py"], cwd=tmp_path)
     assert b"[*]" not in plain.stdout + plain.stderr  # the default runs no fixer
     for cache in (["--no-cache"], [], []):  # cold, then written to and read from the cache
-        result = run_cli(["check", *cache, "--show-fixes", "a.py"], cwd=tmp_path)
+        result = run_cli(["check", *cache, *POLICY, "--show-fixes", "a.py"], cwd=tmp_path)
         assert result.returncode == 1
         lines = result.stdout.decode().splitlines()
-        assert [line.split(": ", 1)[1][:13] for line in lines] == ["SST101 [*] gl", "SST103 '_seen", "SST102 [*] mo"]
+        assert [line.split(": ", 1)[1][:13] for line in lines] == ["SST101 [*] gl", "SST103 '_seen", "SST105 [*] mo"]
         assert result.stderr.decode().endswith(
             "Found 3 findings in 1 file.\n[*] 2 fixable with `safestate-lint fix`; 1 needs a change by hand.\n")
-    fixed = run_cli(["fix", "a.py"], cwd=tmp_path)
+    default = run_cli(["check", "--no-cache", "--show-fixes", "a.py"], cwd=tmp_path)
+    assert default.stderr.decode().endswith(
+        "Found 2 findings in 1 file.\n[*] 1 fixable with `safestate-lint fix`; 1 needs a change by hand.\n")
+    fixed = run_cli(["fix", *POLICY, "a.py"], cwd=tmp_path)
     assert b"fixed 2 findings in 1 file, 1 left" in fixed.stderr, fixed.stderr  # what the marks promised
 
 @pytest.mark.parametrize("body,key", [
@@ -106,7 +116,7 @@ def test_negative_or_bad_jobs_are_rejected(tmp_path, jobs):
 
 
 def test_statistics_in_json(tmp_path):
-    (tmp_path / "a.py").write_text(UNSAFE + "D = {}\ndef put(k):\n    D[k] = 1\n")
+    (tmp_path / "a.py").write_text(UNSAFE + "D = []\ndef put(k):\n    D.insert(0, k)\n")  # not atomic: SST102
     result = run_cli(["check", "--no-cache", "--statistics", "--format", "json"], cwd=tmp_path)
     assert json.loads(result.stdout) == [
         {"code": "SST101", "name": "shared-global-read-modify-write", "count": 1, "rule_has_fix": True},
@@ -129,7 +139,7 @@ def test_diff_leftovers_carry_the_line_numbers_of_the_file_on_disk(tmp_path):
 
 def test_fix_names_the_runtime_dependency(tmp_path):
     (tmp_path / "a.py").write_text("_d = {}\n\ndef put(k):\n    _d[k] = 1\n")
-    result = run_cli(["fix", "--no-cache", "a.py"], cwd=tmp_path)
+    result = run_cli(["fix", "--no-cache", *POLICY, "a.py"], cwd=tmp_path)
     assert b"now imports 'safestate_lint.runtime': add 'safestate-lint' to your project's runtime dependencies" \
         in result.stderr
 
@@ -157,27 +167,28 @@ def test_nested_per_task_dict_is_one_finding_naming_what_is_written(tmp_path):
         "    for i, item in enumerate(items):\n        _sync_tasks[tid]['progress'] = i\n"
         "        if item is None:\n            _sync_tasks[tid]['errors'].append(i)\n    _sync_tasks[tid]['done'] = True\n\n\n"
         "def status(tid):\n    return _sync_tasks.get(tid)\n")
-    result = run_cli(["check", "--no-cache", "-q", "tasks.py"], cwd=tmp_path)
+    assert run_cli(["check", "--no-cache", "-q", "tasks.py"], cwd=tmp_path).stdout == b""  # each write is atomic
+    result = run_cli(["check", "--no-cache", "-q", *POLICY, "tasks.py"], cwd=tmp_path)
     out = result.stdout.decode().splitlines()
     nested = [line for line in out if "'_sync_tasks[tid]', held in module-level dict '_sync_tasks'" in line]
     assert len(out) == 2 and len(nested) == 1 and "(3 writes in this function)" in nested[0], out
-    fixed = run_cli(["fix", "--no-cache", "tasks.py"], cwd=tmp_path)
+    fixed = run_cli(["fix", "--no-cache", *POLICY, "tasks.py"], cwd=tmp_path)
     assert fixed.returncode == 0, fixed.stderr
     text = (tmp_path / "tasks.py").read_text()
     assert text.count("with _sync_tasks.lock:") == 3  # every nested write, under the container's own lock
-    assert run_cli(["check", "--no-cache", "-q", "tasks.py"], cwd=tmp_path).returncode == 0
+    assert run_cli(["check", "--no-cache", "-q", *POLICY, "tasks.py"], cwd=tmp_path).returncode == 0
 
 
 def test_runtime_none_fixes_with_the_standard_library_only(tmp_path):
     (tmp_path / "a.py").write_text("_d = {}\n\n\ndef put(k):\n    _d[k] = 1\n")
-    result = run_cli(["fix", "--no-cache", "--runtime", "none", "a.py"], cwd=tmp_path)
+    result = run_cli(["fix", "--no-cache", *POLICY, "--runtime", "none", "a.py"], cwd=tmp_path)
     text = (tmp_path / "a.py").read_text()
     assert result.returncode == 0 and "safestate_lint" not in text and "with _d_lock:" in text
     assert b"now import" not in result.stderr
     (tmp_path / "b.py").write_text("_d = {}\n\n\ndef put(k):\n    _d[k] = 1\n")
-    (tmp_path / "pyproject.toml").write_text("[tool.safestate-lint]\nruntime-module = 'none'\n")
+    (tmp_path / "pyproject.toml").write_text("[tool.safestate-lint]\nruntime-module = 'none'\nextend-select = ['SST105']\n")
     assert run_cli(["fix", "--no-cache", "b.py"], cwd=tmp_path).returncode == 0
-    assert "safestate_lint" not in (tmp_path / "b.py").read_text()
+    assert "safestate_lint" not in (tmp_path / "b.py").read_text() and "with _d_lock:" in (tmp_path / "b.py").read_text()
 
 
 def test_new_imports_go_before_relative_ones_and_type_checking_imports_do_not_count(tmp_path):
@@ -201,7 +212,7 @@ def test_annotations_follow_the_container_and_mypy_stays_clean(tmp_path):
                               cwd=tmp_path, capture_output=True, text=True, env={**__import__("os").environ,
                                                                                  "MYPYPATH": str(ROOT)})
     assert check_types().returncode == 0
-    assert run_cli(["fix", "--no-cache", "typed.py"], cwd=tmp_path).returncode == 0
+    assert run_cli(["fix", "--no-cache", *POLICY, "typed.py"], cwd=tmp_path).returncode == 0
     text = (tmp_path / "typed.py").read_text()
     assert "_inc: LockedDict[str, Any] = LockedDict()" in text and "_l: LockedList[int] = LockedList()" in text
     after = check_types()
@@ -212,7 +223,7 @@ def test_adjacent_locked_statements_share_one_with_and_no_lock_is_left_unused(tm
     (tmp_path / "m.py").write_text("_a = []\n\n\ndef f(x, y):\n    _a.append(x)\n    _a.append(y)\n    return _a\n\n\n"
                                    "_seen = set()\n\n\ndef unique(items):\n    for x in items:\n        if x not in _seen:\n"
                                    "            _seen.add(x)\n            yield x\n")
-    run_cli(["fix", "--no-cache", "m.py"], cwd=tmp_path)
+    run_cli(["fix", "--no-cache", *POLICY, "m.py"], cwd=tmp_path)
     text = (tmp_path / "m.py").read_text()
     assert text.count("with _a_lock:") == 1
     for name in ("_a_lock", "_seen_lock"):

@@ -1,7 +1,7 @@
 """Config via a custom lock name and a synchronizing decorator (see tests/test_cli.py)."""
 import functools
 
-_jobs = {}
+_jobs = []
 _guard = object()
 
 
@@ -14,10 +14,10 @@ def serialized(fn):
 
 
 @serialized
-def add(job_id, job):
-    _jobs[job_id] = job
+def add(job):
+    _jobs.insert(0, job)
 
 
-def remove(job_id):
+def take():
     with _guard:
-        _jobs.pop(job_id, None)
+        return _jobs.pop(0)
