@@ -154,8 +154,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         files, path_errors = collect(args, settings)
     result = run_check(files, settings.for_path, jobs=jobs, use_cache=not args.no_cache, stdin_data=stdin_data,
-                       fixability=(args.format in report.FIXABILITY_FORMATS or (args.show_fixes and args.format == "text"))
-                       and not args.statistics)
+                       fixability=args.format in report.FIXABILITY_FORMATS or (args.show_fixes and args.format == "text"))
     errors = sorted(path_errors + result.errors)
     for display, reason in errors:
         sys.stderr.write(f"{display}: error: {reason}\n")
@@ -182,7 +181,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     buffer = io.StringIO()
     out = buffer if args.output_file else sys.stdout
     if args.statistics:
-        report.statistics(result.findings, args.format, out)
+        report.statistics(result.findings, args.format, out, marks=args.show_fixes)
     else:
         report.write(result.findings, args.format, out, fingerprints, marks=args.show_fixes)
     if args.output_file:

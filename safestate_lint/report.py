@@ -79,20 +79,29 @@ def sarif(findings: List[Finding], fingerprints: Optional[Dict[Finding, str]] = 
     }
 
 
-def statistics(findings: List[Finding], fmt: str, out: IO[str]) -> None:
-    """Counts per rule, most frequent first: text lines, or a JSON list for every other format."""
+def statistics(findings: List[Finding], fmt: str, out: IO[str], *, marks: bool = False) -> None:
+    """Counts per rule, most frequent first: text lines, or a JSON list for every other format.
+
+    `[*]` and the JSON `fixable` count come from the findings themselves (whether `fix` removes
+    each, which the caller computed by running the fixer): they agree with `--show-fixes` and
+    the JSON findings' `fixable` on every run. Text marks only with `marks` (`--show-fixes`)."""
     from safestate_lint.rules import RULES_BY_CODE
 
     counts = Counter(f.code for f in findings)
+    fixable = Counter(f.code for f in findings if f.fixable)
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     if fmt != "text":
-        rows = [{"code": code, "name": RULES_BY_CODE[code].name, "count": count,
+        rows = [{"code": code, "name": RULES_BY_CODE[code].name, "count": count, "fixable": fixable[code],
                  "rule_has_fix": RULES_BY_CODE[code].fixable}
-                for code, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+                for code, count in ordered]
         json.dump(rows, out, indent=2)
         out.write("\n")
         return
     width = max((len(str(n)) for n in counts.values()), default=1)
-    for code, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+    for code, count in ordered:
         rule = RULES_BY_CODE[code]
-        fix = "[*]" if rule.fixable else "   "
-        out.write(f"{count:>{width}}\t{code}\t{fix} {rule.name}\n")
+        if not marks:
+            out.write(f"{count:>{width}}\t{code}\t{rule.name}\n")
+            continue
+        fix = f"[*] {fixable[code]} fixable" if fixable[code] else "[ ] by hand"
+        out.write(f"{count:>{width}}\t{code}\t{rule.name} {fix}\n")

@@ -171,3 +171,35 @@ def test_a_lone_atomic_operation_is_no_race_but_the_policy_rule_still_sees_it():
 def test_one_race_one_finding_test_then_mutate():
     source = "_cache = {}\ndef drop(k):\n    if k in _cache:\n        del _cache[k]\n"
     assert codes(source) == ["SST103"]
+
+
+def test_a_fix_that_adds_a_lock_hazard_is_detected_line_numbers_aside():
+    from safestate_lint.finding import Finding
+    from safestate_lint.fixers import introduced
+
+    before = [Finding("a.py", 3, 1, "SST403", "'a' then 'b' (line 3), 'b' then 'a' (line 9)")]
+    moved = [Finding("a.py", 5, 1, "SST403", "'a' then 'b' (line 5), 'b' then 'a' (line 11)")]
+    assert introduced(before, moved) == []  # the same finding, shifted by the fix
+    new = Finding("a.py", 7, 1, "SST404", "'time.sleep()' can block while '_lock' is held: 'g()' (line 9) waits for it")
+    assert introduced(before, moved + [new]) == [new]
+    race = Finding("a.py", 8, 1, "SST101", "global 'n' is read and rebound without a lock in 'f()'")
+    assert introduced(before, [race]) == []  # only lock misuse counts as a hazard the fix added
+
+
+def test_the_fix_summary_counts_what_the_marks_count():
+    from safestate_lint.fixers import fix_source
+
+    source = textwrap.dedent("""
+    _n = 0
+    _cache = {}
+    def bump():
+        global _n
+        _n += 1
+    def get(k):
+        if k not in _cache:
+            _cache[k] = object()
+        return _cache[k]
+    """)
+    result = fix_source(source, "app.py", Config())
+    assert len(result.before) == 2
+    assert result.fixed == sum(f.fixable for f in result.marked()) == 2

@@ -8,10 +8,11 @@ Every pass must produce code that parses, or the file is left alone.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from safestate_lint.config import Config
 from safestate_lint.engine import decode_source, parse_source, reports
@@ -40,7 +41,10 @@ class FixResult:
 
     @property
     def fixed(self) -> int:
-        return max(0, len(self.before) - len(self.remaining))
+        """The findings of the file before the fix that the fix removed (the same identity
+        `marked` and `--show-fixes` use, so the summary and the marks agree)."""
+        left = {(f.code, f.line) for f in self.remaining_in_original()}
+        return sum((f.code, f.line) not in left for f in self.before)
 
     def remaining_in_original(self) -> List[Finding]:
         """The remaining findings with the line numbers of the file before the fix (what
@@ -145,15 +149,25 @@ def _fix_source(source: str, path: str, config: Config, unsafe_fixes: bool, keep
     before: Optional[List[Finding]] = None
     remaining: List[Finding] = []
     reasons: Dict[Finding, str] = {}
+    previous: Optional[Tuple[str, ast.Module, List[Finding], Dict[Finding, str], List[Tuple[Finding, Any]]]] = None
     for attempt in range(MAX_PASSES + 1):
         lines = physical_lines(source)
         analysis = ModuleAnalysis(tree, config, lines)
         found = reports(analysis, path)
         remaining = [finding for finding, _ in found]
-        items = [(finding, act) for finding, act in found if (act is not None or finding.code in LOCATED)
-                 and not (keep is not None and keep(finding, lines))]
         if before is None:
             before = remaining
+        elif previous is not None:
+            added = introduced(before, remaining)
+            if added:  # verified before it is written: a fix that adds a hazard is dropped whole
+                source, tree, remaining, reasons, planned_items = previous
+                why = f"the fix would add {added[0].code} ({added[0].message})"
+                for finding, _ in planned_items:
+                    if finding in remaining:
+                        reasons.setdefault(finding, why)
+                break
+        items = [(finding, act) for finding, act in found if (act is not None or finding.code in LOCATED)
+                 and not (keep is not None and keep(finding, lines))]
         if not items or attempt == MAX_PASSES:
             break
         refused: Dict[tuple, str] = {}  # globals whose writers cannot all take one lock
@@ -179,6 +193,7 @@ def _fix_source(source: str, path: str, config: Config, unsafe_fixes: bool, keep
         new_source = ctx.apply()
         if new_source == source:
             break
+        previous = (source, tree, remaining, dict(reasons), items)
         try:  # the next pass's tree, and the guarantee that a fix never writes invalid code
             tree = parse_source(new_source, path)
         except SourceError as exc:  # pragma: no cover - a bug in a fixer; never write it
@@ -191,6 +206,19 @@ def _fix_source(source: str, path: str, config: Config, unsafe_fixes: bool, keep
         final = physical_lines(source)
         why.update({f: BASELINED for f in remaining if keep(f, final)})
     return FixResult(source, source != original, before or [], remaining, why, original)
+
+
+# findings a fix must never bring into a file: a lock it adds must not deadlock, block or leak
+HAZARDS = frozenset({"SST401", "SST402", "SST403", "SST404", "SST405"})
+
+
+def introduced(before: Sequence[Finding], after: Sequence[Finding]) -> List[Finding]:
+    """The lock-misuse findings of `after` that `before` did not have (line numbers aside)."""
+    def identity(f: Finding) -> Tuple[str, str]:
+        return f.code, re.sub(r"\d+", "#", f.message)
+
+    known = {identity(f) for f in before}
+    return [f for f in after if f.code in HAZARDS and identity(f) not in known]
 
 
 def fix_bytes(data: bytes, path: str, config: Config, *, unsafe_fixes: bool = False,
