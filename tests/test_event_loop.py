@@ -77,11 +77,11 @@ def test_public_sync_function_and_sync_route_handler_are_threads():
             hits["index"] = hits.get("index", 0) + 1
 
         def record(x):
-            seen.append(x)
+            seen.insert(0, x)  # not atomic (a lone append would be)
 
         async def handler(x):
             hits["h"] = hits.get("h", 0) + 1
-            seen.append(x)
+            seen.insert(0, x)
     """
     found = messages(source, ON)
     assert any("via 'index()' (a sync route handler, run in a thread pool)" in m for _, m in found)
@@ -222,7 +222,7 @@ def test_a_private_override_called_through_the_base_class_runs_where_its_callers
     # of the subclass call it; dispatch through the base is followed, so only coroutines reach it
     source = """
         import asyncio
-        _closing = set()
+        _closing = []
 
         class Payload:
             def _close(self):
@@ -233,7 +233,7 @@ def test_a_private_override_called_through_the_base_class_runs_where_its_callers
 
         class FilePayload(Payload):
             def _close(self):
-                _closing.add(asyncio.get_running_loop().create_future())
+                _closing.insert(0, asyncio.get_running_loop().create_future())  # not atomic
 
             async def aclose(self):
                 self._close()

@@ -41,8 +41,22 @@ def test_flake8_and_cli_agree_on_every_golden_file(fixtures):
     cli = run_cli(["check", "--no-cache", "-q", *names], cwd=fixtures)
     from_cli = parse(cli.stdout.decode())
     assert from_flake8 == from_cli  # same set, same order
-    expected = {(name, line, code) for name in names for line, code in expected_findings((fixtures / name).read_text())}
-    assert {(p, l, c) for p, l, _, c in from_flake8} == expected
+    expected = {(name, line, code) for name in names
+                for line, code in expected_findings((fixtures / name).read_text(), opt_in=False)}
+    assert {(p, l, c) for p, l, _, c in from_flake8} == expected  # the opt-in SST105 is off in both
+
+
+def test_flake8_and_cli_agree_on_the_opt_in_rule_selected_in_the_config(fixtures):
+    names = sorted(p.name for p in fixtures.glob("*.py"))
+    (fixtures / "pyproject.toml").write_text("[tool.safestate-lint]\nextend-select = ['SST105']\n")
+    from_flake8 = parse(flake8(["--select", "SST", *names], fixtures).stdout)
+    from_cli = parse(run_cli(["check", "--no-cache", "-q", *names], cwd=fixtures).stdout.decode())
+    assert from_flake8 == from_cli
+    marked = [name for name in names if any(code == "SST105" for _, code in expected_findings((fixtures / name).read_text()))]
+    assert "sst102.py" in marked
+    for name in marked:  # a fixture that marks SST105 marks every finding it has with SST105 selected
+        expected = {(line, code) for line, code in expected_findings((fixtures / name).read_text())}
+        assert {(l, c) for p, l, _, c in from_flake8 if p == name} == expected, name
 
 
 def test_flake8_reports_next_to_its_own_codes(fixtures):
@@ -53,8 +67,8 @@ def test_flake8_reports_next_to_its_own_codes(fixtures):
 
 
 def test_flake8_options_and_noqa_work_on_sst_codes(tmp_path):
-    (tmp_path / "a.py").write_text("D = {}\n\n\ndef f(k):\n    D[k] = 1\n    D[k] = 2  # noqa: SST102\n")
-    (tmp_path / "b.py").write_text("D = {}\n\n\ndef f(k):\n    D[k] = 1\n")
+    (tmp_path / "a.py").write_text("D = []\n\n\ndef f(k):\n    D.insert(0, k)\n    D.sort()  # noqa: SST102\n")
+    (tmp_path / "b.py").write_text("D = []\n\n\ndef f(k):\n    D.insert(0, k)\n")
     assert [r[1] for r in parse(flake8(["--select", "SST", "a.py"], tmp_path).stdout)] == [5]
     assert parse(flake8(["--select", "SST", "--extend-ignore", "SST102", "a.py"], tmp_path).stdout) == []
     per_file = flake8(["--select", "SST", "--per-file-ignores", "b.py:SST102", "a.py", "b.py"], tmp_path)
@@ -62,7 +76,7 @@ def test_flake8_options_and_noqa_work_on_sst_codes(tmp_path):
 
 
 def test_flake8_reads_the_same_pyproject_config(tmp_path):
-    (tmp_path / "a.py").write_text("D = {}\n\n\ndef f(k):\n    with guard:\n        D[k] = 1\n")
+    (tmp_path / "a.py").write_text("D = []\n\n\ndef f(k):\n    with guard:\n        D.insert(0, k)\n")
     assert len(parse(flake8(["--select", "SST", "a.py"], tmp_path).stdout)) == 1
     (tmp_path / "pyproject.toml").write_text("[tool.safestate-lint]\nlock-names = ['guard']\n")
     assert parse(flake8(["--select", "SST", "a.py"], tmp_path).stdout) == []
