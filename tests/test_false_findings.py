@@ -203,3 +203,39 @@ def test_the_fix_summary_counts_what_the_marks_count():
     result = fix_source(source, "app.py", Config())
     assert len(result.before) == 2
     assert result.fixed == sum(f.fixable for f in result.marked()) == 2
+
+
+def test_a_rebinding_for_the_type_checker_is_no_write():
+    source = """
+    from typing import cast, Optional
+    _config: Optional[dict] = None
+    def load():
+        global _config
+        _config = cast(dict, _config)
+        return _config
+    def bump():
+        global _config
+        _config = dict(_config or {})
+    """
+    found = check_source(textwrap.dedent(source), "app.py", Config())
+    assert [(f.code, f.line) for f in found] == [("SST101", 10)]
+
+
+def test_a_one_permit_semaphore_is_the_mutex_a_fix_reuses():
+    from safestate_lint.fixers import fix_source
+
+    source = textwrap.dedent("""
+    import threading
+    _sem = threading.Semaphore(1)
+    _count = 0
+    def count():
+        global _count
+        with _sem:
+            _count += 1
+    def count_fast():
+        global _count
+        _count += 1
+    """)
+    result = fix_source(source, "app.py", Config())
+    assert "with _sem:\\n        _count += 1" in result.source.split("def count_fast")[1]
+    assert "threading.Lock()" not in result.source

@@ -23,7 +23,7 @@ DRIVERS = {
     "mixed_app": ("", "m.handle(); m.monitor('db', 'ok'); m.get(i % 5); asyncio.run(m.get_health_monitor()); "
                       "asyncio.run(m.get_db()); m.Config.instance()"),
     "sst101_existing_lock": ("", "m.inc(); m.reset() if i % 7 == 0 else None"),
-    "sst101_item_and_test": ("", "m.hit(); m.wrap()"),
+    "sst101_item_and_check": ("", "m.hit(); m.wrap()"),
     "sst102_unsafe": ("", "m.put(i % 3, i); m.is_plain()"),
     "sst102_variants": ("", "m.add(i % 4)"),
     "sst103_shapes": ("", "m.get_session(i % 3); m.add_job(i % 3, i)"),

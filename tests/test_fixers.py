@@ -17,7 +17,7 @@ CASES = sorted(p for p in (ROOT / "tests" / "fix_cases").glob("*.py") if not p.n
 UNFIXABLE = {
     # a sync helper also writes '_sessions' (it cannot take an asyncio.Lock); an `async with` before
     # the append would pause inside `while _pending: ... pop()`
-    "loop_across_await": ["SST103", "SST102", "SST102"],
+    "loop_across_await": ["SST103", "SST105", "SST105"],
     "unfixable_await": ["SST101"],
     "safety_callee_under_caller_lock": ["SST101"],  # its caller holds the non-reentrant lock
     "safety_existing_lock_reached": ["SST101"],  # the statement calls a function taking the lock
@@ -28,10 +28,13 @@ UNFIXABLE = {
     "redteam_two_branch": ["SST202", "SST202"],  # a lock in one of two class definitions would break the other
     "redteam_enum_body": ["SST202"],  # an attribute added to an Enum body becomes a member
     "redteam_local_singleton": ["SST201"],  # the module's own `singleton` would shadow the runtime's
-    "safety_recursion_existing_lock": ["SST102"],  # the recursive call would take the non-reentrant lock again
+    "safety_recursion_existing_lock": ["SST102", "SST105"],  # the recursive call would take the non-reentrant lock again
     "sst4_lock_misuse": ["SST402"],  # acquire(timeout=1): its result should decide what follows
     "sst3_objects": ["SST302"],  # the lock would be held across the helper's time.sleep()
 }
+
+
+POLICY = Config(extend_select=("SST105",))  # the opt-in rule whose fixer locks lone mutations
 
 
 def comments(text):
@@ -39,8 +42,10 @@ def comments(text):
 
 
 def case_config(case) -> Config:
-    """`loop_*` cases are services whose coroutines run on one event loop."""
-    return Config(assume_single_event_loop=case.stem.startswith("loop_"))
+    """`loop_*` cases are services whose coroutines run on one event loop. Every case runs with
+    the opt-in policy SST105 selected (every unlocked mutation of shared state): its fixer is the
+    one that replaces containers and locks lone mutations, which the cases exercise."""
+    return Config(assume_single_event_loop=case.stem.startswith("loop_"), extend_select=("SST105",))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
@@ -62,16 +67,16 @@ def test_before_after(case):
 
 def test_fix_is_minimal_outside_edited_statements():
     source = "import os  # keep\n\n\n_X = {}  # registry\n\n\ndef helper(a,b):  # odd   spacing kept\n    return a+b\n\n\ndef put(k):\n    _X[k] = helper(1,2)\n"
-    result = fix_source(source, "m.py", Config()).source
+    result = fix_source(source, "m.py", POLICY).source
     assert "def helper(a,b):  # odd   spacing kept\n    return a+b\n" in result
     assert "_X = LockedDict()  # registry\n" in result and "import os  # keep\n" in result
 
 
 def test_unsafe_container_replacement_needs_the_flag():
     case = ROOT / "tests" / "fix_cases" / "sst102_unsafe.py"
-    safe = fix_source(case.read_text(), "u.py", Config()).source
+    safe = fix_source(case.read_text(), "u.py", POLICY).source
     assert "LockedDict" not in safe and "with _cache_lock:" in safe
-    unsafe = fix_source(case.read_text(), "u.py", Config(), unsafe_fixes=True).source
+    unsafe = fix_source(case.read_text(), "u.py", POLICY, unsafe_fixes=True).source
     assert "_cache = LockedDict()" in unsafe and "_cache_lock" not in unsafe
 
 
@@ -104,15 +109,19 @@ def test_await_under_thread_lock_becomes_an_asyncio_lock_only_with_unsafe_fixes(
 
 
 def test_configured_runtime_module():
-    config = Config(runtime_module="myapp.safe")
+    config = POLICY._replace(runtime_module="myapp.safe")
     result = fix_source("_D = {}\n\n\ndef f(k):\n    _D[k] = 1\n", "m.py", config).source
     assert "from myapp.safe import LockedDict" in result
     assert check_source(result, "m.py", config) == []
 
 
 def test_noqa_findings_are_not_fixed():
-    source = "D = {}\n\n\ndef f(k):\n    D[k] = 1  # noqa: SST102\n"
+    source = "D = []\n\n\ndef f(k):\n    D.insert(0, k)  # noqa: SST102\n"
+    assert fix_source(source.replace("  # noqa: SST102", ""), "m.py", Config()).changed  # a finding without it
     assert not fix_source(source, "m.py", Config()).changed
+    policy = "D = {}\n\n\ndef f(k):\n    D[k] = 1  # noqa: SST105\n"
+    assert fix_source(policy.replace("  # noqa: SST105", ""), "m.py", POLICY).changed
+    assert not fix_source(policy, "m.py", POLICY).changed
 
 
 @pytest.mark.parametrize("newline", ["\r\n", "\n"])
@@ -127,7 +136,7 @@ def test_crlf_and_bom_round_trip(newline, bom):
 
 
 def test_latin1_file_keeps_its_encoding():
-    data = b"# -*- coding: latin-1 -*-\nNAME = '\xe9'\nD = {}\n\n\ndef f(k):\n    D[k] = NAME\n"
+    data = b"# -*- coding: latin-1 -*-\nNAME = '\xe9'\nD = []\n\n\ndef f(k):\n    D.insert(0, NAME)\n"
     new, _ = fix_bytes(data, "m.py", Config())
     assert new is not None and b"NAME = '\xe9'" in new and new.decode("latin-1")
 
@@ -164,7 +173,7 @@ def test_fix_diff_writes_nothing(tmp_path):
 def test_fix_select_and_jobs(tmp_path):
     for i in range(8):
         (tmp_path / f"m{i}.py").write_text(UNSAFE + "_D = {}\n\n\ndef put(k):\n    _D[k] = 1\n")
-    result = run_cli(["fix", "--select", "SST102", "--jobs", "2"], cwd=tmp_path)
+    result = run_cli(["fix", "--select", "SST105", "--jobs", "2"], cwd=tmp_path)  # the policy alone: not SST101
     assert result.returncode == 0, result.stderr
     for i in range(8):
         text = (tmp_path / f"m{i}.py").read_text()

@@ -45,8 +45,7 @@ class ConnectionPool:
         with self._lock:
             self._in_use -= 1  # forgot the lock
         if conn is not None:
-            with self._lock:
-                self._free.append(conn)
+            self._free.append(conn)  # list.append is atomic: no race of its own
 
 
 class TTLCache:

@@ -40,7 +40,7 @@ class ConnectionPool:
     def release(self, conn):
         self._in_use -= 1  # forgot the lock
         if conn is not None:
-            self._free.append(conn)
+            self._free.append(conn)  # list.append is atomic: no race of its own
 
 
 class TTLCache:

@@ -31,9 +31,10 @@ def record(item):
 
 
 def drain():
-    with _lock:
-        items = list(_pending)
-        del _pending[:]
+    _lock.acquire()  # no path between acquire and release skips the release: left alone
+    items = list(_pending)
+    del _pending[:]
+    _lock.release()
     return items
 
 

@@ -30,7 +30,7 @@ def record(item):
 
 
 def drain():
-    _lock.acquire()
+    _lock.acquire()  # no path between acquire and release skips the release: left alone
     items = list(_pending)
     del _pending[:]
     _lock.release()
