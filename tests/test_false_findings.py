@@ -237,5 +237,5 @@ def test_a_one_permit_semaphore_is_the_mutex_a_fix_reuses():
         _count += 1
     """)
     result = fix_source(source, "app.py", Config())
-    assert "with _sem:\\n        _count += 1" in result.source.split("def count_fast")[1]
+    assert "with _sem:\n        _count += 1" in result.source.split("def count_fast")[1]
     assert "threading.Lock()" not in result.source

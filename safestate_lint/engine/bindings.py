@@ -83,6 +83,12 @@ LOCK_METHODS = frozenset({"read", "write", "reader", "writer", "read_lock", "wri
                           "acquire_read", "acquire_write", "gen_rlock", "gen_wlock", "transaction_lock"})
 
 
+def _one_permit(call: ast.Call) -> bool:
+    """`Semaphore(1)`, `BoundedSemaphore(value=1)`."""
+    args = [*call.args, *(k.value for k in call.keywords if k.arg == "value")]
+    return len(args) == 1 and isinstance(args[0], ast.Constant) and args[0].value == 1
+
+
 class ModuleBindings(ClassFacts):
     """The module-level pass: imports, bindings, classes, functions and shared instances."""
 
@@ -364,7 +370,10 @@ class ModuleBindings(ClassFacts):
             if qualified in CONTAINER_CTORS:
                 return Binding("", "container", CONTAINER_CTORS[qualified])
             if qualified in LOCK_CTORS:
-                return Binding("", "lock", async_lock=LOCK_CTORS[qualified], lock_type=qualified.rsplit(".", 1)[-1])
+                kind = qualified.rsplit(".", 1)[-1]
+                if kind in ("Semaphore", "BoundedSemaphore") and _one_permit(value):
+                    kind = "Lock"  # `Semaphore(1)` excludes every other holder: a mutex, not reentrant
+                return Binding("", "lock", async_lock=LOCK_CTORS[qualified], lock_type=kind)
             runtime = self._runtime_name(qualified)
             if runtime is not None:
                 if runtime in RUNTIME_CONTAINERS:

@@ -376,6 +376,12 @@ class FunctionWalker:
                 checks, guards = checks + found, guards + found
         return guards
 
+    def _same_object(self, value: Optional[ast.AST], name: str) -> bool:
+        if isinstance(value, ast.Call) and len(value.args) == 2 and not value.keywords \
+                and self.m.qualify(value.func) in ("typing.cast", "typing_extensions.cast"):
+            value = value.args[1]
+        return isinstance(value, ast.Name) and value.id == name
+
     def _is_fork(self, node: ast.AST) -> bool:
         return isinstance(node, ast.Call) and dotted_name(node.func) is not None \
             and self.m.qualify(node.func) in ("os.fork", "os.forkpty", "pty.fork")
@@ -538,6 +544,9 @@ class FunctionWalker:
         if isinstance(target, ast.Starred):
             target = target.value
         if isinstance(target, ast.Name):
+            if target.id in self.info.globals_declared and not augmented and not deleting \
+                    and self._same_object(getattr(stmt, "value", None), target.id):
+                return  # `x = x`, `x = cast(T, x)`: a rebinding for the type checker, the same object
             if target.id in self.info.globals_declared:
                 key: SharedKey = ("g", target.id)
                 detail = "del" if deleting else ("augmented assignment" if augmented else "assignment")
