@@ -25,6 +25,8 @@ def test_codemod_writes_what_fix_writes(tmp_path):
     for name in ("by_codemod", "by_cli"):
         (tmp_path / name).mkdir()
         shutil.copy(CASE, tmp_path / name / "app.py")
+        # the case is a lone (atomic) store: the opt-in policy SST105 reports and fixes it
+        (tmp_path / name / "pyproject.toml").write_text("[tool.safestate-lint]\nextend-select = ['SST105']\n")
     result = codemod(tmp_path / "by_codemod", "app.py")
     assert result.returncode == 0 and "Transformed 1 files successfully" in result.stderr, result.stderr
     assert run_cli(["fix", "--no-cache", "app.py"], cwd=tmp_path / "by_cli").returncode == 0
