@@ -424,10 +424,14 @@ class Scheduler:
 
     def park(self, me: Managed) -> None:
         """The run is over for `me`: give control back to `run` and wait to be unwound."""
-        self.current = None
-        self.controller.release()
+        self._to_controller()
         me.baton.acquire()
         raise Abort()
+
+    def _to_controller(self) -> None:
+        self.current = None
+        if not self.abandoned:  # an abandoned run's threads end on their own; nobody waits for them
+            self.controller.release()
 
     def fail(self, kind: Kind, error: Optional[BaseException], thread: Optional[Managed]) -> None:
         if self.failure is None:
@@ -473,15 +477,13 @@ class Scheduler:
         me.done = True
         self.wake(me)
         if me.kill or self.failure is not None or self.abandoned:
-            self.current = None
-            self.controller.release()
+            self._to_controller()
             return
         nxt = self.pick(None)
         if nxt is None:
             if any(not t.done for t in self.threads):
                 self.fail(Kind.DEADLOCK, None, None)
-            self.current = None
-            self.controller.release()
+            self._to_controller()
             return
         self._hand(nxt)
 
