@@ -22,9 +22,10 @@ import sys
 import sysconfig
 import traceback
 from collections import deque
+from contextlib import contextmanager
 from enum import Enum
 from types import CodeType, FrameType
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 allocate_lock = _thread.allocate_lock
 get_ident = _thread.get_ident
@@ -87,6 +88,7 @@ POINT_OPS = frozenset({
     "CONTAINS_OP", "FOR_ITER", "CALL", "CALL_KW", "CALL_FUNCTION", "CALL_FUNCTION_KW",
     "CALL_FUNCTION_EX", "CALL_METHOD",
 })
+_LINES_OFF = sys.version_info < (3, 12)
 _points: Dict[CodeType, Dict[int, str]] = {}
 
 
@@ -461,11 +463,14 @@ class Scheduler:
         me.baton.acquire()
         try:
             if not me.kill:
-                sys.settrace(self._tracer(me))
-                try:
+                if MONITORING:
                     body()
-                finally:
-                    sys.settrace(None)
+                else:
+                    sys.settrace(self._tracer(me))
+                    try:
+                        body()
+                    finally:
+                        sys.settrace(None)
         except Abort:
             pass
         except BaseException as error:  # everything a worker raises is the run's result
@@ -497,8 +502,9 @@ class Scheduler:
             points = switch_points(code)
             if not points:
                 return None
+            if _LINES_OFF:  # on 3.12+ turning line events off turns opcode events off too
+                frame.f_trace_lines = False
             frame.f_trace_opcodes = True
-            frame.f_trace_lines = False
 
             def trace_opcode(frame: FrameType, event: str, arg: Any) -> Any:
                 if event == "opcode":
@@ -524,7 +530,7 @@ class Scheduler:
         for record in self.threads:
             record.arrived.acquire()
         try:
-            with patched():
+            with patched(), _instrumented(self):
                 ACTIVE = self
                 try:
                     first = self.pick(None)
@@ -536,7 +542,7 @@ class Scheduler:
                     ACTIVE = None
         finally:
             for handle in handles:
-                handle.join(1.0)
+                handle.join(0.1 if self.abandoned else 5.0)
 
     def _wait(self) -> None:
         """Wait for the baton to come back; a run that stops making steps is stuck."""
@@ -569,6 +575,71 @@ class Scheduler:
                 if not self.controller.acquire(True, self.stall):
                     self.abandoned = True
                     return
+
+
+# --- switch points on 3.12+: sys.monitoring ----------------------------------------------------
+# (`sys.settrace` with `f_trace_opcodes` delivers no opcode events in threads other than the
+# main one on 3.12 and 3.13; PEP 669 local INSTRUCTION events do, and faster.)
+
+MONITORING = sys.version_info >= (3, 12)
+_TOOL_NAME = "safestate-explore"
+_instrumented_codes: Set[CodeType] = set()
+
+
+def _tool_id() -> int:
+    monitoring = getattr(sys, "monitoring")
+    for tool in (4, 3, 2, 1, 0):
+        if monitoring.get_tool(tool) == _TOOL_NAME:
+            return tool
+        if monitoring.get_tool(tool) is None:
+            monitoring.use_tool_id(tool, _TOOL_NAME)
+            return tool
+    raise RuntimeError("explore: every sys.monitoring tool id is in use")
+
+
+@contextmanager
+def _instrumented(scheduler: "Scheduler") -> Iterator[None]:
+    """While the run's threads run: instruction events in user code, for managed threads."""
+    if not MONITORING:
+        yield
+        return
+    monitoring = getattr(sys, "monitoring")
+    events = monitoring.events
+    tool = _tool_id()
+    disable = monitoring.DISABLE
+    by_ident = scheduler.by_ident
+    point = scheduler.point
+
+    def on_start(code: CodeType, offset: int) -> Any:
+        if not is_user_file(code.co_filename):
+            return disable
+        if code not in _instrumented_codes and switch_points(code):
+            _instrumented_codes.add(code)
+            monitoring.set_local_events(tool, code, events.INSTRUCTION)
+        return None
+
+    def on_instruction(code: CodeType, offset: int) -> Any:
+        what = switch_points(code).get(offset)
+        if what is None:
+            return disable
+        me = by_ident.get(get_ident())
+        if me is not None:
+            me.where = (code.co_filename, sys._getframe(1).f_lineno)
+            point(me, what)
+        return None
+
+    monitoring.register_callback(tool, events.PY_START, on_start)
+    monitoring.register_callback(tool, events.INSTRUCTION, on_instruction)
+    monitoring.set_events(tool, events.PY_START)
+    try:
+        yield
+    finally:
+        monitoring.set_events(tool, 0)
+        for code in _instrumented_codes:
+            monitoring.set_local_events(tool, code, 0)
+        _instrumented_codes.clear()
+        monitoring.register_callback(tool, events.PY_START, None)
+        monitoring.register_callback(tool, events.INSTRUCTION, None)
 
 
 def describe(on: Any) -> str:
