@@ -124,12 +124,18 @@ def reports(analysis: ModuleAnalysis, path: str, *, honour_noqa: bool = True,
             line = getattr(node, "lineno", 1)
             col = char_col(lines, line, getattr(node, "col_offset", 0))
             end_line = getattr(node, "end_lineno", line) or line
-            seen.setdefault(Finding(path, line, col, rule.code, message, end_line), act)
+            function, state = (act.func.qualname, state_name(act.key)) if act is not None else ("", "")
+            seen.setdefault(Finding(path, line, col, rule.code, message, end_line, False, function, state), act)
     result = sorted(seen.items(), key=lambda item: item[0])
     if honour_noqa and result and lines is not None:
         noqa = noqa_map(lines)
         result = [(f, act) for f, act in result if not _suppressed(f, noqa)]
     return result
+
+
+def state_name(key: SharedKey) -> str:
+    """How a finding's JSON names a piece of state: a global's name, or `Class.attribute`."""
+    return key[1] if key[0] == "g" else ".".join(key[1:])
 
 
 def _state(key: SharedKey) -> Tuple[str, ...]:
