@@ -63,6 +63,15 @@ _STDLIB = tuple(sorted({_norm(p) + os.sep for p in (sysconfig.get_paths()["stdli
 _user_files: Dict[str, bool] = {}
 
 
+_harness_files: Set[str] = set()
+
+
+def exclude_file(filename: str) -> None:
+    """Never switch inside code of `filename` (a test harness built on the explorer)."""
+    _harness_files.add(_norm(filename))
+    _user_files.clear()
+
+
 def is_user_file(filename: str) -> bool:
     """Whether code in `filename` is traced: not the explorer, not the standard library
     (installed packages are traced), not frozen modules."""
@@ -72,7 +81,7 @@ def is_user_file(filename: str) -> bool:
             known = False
         else:
             path = _norm(filename)
-            known = path not in OWN_FILES and not (
+            known = path not in OWN_FILES and path not in _harness_files and not (
                 path.startswith(_STDLIB) and "site-packages" not in path and "dist-packages" not in path)
         _user_files[filename] = known
     return known

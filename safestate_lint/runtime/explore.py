@@ -73,10 +73,10 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 from safestate_lint.runtime import _schedule
 from safestate_lint.runtime._primitives import ManagedCondition, ManagedLock, ManagedRLock, restart_numbering
 from safestate_lint.runtime._schedule import (OWN_FILES, SLEEP, ExhaustiveStrategy, Kind, PCTStrategy, RandomStrategy,
-                                              ReplayStrategy, Scheduler, Strategy, allocate_lock, current,
+                                              ReplayStrategy, Scheduler, Strategy, allocate_lock, current, exclude_file,
                                               user_site, where)
 
-__all__ = ["explore", "ExploreResult", "Kind", "STRATEGIES"]
+__all__ = ["explore", "ExploreResult", "Kind", "STRATEGIES", "exclude_file"]
 
 STRATEGIES = ("pct", "random", "exhaustive")
 SCHEDULE_VERSION = 1
