@@ -197,7 +197,8 @@ class RandomStrategy(Strategy):
 class PCTStrategy(Strategy):
     """Probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010): each thread gets a
     random priority of at least `depth`; the highest-priority thread that can run runs; at
-    `depth - 1` random steps out of an estimated `k`, the running thread drops to a low priority.
+    `depth - 1` random steps out of an estimated `k`, the running thread drops to the lowest
+    priority (below the threads that dropped before it).
     A bug of depth d shows with probability at least 1/(n k^(d-1)) per run; `k` is the longest run
     seen so far."""
 
@@ -216,7 +217,8 @@ class PCTStrategy(Strategy):
         self.rng = random.Random(self.seed * 1_000_003 + run)
         count = min(self.depth - 1, self.k)
         steps = sorted(self.rng.sample(range(1, self.k + 1), count))
-        self.change_points = {step: i + 1 for i, step in enumerate(steps)}  # the i-th drops to priority i
+        # the i-th change point drops the running thread below everyone, earlier drops included
+        self.change_points = {step: self.depth - 1 - i for i, step in enumerate(steps)}
 
     def on_step(self, scheduler: "Scheduler", me: Managed) -> None:
         drop = self.change_points.get(scheduler.steps)
