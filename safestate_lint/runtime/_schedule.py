@@ -365,7 +365,6 @@ class Scheduler:
         if me.kill or self.abandoned:
             return
         self.steps += 1  # noqa: SST101
-        self.trace.append((me.index, me.where, what))
         if self.steps > self.max_steps:
             self.fail(Kind.MAX_STEPS, None, me)
             self.park(me)
@@ -373,6 +372,7 @@ class Scheduler:
         nxt = self.pick(me)
         if nxt is not None and nxt is not me:
             self.transfer(me, nxt)
+        self.trace.append((me.index, me.where, what))  # `me` goes on now: the trace is in execution order
 
     def block(self, me: Managed, on: Any, timeout: Optional[float]) -> bool:
         """`me` cannot go on until `on` changes (or, with a timeout, virtual time passes):
