@@ -15,6 +15,8 @@ class Finding(NamedTuple):
     message: str
     end_line: int = 0
     fixable: bool = False
+    function: str = ""  # the qualified name of the function whose act is reported ("" if none)
+    state: str = ""  # the shared state it touches: a global's name, or `Class.attribute`
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -25,6 +27,8 @@ class Finding(NamedTuple):
             "code": self.code,
             "message": self.message,
             "fixable": self.fixable,
+            "function": self.function,
+            "state": self.state,
         }
 
     @classmethod
@@ -37,6 +41,8 @@ class Finding(NamedTuple):
             message=data["message"],
             end_line=data.get("end_line", data["line"]),
             fixable=data.get("fixable", False),
+            function=data.get("function", ""),
+            state=data.get("state", ""),
         )
 
     def text(self, mark: bool = False) -> str:

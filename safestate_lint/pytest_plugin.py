@@ -9,6 +9,18 @@
 - `--hammer-threads N` overrides N for the fixture and every marked test.
 - `timeout=` (default 60 s, both) fails a run whose threads do not finish, with their stacks:
   a deadlocked test never hangs the run.
+- the fixture `interleavings`: `interleavings(setup, *workers, invariant=None, **options)` runs
+  `safestate_lint.runtime.testing.explore` (a controlled scheduler: the race shows every time)
+  and fails the test with the explorer's report (seed, switches, trace, and the JSON schedule
+  to replay with `replay=`) when a run fails; otherwise it returns the `ExploreResult`.
+- the marker `@pytest.mark.explore(runs=200, strategy="pct", seed=0, ...)`: the defaults of the
+  `interleavings` fixture in that test (any `explore` keyword: depth, preemptions, max_steps).
+  The test body itself runs once, in the main thread, as usual.
+- `--safestate-explore PATH ...`: a test per function that `safestate-lint check` flags in
+  PATH and that can be called without arguments: two managed threads call it, and the test
+  fails with the race's schedule, or passes when none showed within the budget (the terminal
+  summary lists each finding's outcome).  It needs the analysis engine (LibCST), loaded only
+  when the option is given; see `safestate_lint.explore_finding`.
 
 It imports only the standard library and this package's stdlib-only runtime: no LibCST and no
 analysis engine are loaded into users' test runs.
@@ -24,7 +36,7 @@ from typing import Any, Callable, List, Optional
 
 import pytest
 
-from safestate_lint.runtime.testing import run_threads
+from safestate_lint.runtime.testing import ExploreResult, explore, run_threads
 
 DEFAULT_THREADS = 8
 
@@ -61,11 +73,87 @@ def pytest_addoption(parser: Any) -> None:
     group = parser.getgroup("safestate", "safestate-lint: hammer code with threads")
     group.addoption("--hammer-threads", type=int, default=None, metavar="N",
                     help="threads for the hammer fixture and every @pytest.mark.hammer test")
+    group.addoption("--safestate-explore", nargs="+", default=None, metavar="PATH",
+                    help="explore each zero-argument function that `safestate-lint check` flags in PATH")
 
 
 def pytest_configure(config: Any) -> None:
     config.addinivalue_line(
         "markers", "hammer(threads=8, iterations=100): run the test body in N threads at once, M times each")
+    config.addinivalue_line(
+        "markers", "explore(runs=200, strategy='pct', seed=0): defaults of the interleavings fixture in this test")
+
+
+class ExploreFailure(AssertionError):
+    """A run under the explorer failed: the message is its report, with the schedule to replay."""
+
+
+@pytest.fixture
+def interleavings(request: Any) -> Callable[..., ExploreResult]:
+    """`interleavings(setup, *workers, invariant=None, **options)`: see the module documentation."""
+    marker = request.node.get_closest_marker("explore")
+    defaults = dict(marker.kwargs) if marker is not None else {}
+
+    def run(setup: Callable[[], Any], *workers: Callable[[Any], Any], invariant: Optional[Callable[[Any], Any]] = None,
+            **options: Any) -> ExploreResult:
+        result = explore(setup, *workers, invariant=invariant, **{**defaults, **options})
+        if result.failed:
+            raise ExploreFailure(result.report())
+        return result
+    return run
+
+
+def pytest_collection_modifyitems(session: Any, config: Any, items: List[Any]) -> None:
+    paths = config.getoption("safestate_explore", None)
+    if not paths:
+        return
+    from safestate_lint.explore_finding import check_findings, explore_findings  # the engine: only on request
+
+    seen = set()
+    for finding in check_findings(paths):
+        function = (finding.get("path"), finding.get("function"))
+        if function[1] and function in seen:
+            continue  # one exploration per function: its findings share the race
+        seen.add(function)
+        name = f"safestate-explore[{finding.get('path')}:{finding.get('line')}:{finding.get('code')}]"
+        items.append(ExploreFindingItem.from_parent(session, name=name, paths=paths, finding=finding,
+                                                    run=explore_findings))
+
+
+class ExploreFindingItem(pytest.Item):
+    """One finding of `--safestate-explore`: fails with the schedule when the race shows."""
+
+    def __init__(self, *, paths: List[str], finding: Any, run: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.paths, self.finding, self.run = paths, finding, run
+        self.outcome: Any = None
+
+    def runtest(self) -> None:
+        self.outcome = self.run(self.paths, findings=[self.finding])[0]
+        self.config.stash.setdefault(_OUTCOMES, []).append(self.outcome)
+        if self.outcome.status == "skipped":
+            pytest.skip(self.outcome.reason)
+        if self.outcome.status == "race":
+            raise ExploreFailure(f"{self.outcome.describe()}\n{self.outcome.result.report()}")
+
+    def repr_failure(self, excinfo: Any, style: Any = None) -> str:
+        if isinstance(excinfo.value, ExploreFailure):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> Any:
+        return self.finding.get("path", ""), (self.finding.get("line") or 1) - 1, self.name
+
+
+_OUTCOMES: Any = pytest.StashKey[list]() if hasattr(pytest, "StashKey") else "safestate_explore_outcomes"
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: Any, config: Any) -> None:
+    outcomes = config.stash.get(_OUTCOMES, None) if hasattr(config, "stash") else None
+    if outcomes:
+        terminalreporter.section("safestate-explore")
+        for outcome in outcomes:
+            terminalreporter.write_line(outcome.describe())
 
 
 def _threads(config: Any, wanted: int) -> int:

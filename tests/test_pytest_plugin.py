@@ -83,3 +83,60 @@ def test_a_deadlocked_hammer_fails_with_the_stuck_stacks(tmp_path):
     result = run_pytest(tmp_path)
     assert result.returncode == 1 and "HammerTimeout" in result.stdout, result.stdout
     assert "2 of 2 threads did not finish within 1s" in result.stdout and "in take_twice" in result.stdout
+
+
+EXPLORE_TESTS = '''import threading
+
+import pytest
+
+
+class Counter:
+    def __init__(self):
+        self.n = 0
+        self.lock = threading.Lock()
+
+
+def bump(c):
+    c.n += 1
+
+
+def bump_locked(c):
+    with c.lock:
+        c.n += 1
+
+
+def is_two(c):
+    assert c.n == 2
+
+
+def test_racy(interleavings):
+    interleavings(Counter, bump, bump, invariant=is_two)
+
+
+def test_fixed(interleavings):
+    result = interleavings(Counter, bump_locked, bump_locked, invariant=is_two, runs=30)
+    assert result.runs == 30 and not result.failed
+
+
+@pytest.mark.explore(strategy="random", seed=5, runs=50)
+def test_marked(interleavings):
+    interleavings(Counter, bump, bump, invariant=is_two)
+
+
+@pytest.mark.explore(strategy="exhaustive")
+def test_marked_fixed(interleavings):
+    assert interleavings(Counter, bump_locked, bump_locked, invariant=is_two).exhausted
+'''
+
+
+def test_interleavings_fixture_and_explore_marker(tmp_path):
+    """The fixture fails a racy test with the report and its replayable schedule; the marker
+    sets the fixture's defaults; fixed code passes."""
+    (tmp_path / "test_explored.py").write_text(EXPLORE_TESTS)
+    result = run_pytest(tmp_path)
+    assert result.returncode == 1 and "2 failed, 2 passed" in result.stdout, result.stdout
+    assert "ExploreFailure: explore: invariant on run" in result.stdout
+    assert "(strategy pct, seed 0" in result.stdout and "(strategy random, seed 5" in result.stdout
+    assert '"choices": [' in result.stdout and "switches (" in result.stdout and "c.n += 1" in result.stdout
+    strict = run_pytest(tmp_path, "-k", "marked_fixed")
+    assert strict.returncode == 0 and "1 passed" in strict.stdout, strict.stdout  # the marker is registered

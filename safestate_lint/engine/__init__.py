@@ -127,7 +127,8 @@ def reports(analysis: ModuleAnalysis, path: str, *, honour_noqa: bool = True,
             line = getattr(node, "lineno", 1)
             col = char_col(lines, line, getattr(node, "col_offset", 0))
             end_line = getattr(node, "end_lineno", line) or line
-            seen.setdefault(Finding(path, line, col, rule.code, message, end_line), act)
+            function, state = (act.func.qualname, state_name(act.key)) if act is not None else ("", "")
+            seen.setdefault(Finding(path, line, col, rule.code, message, end_line, False, function, state), act)
     result = sorted(seen.items(), key=lambda item: item[0])
     if honour_noqa and result and lines is not None:
         noqa = noqa_map(lines)
@@ -139,6 +140,11 @@ def single_threaded_test(config: Config, path: str, lines: Sequence[str]) -> boo
     """A test module that starts no threads runs on one thread: none of its findings is a race
     (`single-threaded-tests`, on by default)."""
     return config.single_threaded_tests and is_test_module(config.relative(path)) and not starts_concurrency(lines)
+
+
+def state_name(key: SharedKey) -> str:
+    """How a finding's JSON names a piece of state: a global's name, or `Class.attribute`."""
+    return key[1] if key[0] == "g" else ".".join(key[1:])
 
 
 def _state(key: SharedKey) -> Tuple[str, ...]:

@@ -1,4 +1,6 @@
-"""`hammer`: run a function from many threads at once, for users' own concurrency tests."""
+"""Tools for users' own concurrency tests: `hammer` runs a function from many threads at once;
+`explore` (from `safestate_lint.runtime.explore`, re-exported here) runs threads under a
+controlled scheduler so a race shows every time and replays."""
 
 from __future__ import annotations
 
@@ -7,6 +9,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, List, Tuple
+
+from safestate_lint.runtime.explore import ExploreResult, explore
+
+__all__ = ["ExploreResult", "HammerResult", "ThreadRun", "explore", "hammer", "run_threads"]
 
 
 @dataclass
