@@ -188,16 +188,73 @@ def test_a_listener_that_writes_sees_its_change_after_every_listener_got_the_fir
     assert log == [("first", "a"), ("second", "a"), ("first", "b"), ("second", "b")]
 
 
-def test_a_submodule_import_never_shadows_the_function_of_the_same_name():
-    """`ttl.py` imports `singleton.py`, which set the package attribute `singleton` to the
-    module: `from safestate_lint.runtime import TTLCache, singleton` gave a module."""
+IMPORT_ORDERS = {
+    "deprecated path first": "import safestate_lint.runtime.singleton\n",
+    "deprecated path as m": "import safestate_lint.runtime.singleton as m\nassert m is r.singleton\n",
+    "function first, then the deprecated path": ("from safestate_lint.runtime import singleton as first\n"
+                                                 "import safestate_lint.runtime.singleton\n"
+                                                 "assert first is r.singleton\n"),
+    "a name from the deprecated path": "from safestate_lint.runtime.singleton import Singleton, singleton\n",
+    "importlib": "import importlib\nimportlib.import_module('safestate_lint.runtime.singleton')\n",
+    "through TTLCache": "from safestate_lint.runtime import TTLCache, Singleton\n",
+    "the new module first": "import safestate_lint.runtime.singletons\n",
+    "star import": "from safestate_lint.runtime import *\n",
+}
+
+
+@pytest.mark.parametrize("before", list(IMPORT_ORDERS.values()), ids=list(IMPORT_ORDERS))
+def test_from_runtime_import_singleton_is_the_function_in_every_import_order(before):
+    """Importing `safestate_lint.runtime.singleton` set the package attribute `singleton` to
+    the module of that name: a later `from safestate_lint.runtime import singleton` gave a
+    module, and `@singleton` raised `TypeError: 'module' object is not callable`."""
     import subprocess
     import sys
 
-    code = ("from safestate_lint.runtime import TTLCache, singleton\n"
-            "import safestate_lint.runtime.singleton\n"
+    code = ("import inspect, warnings\nwarnings.simplefilter('ignore', DeprecationWarning)\n"
+            "import safestate_lint.runtime as r\n" + before +
+            "from safestate_lint.runtime import singleton\n"  # alone: a second name hid the defect
+            "assert inspect.isfunction(singleton) and r.singleton is singleton, singleton\n"
             "from safestate_lint.runtime import Singleton\n"
-            "assert callable(singleton) and not hasattr(singleton, '__file__'), singleton\n")
+            "@singleton\ndef make():\n    return object()\n"
+            "assert make() is make()\n"
+            "from safestate_lint.runtime.singletons import singleton as real, Singleton as RealClass\n"
+            "assert singleton is real and Singleton is RealClass\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     assert result.returncode == 0, result.stderr
+
+
+def test_the_deprecated_module_path_warns_where_it_is_imported_and_keeps_its_names():
+    import subprocess
+    import sys
+
+    code = ("import warnings\n"
+            "with warnings.catch_warnings(record=True) as caught:\n"
+            "    warnings.simplefilter('always')\n"
+            "    import safestate_lint.runtime.singleton as m\n"
+            "from safestate_lint.runtime import Singleton, singleton\n"
+            "[w] = caught\n"
+            "assert w.category is DeprecationWarning and 'safestate_lint.runtime.singletons' in str(w.message), w\n"
+            "assert w.filename == '<string>' and w.lineno == 4, (w.filename, w.lineno)  # the importer's line\n"
+            "assert m.singleton is singleton and m.Singleton is Singleton and callable(m.check_not_creating)\n"
+            "@m.singleton\ndef make():\n    return []\n"
+            "assert make() is make()\n"
+            "class S(m.Singleton):\n    pass\n"
+            "assert S.instance() is S.instance()\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    # under -W error (pytest's filterwarnings=error does the same) the old path fails loudly
+    failing = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c",
+                              "import safestate_lint.runtime.singleton"], capture_output=True, text=True, timeout=60, env=env)
+    assert failing.returncode != 0 and "DeprecationWarning" in failing.stderr
+
+
+def test_no_runtime_submodule_is_named_like_a_name_the_package_exports():
+    """A submodule import binds the package attribute of its name: a submodule named like an
+    exported name would replace that name (the `singleton` defect)."""
+    import safestate_lint.runtime as runtime
+
+    folder = Path(runtime.__file__).parent
+    modules = {p.stem for p in folder.glob("*.py")} | {p.name for p in folder.iterdir() if (p / "__init__.py").exists()}
+    assert modules & set(runtime.__all__) == {"singleton"}  # the deprecated shim, which stands for the function
