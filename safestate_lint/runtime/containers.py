@@ -17,6 +17,8 @@ read-modify-write) goes under `with d.lock:`, or through `get_or_set` and `updat
 from __future__ import annotations
 
 import copy
+import copyreg
+import operator
 import reprlib
 import threading
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple, TypeVar,
@@ -215,9 +217,21 @@ class LockedList(_Snapshots, List[T]):
         with self._lock:
             list.clear(self)
 
-    def sort(self, *args: Any, **kwargs: Any) -> None:
+    def sort(self, *, key: Optional[Callable[[T], Any]] = None, reverse: bool = False) -> None:
+        """Sort in place, as `list.sort`; readers see the old order or the new, never less.
+
+        `list.sort` empties the list while it runs (its items wait in a private array), and
+        readers take no lock: `len(l)` read 0 mid-sort.  A copy is sorted instead and put back
+        with one slice assignment, which keeps the length and never runs Python code.  If the
+        key or a comparison raises, the list is unchanged.
+        """
         with self._lock:
-            list.sort(self, *args, **kwargs)
+            before = list.copy(self)
+            items = sorted(before, key=key, reverse=reverse)
+            # only this thread can write now: its key or a comparison changed the list
+            if list.__len__(self) != len(before) or any(map(operator.is_not, list.__iter__(self), before)):
+                raise ValueError("list modified during sort")
+            list.__setitem__(self, slice(None), items)
 
     def reverse(self) -> None:
         with self._lock:

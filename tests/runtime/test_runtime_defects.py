@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from safestate_lint.runtime import AsyncRWLock, StateManager, TTLCache, singleton
+from safestate_lint.runtime import AsyncRWLock, LockedDict, LockedList, LockedSet, StateManager, TTLCache, singleton
 from safestate_lint.runtime.testing import hammer
 
 
@@ -258,3 +258,97 @@ def test_no_runtime_submodule_is_named_like_a_name_the_package_exports():
     folder = Path(runtime.__file__).parent
     modules = {p.stem for p in folder.glob("*.py")} | {p.name for p in folder.iterdir() if (p / "__init__.py").exists()}
     assert modules & set(runtime.__all__) == {"singleton"}  # the deprecated shim, which stands for the function
+
+
+def test_a_reader_never_sees_a_sorting_list_empty():
+    """CPython empties a list while it sorts (its items sit in a private array until the end);
+    LockedList readers take no lock, so `len(l)` read 0 and `l[0]` raised IndexError on a list
+    that never had fewer than 500 items. A key function written in Python lets the GIL switch
+    mid-sort; the free-threaded build shows it without one too."""
+    import sys
+
+    items = LockedList(range(500))
+    stop = threading.Event()
+    start = threading.Barrier(3)
+    seen = []  # per reader: (smallest len read, IndexErrors, reads)
+
+    def sorter():
+        start.wait()
+        deadline = time.monotonic() + 1.0
+        flip = False
+        while time.monotonic() < deadline:
+            items.sort(key=lambda x: -x if flip else x)
+            items.sort(reverse=True)
+            flip = not flip
+        stop.set()
+
+    def reader():
+        smallest, errors, reads = len(items), 0, 0
+        start.wait()
+        while not stop.is_set():
+            smallest = min(smallest, len(items))
+            try:
+                items[0]
+                items[-1]
+            except IndexError:
+                errors += 1
+            reads += 1
+        seen.append((smallest, errors, reads))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=f) for f in (sorter, reader, reader)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(seen) == 2 and all(reads > 1000 for _, _, reads in seen), seen
+    assert all(smallest == 500 and errors == 0 for smallest, errors, _ in seen), seen
+    assert list(items) == sorted(range(500)) or list(items) == sorted(range(500), reverse=True)
+
+
+def test_sort_keeps_list_semantics():
+    items = LockedList([3, 1, 2])
+    items.sort(reverse=True)
+    assert items == [3, 2, 1]
+    items.sort(key=lambda x: -x)
+    assert items == [3, 2, 1]
+    items.sort()
+    assert items == [1, 2, 3] and type(items) is LockedList
+    pairs = LockedList([(1, "b"), (0, "a"), (1, "a")])
+    pairs.sort(key=lambda p: p[0])  # stable
+    assert pairs == [(0, "a"), (1, "b"), (1, "a")]
+
+    def broken(x):
+        if x == 2:
+            raise RuntimeError("key failed")
+        return -x
+
+    items = LockedList([1, 3, 2, 5])
+    with pytest.raises(RuntimeError, match="key failed"):
+        items.sort(key=broken)
+    assert items == [1, 3, 2, 5]  # unchanged, never half-sorted
+    with pytest.raises(TypeError):
+        LockedList([1, "a"]).sort()
+    with pytest.raises(TypeError):
+        items.sort(lambda x: x)  # type: ignore[misc]  # keyword-only, as list.sort
+
+    def meddling(x):  # the key changes the list it sorts (same thread: the lock is re-entrant)
+        if x == 1:
+            items.append(99)
+        return x
+
+    items = LockedList([2, 1])
+    with pytest.raises(ValueError, match="list modified during sort"):
+        items.sort(key=meddling)
+
+    def replacing(x):
+        items[0] = x  # same length, other items: still a modification
+        return x
+
+    items = LockedList([2, 1])
+    with pytest.raises(ValueError, match="list modified during sort"):
+        items.sort(key=replacing)
