@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import copy
 import os
+import pickle
 import stat
 import threading
 import time
@@ -352,3 +354,89 @@ def test_sort_keeps_list_semantics():
     items = LockedList([2, 1])
     with pytest.raises(ValueError, match="list modified during sort"):
         items.sort(key=replacing)
+
+
+INITS = []  # every __init__ call of the subclasses below
+
+
+class NamedDict(LockedDict):
+    """A subclass whose __init__ needs another argument (module level: pickle finds it)."""
+
+    def __init__(self, name, *args, **kwargs):
+        INITS.append(name)
+        super().__init__(*args, **kwargs)
+        self.name = name
+
+
+class NamedList(LockedList):
+    def __init__(self, name, items=()):
+        INITS.append(name)
+        super().__init__(items)
+        self.name = name
+
+
+class NamedSet(LockedSet):
+    def __init__(self, name, items=()):
+        INITS.append(name)
+        super().__init__(items)
+        self.name = name
+
+
+class PlainNamedDict(dict):
+    def __init__(self, name, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.name = name
+
+
+class PlainNamedList(list):
+    def __init__(self, name, items=()):
+        super().__init__(items)
+        self.name = name
+
+
+def _copies(value):
+    yield "copy.copy", copy.copy(value)
+    yield "copy.deepcopy", copy.deepcopy(value)
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        yield f"pickle protocol {protocol}", pickle.loads(pickle.dumps(value, protocol))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: NamedDict("d", {"a": [1]}),
+    lambda: NamedList("l", [[1], 2]),
+    lambda: NamedSet("s", {1, 2}),
+], ids=["LockedDict", "LockedList", "LockedSet"])
+def test_a_subclass_whose_init_takes_other_arguments_copies_and_pickles_without_calling_it(make):
+    """`copy`, `deepcopy` and `pickle` called `type(x)()` or `type(x)(items)`, so a subclass whose
+    `__init__` needs a name raised TypeError, where a dict or list subclass copies fine (it is
+    rebuilt with `cls.__new__(cls)`, its items and its `__dict__`, without `__init__`)."""
+    original = make()
+    original.extra = {"kept": True}
+    del INITS[:]
+    for how, clone in _copies(original):
+        assert type(clone) is type(original) and clone == original, how
+        assert clone.name == original.name and clone.extra == {"kept": True}, how
+        assert clone.lock is not original.lock, how
+        with clone.lock:  # a working lock of its own
+            pass
+    assert original.copy().name == original.name and type(original.copy()) is type(original)
+    assert INITS == []  # never called __init__
+    deep = copy.deepcopy(original)
+    if isinstance(original, (dict, list)):
+        inner = deep["a"] if isinstance(deep, dict) else deep[0]
+        assert inner == [1] and inner is not (original["a"] if isinstance(original, dict) else original[0])
+    # writes on the copy take its own lock and leave the original alone
+    if isinstance(deep, dict):
+        deep["b"] = 2
+    elif isinstance(deep, list):
+        deep.append(3)
+    else:
+        deep.add(3)
+    assert deep != original
+
+
+@pytest.mark.parametrize("plain", [PlainNamedDict("d", a=1), PlainNamedList("l", [1])], ids=["dict", "list"])
+def test_builtin_subclasses_copy_and_pickle_without_init(plain):
+    """The behaviour the locked containers now match (a set subclass does call __init__)."""
+    for how, clone in _copies(plain):
+        assert type(clone) is type(plain) and clone == plain and clone.name == plain.name, how
