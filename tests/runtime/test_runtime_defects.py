@@ -47,11 +47,11 @@ def test_persisted_state_keeps_the_file_mode_and_cleans_crashed_temporaries(tmp_
     path = tmp_path / "state.json"
     path.write_text("{}")
     os.chmod(path, 0o644)
-    stale = tmp_path / ".state.json.abc123.tmp"
+    stale = tmp_path / ".state.json.abc123de.tmp"
     stale.write_text("half a write")
     old = time.time() - 3600
     os.utime(stale, (old, old))
-    fresh = tmp_path / ".state.json.def456.tmp"  # another writer may be using it: kept
+    fresh = tmp_path / ".state.json.def456gh.tmp"  # another writer may be using it: kept
     fresh.write_text("in progress")
     m = StateManager(path=str(path))
     assert not stale.exists() and fresh.exists()
@@ -440,3 +440,53 @@ def test_builtin_subclasses_copy_and_pickle_without_init(plain):
     """The behaviour the locked containers now match (a set subclass does call __init__)."""
     for how, clone in _copies(plain):
         assert type(clone) is type(plain) and clone == plain and clone.name == plain.name, how
+
+
+def test_stale_temporary_cleanup_removes_only_this_paths_own_temporaries(tmp_path):
+    """On open, a StateManager removed every old `.state.json.*.tmp`: also the temporaries of
+    `state.json.bak` (`.state.json.bak.XXXXXXXX.tmp`) and files that only looked similar."""
+    path = tmp_path / "state.json"  # never written yet: a crash during the first write
+    old = time.time() - 3600
+
+    def make(name):
+        f = tmp_path / name
+        f.write_text("x")
+        os.utime(f, (old, old))
+        return f
+
+    own = [make(".state.json.k3_9zq0a.tmp"), make(".state.json.abcdefgh.tmp")]
+    others = [
+        make(".state.json.bak.abcdefgh.tmp"),  # atomic_write's temporary for state.json.bak
+        make(".other.json.abcdefgh.tmp"),
+        make(".state.json.notes.tmp"),  # not mkstemp's eight characters
+        make(".state.json.ABCDEFGH.tmp"),  # mkstemp never uses capitals
+        make("state.json.abcdefgh.tmp"),  # no leading dot
+        make(".state.json.abcdefgh.tmp.keep"),
+    ]
+    (tmp_path / ".state.json.dir12345.tmp").mkdir()  # not a file: left alone
+    StateManager(path=str(path))
+    assert [f.name for f in own if f.exists()] == []
+    assert [f.name for f in others if not f.exists()] == []
+    assert (tmp_path / ".state.json.dir12345.tmp").is_dir()
+
+
+def test_a_write_leaves_no_temporary_and_its_name_matches_the_cleanup_pattern(tmp_path, monkeypatch):
+    """The cleanup pattern and atomic_write's naming must agree, or crashed writes leak."""
+    import re
+    import tempfile
+
+    from safestate_lint.runtime._atomic import temporary_pattern
+
+    made = []
+    real = tempfile.mkstemp
+
+    def spy(*args, **kwargs):
+        fd, name = real(*args, **kwargs)
+        made.append(os.path.basename(name))
+        return fd, name
+
+    monkeypatch.setattr(tempfile, "mkstemp", spy)
+    m = StateManager(path=str(tmp_path / "s.json"))
+    m.set("a", 1)
+    assert len(made) == 1 and re.fullmatch(temporary_pattern(str(tmp_path / "s.json")), made[0]), made
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json"]
