@@ -10,7 +10,6 @@ costs only the containers module, not asyncio.
 from __future__ import annotations
 
 import importlib
-import sys
 from typing import TYPE_CHECKING, Any, Dict
 
 _WHERE: Dict[str, str] = {
