@@ -410,7 +410,10 @@ class LockedSet(_Snapshots, Set[T]):
         # not `(cls, (items,))` as a set pickles: that calls `__init__`; the items travel as state
         return (_NEWOBJ, (type(self),), (list(self.snapshot()), getattr(self, "__dict__", None) or None))
 
-    def __setstate__(self, state: Tuple[List[T], Optional[Dict[str, Any]]]) -> None:
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, dict):  # pickled by an earlier release: `(cls, (items,), __dict__)`
+            self.__dict__.update(state)
+            return
         items, attributes = state
         with self._lock:
             set.update(self, items)

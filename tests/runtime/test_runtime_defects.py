@@ -382,6 +382,17 @@ class NamedSet(LockedSet):
         self.name = name
 
 
+class TaggedSet(LockedSet):
+    pass
+
+
+class _PickledByTheLastRelease:
+    """Pickles as the last release pickled a LockedSet subclass: `(cls, (items,), __dict__)`."""
+
+    def __reduce__(self):
+        return (TaggedSet, ([1, 2],), {"tag": "kept"})
+
+
 class PlainNamedDict(dict):
     def __init__(self, name, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -433,6 +444,12 @@ def test_a_subclass_whose_init_takes_other_arguments_copies_and_pickles_without_
     else:
         deep.add(3)
     assert deep != original
+
+
+def test_a_locked_set_pickled_by_the_last_release_still_loads():
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        loaded = pickle.loads(pickle.dumps(_PickledByTheLastRelease(), protocol))
+        assert type(loaded) is TaggedSet and loaded == {1, 2} and loaded.tag == "kept"
 
 
 @pytest.mark.parametrize("plain", [PlainNamedDict("d", a=1), PlainNamedList("l", [1])], ids=["dict", "list"])
