@@ -10,14 +10,13 @@ costs only the containers module, not asyncio.
 from __future__ import annotations
 
 import importlib
-import sys
 from typing import TYPE_CHECKING, Any, Dict
 
 _WHERE: Dict[str, str] = {
     "LockedDict": "containers", "LockedList": "containers", "LockedSet": "containers",
     "AtomicCounter": "counter", "LockTimeout": "errors",
     "RWLock": "rwlock", "AsyncRWLock": "rwlock",
-    "singleton": "singleton", "Singleton": "singleton",
+    "singleton": "singletons", "Singleton": "singletons",
     "StateManager": "state", "Transaction": "state", "MISSING": "state",
     "TTLCache": "ttl", "GuardedBy": "guarded",
 }
@@ -29,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover - `X as X`: explicit re-exports for type c
     from safestate_lint.runtime.errors import LockTimeout as LockTimeout
     from safestate_lint.runtime.guarded import GuardedBy as GuardedBy
     from safestate_lint.runtime.rwlock import AsyncRWLock as AsyncRWLock, RWLock as RWLock
-    from safestate_lint.runtime.singleton import Singleton as Singleton, singleton as singleton
+    from safestate_lint.runtime.singletons import Singleton as Singleton, singleton as singleton
     from safestate_lint.runtime.state import MISSING as MISSING, StateManager as StateManager, Transaction as Transaction
     from safestate_lint.runtime.ttl import TTLCache as TTLCache
 
@@ -38,14 +37,9 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'safestate_lint.runtime' has no attribute {name!r}")
-    importlib.import_module(f"safestate_lint.runtime.{module}")
-    # bind every name of every submodule loaded by now: importing `singleton.py` (also from
-    # `ttl.py`) set the package attribute `singleton` to the submodule itself; the function wins
-    for other, where in _WHERE.items():
-        loaded = sys.modules.get(f"safestate_lint.runtime.{where}")
-        if loaded is not None:
-            globals()[other] = getattr(loaded, other)
-    return globals()[name]
+    value = getattr(importlib.import_module(f"safestate_lint.runtime.{module}"), name)
+    globals()[name] = value  # bound once: later lookups skip this function
+    return value
 
 
 def __dir__() -> list:

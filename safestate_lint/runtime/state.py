@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, MutableMapping, Optional, Set, Tuple
 
-from safestate_lint.runtime._atomic import atomic_write
+from safestate_lint.runtime._atomic import atomic_write, remove_stale_temporaries
 from safestate_lint.runtime.errors import LockTimeout
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,9 @@ class StateManager:
     * `lock_timeout`: waiting longer raises `LockTimeout`;
     * `path`: optional JSON persistence, written atomically (temporary file, fsync,
       replace) before a change becomes visible, and reloaded on start.  If the write
-      fails the change is not applied, so memory and disk always agree.
+      fails the change is not applied, so memory and disk always agree.  Opening removes
+      the temporary files of this path that a crashed write left, once a minute old (a
+      younger one may be another process's write in progress).
     """
 
     def __init__(self, initial: Optional[Mapping[str, Any]] = None, *, lock_timeout: Optional[float] = 5.0,
@@ -67,7 +69,7 @@ class StateManager:
         self._last_timeout: Optional[float] = None
         self._listener_errors = 0
         if path is not None:
-            _remove_stale_temporaries(path)
+            remove_stale_temporaries(path)
         if path is not None and os.path.exists(path):
             with open(path, encoding="utf-8") as handle:
                 loaded = json.load(handle)
@@ -310,25 +312,6 @@ def _shape(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return f"{type(value).__name__}(" + ",".join(_shape(v) for v in value) + ")"
     return type(value).__name__
-
-
-def _remove_stale_temporaries(path: str, older_than: float = 60.0) -> None:
-    """Temporary files a crashed persistent write left beside `path` (not a write in progress)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    prefix = f".{os.path.basename(path)}."
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return
-    now = time.time()
-    for name in names:
-        if name.startswith(prefix) and name.endswith(".tmp"):
-            full = os.path.join(directory, name)
-            try:
-                if now - os.stat(full).st_mtime > older_than:
-                    os.unlink(full)
-            except OSError:
-                pass
 
 
 class Transaction(MutableMapping[str, Any]):

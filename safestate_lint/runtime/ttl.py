@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Generic, Hashable, Optional, Tuple, TypeVar, cast
 
-from safestate_lint.runtime.singleton import _CREATING, _Attempt, _creating, check_not_creating
+from safestate_lint.runtime.singletons import _CREATING, _Attempt, _creating, check_not_creating
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
