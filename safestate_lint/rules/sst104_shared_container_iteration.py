@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Dict, Iterator
+from typing import Dict, Iterator, Set
 
 from safestate_lint.engine.analysis import Act, ModuleAnalysis, SharedKey
 from safestate_lint.engine.facts import BEFORE_SHARING
@@ -81,9 +81,12 @@ class SharedContainerIteration(Rule):
     @classmethod
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
         mutators: Dict[SharedKey, Act] = {}
+        guarded: Set[SharedKey] = set()  # touched under a thread lock somewhere: the code says it needs one
         for act in m.acts:
             if act.kind == "mutate" and act.func.name not in BEFORE_SHARING:
                 mutators.setdefault(act.key, act)
+            if act.key[0] != "g" and any(m.thread_capable(region) for region in act.locks):
+                guarded.add(act.key)
         for act in once_per(m.acts, lambda a: (id(a.node), a.key)):
             if act.kind != "iterate" or m.is_locked(act) or act.key not in mutators:
                 continue
@@ -91,8 +94,8 @@ class SharedContainerIteration(Rule):
             if binding is None or not (binding.is_mutable_container or (binding.kind == "locked" and binding.type_name == "dict")):
                 continue  # a LockedDict iterates like a dict (live); LockedList/LockedSet iterate a snapshot
             writer = mutators[act.key]
-            if writer.func is act.func and act.key[0] != "g":
-                continue  # the object's own method, one thread at a time
+            if act.key[0] != "g" and (writer.func is act.func or act.key not in guarded):
+                continue  # an object's container its class never locks: no sign threads share it
             owner = "module-level " if act.key[0] == "g" else ""
             yield act.node, (
                 f"{owner}{container_word(m, act)} {shared_name(m, act)} is iterated {where(act)} without a lock "
