@@ -126,6 +126,7 @@ class ModuleBindings(ClassFacts):
         self._collect_global_rebinds()
         self._collect_shared_classes()
         self._collect_lock_classes()
+        self._collect_thread_classes()
         self._mark_import_time_methods()
         self._mark_returned_inner_functions()
 

@@ -8,7 +8,7 @@ and methods; it finds things on first use and remembers them.
 from __future__ import annotations
 
 import ast
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from safestate_lint.engine.facts import Binding
 from safestate_lint.engine.prepass import TextIndex
@@ -58,12 +58,16 @@ class ClassFacts(TextIndex):
     instance_attrs: Dict[Tuple[str, str], Binding]
     shared_classes: Set[str]
     _instance_attrs_done: Set[str]
+    lines: Optional[Sequence[str]]
 
     def _init_class_facts(self) -> None:
         # classes that own a threading lock (their attributes are checked for consistent locking,
         # SST302), and every class's attributes assigned through `self` (an instance attribute
         # shadows a class attribute of the same name, SST301); the rest is found on first use
         self.lock_classes: Set[str] = set()
+        # classes built for threads that own no lock: why each is shared ("it starts a thread on
+        # 'C._run' (line 12)", "its docstring says thread-safe"); their attributes are state too
+        self.thread_classes: Dict[str, str] = {}
         self._self_assigned: Dict[str, Set[str]] = {}
         self._watched: Dict[str, List[int]] = {}
         self._locked_names: Optional[Set[str]] = None
@@ -81,8 +85,75 @@ class ClassFacts(TextIndex):
             names = {attr for (owner, attr), b in self.class_attrs.items() if owner == class_name and b.kind == "container"}
             if class_name in self.lock_classes:
                 names |= self._under_class_locks()
+            if class_name in self.lock_classes:
+                names |= self._racy_attrs(class_name)
             found = self._watched[class_name] = self._occurrences(sorted(names)) if names else []
         return found
+
+    def _racy_attrs(self, class_name: str) -> Set[str]:
+        """Attributes of a class built for threads that a method read-modify-writes (`self.n += 1`)
+        or tests and then assigns (`if self.x is None: self.x = ...`): SST304's candidates."""
+        found: Set[str] = set()
+        for self_name, node in _method_statements(self.classes[class_name]):
+            if isinstance(node, ast.AugAssign):
+                attr = _self_attr(node.target, self_name)
+                if attr is not None:
+                    found.add(attr)
+            elif isinstance(node, ast.If):
+                tested = {a for sub in walk(node.test) for a in [_self_attr(sub, self_name)] if a is not None}
+                for inner in node.body:
+                    for target in getattr(inner, "targets", [getattr(inner, "target", None)]):
+                        attr = _self_attr(target, self_name) if target is not None else None
+                        if attr is not None and attr in tested:
+                            found.add(attr)
+        return found
+
+    def _collect_thread_classes(self) -> None:
+        """Classes built for threads though they own no lock: a method starts a thread, timer or
+        executor job on one of the class's own methods (`Thread(target=self._run)`), the class is
+        a `threading.Thread` subclass, its docstring says it is thread-safe, or its line carries
+        `# safestate: shared`. They join `lock_classes`: their attributes are shared state."""
+        offsets = self._occurrences(("Thread", "Timer", "submit", "to_thread", "run_in_executor",
+                                     "thread-safe", "thread safe", "threadsafe", "safestate: shared"))
+        if self._text is not None and not offsets:
+            return
+        for name, cls in self.classes.items():
+            if name in self.lock_classes or not self._node_contains(offsets, cls):
+                continue
+            why = self._why_shared(cls)
+            if why:
+                self.thread_classes[name] = why
+                self.lock_classes.add(name)
+                if name not in self.shared_classes:
+                    self._collect_instance_attrs(name)
+
+    def _why_shared(self, cls: ast.ClassDef) -> str:
+        doc = (ast.get_docstring(cls) or "").lower()
+        if "thread-safe" in doc or "thread safe" in doc or "threadsafe" in doc:
+            return "its docstring says it is thread-safe"
+        if self.lines is not None and "safestate: shared" in self.lines[cls.lineno - 1]:
+            return "it is marked '# safestate: shared'"
+        if any(dotted_name(base) in ("threading.Thread", "Thread") for base in cls.bases):
+            return "it is a Thread whose run() races with its callers"
+        for self_name, node in _method_statements(cls):
+            for call in walk(node):
+                if not isinstance(call, ast.Call):
+                    continue
+                name = dotted_name(call.func) or ""
+                last = name.rsplit(".", 1)[-1]
+                if last in ("Thread", "Timer"):
+                    targets = [k.value for k in call.keywords if k.arg in ("target", "function")] + call.args[1:2]
+                elif last in ("submit", "to_thread", "start_new_thread"):
+                    targets = call.args[:1]
+                elif last == "run_in_executor":
+                    targets = call.args[1:2]
+                else:
+                    continue
+                for target in targets:
+                    method = _self_attr(target, self_name)
+                    if method is not None:
+                        return f"it starts a thread on '{cls.name}.{method}' (line {call.lineno})"
+        return ""
 
     def _under_class_locks(self) -> Set[str]:
         """`self.x` mentioned inside `with self.<its lock>:` in a method of a lock-owning class,

@@ -16,6 +16,7 @@ from safestate_lint.rules.sst203_broken_double_checked_locking import BrokenDoub
 from safestate_lint.rules.sst301_shared_class_attribute_mutation import SharedClassAttributeMutation
 from safestate_lint.rules.sst302_inconsistent_locking import InconsistentLocking
 from safestate_lint.rules.sst303_guarded_by_violation import GuardedByViolation
+from safestate_lint.rules.sst304_unprotected_state_in_thread_safe_class import UnprotectedStateInThreadSafeClass
 from safestate_lint.rules.sst401_lock_created_per_call import LockCreatedPerCall
 from safestate_lint.rules.sst402_acquire_without_release import AcquireWithoutRelease
 from safestate_lint.rules.sst403_lock_order_inversion import LockOrderInversion
@@ -34,6 +35,7 @@ ALL_RULES: List[Type[Rule]] = [
     SharedClassAttributeMutation,
     InconsistentLocking,
     GuardedByViolation,
+    UnprotectedStateInThreadSafeClass,
     LockCreatedPerCall,
     AcquireWithoutRelease,
     LockOrderInversion,

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from typing import Iterator, Set
+
+from safestate_lint.engine.analysis import ModuleAnalysis
+from safestate_lint.engine.facts import BEFORE_SHARING, SharedKey
+from safestate_lint.engine.races import ConsequenceKind, RaceFinder
+from safestate_lint.rules.base import Report, Rule, once_per, where
+
+# what an unlocked write of a thread-shared object's own state must cause to be reported here
+_REPORTED = frozenset({ConsequenceKind.LOST_UPDATE, ConsequenceKind.STALE_CHECK, ConsequenceKind.NOT_ATOMIC})
+
+
+class UnprotectedStateInThreadSafeClass(Rule):
+    """
+    ## What it does
+    Infers, as Infer's RacerD does, that a class is meant to be shared between threads from
+    the class itself, and flags a race on its own state in a method other threads call:
+
+    - the class takes a lock in some method (it owns a `threading` lock or condition);
+    - or it starts a thread, timer or executor job on one of its own methods
+      (`Thread(target=self._run)`, `executor.submit(self.work)`), or is a `threading.Thread`;
+    - or its docstring says it is thread-safe, or its line says `# safestate: shared`.
+
+    In its public methods and in the methods its threads run, an attribute that no method
+    ever touches under a lock is reported when the write has a consequence: a read-modify-write
+    (`self.misses += 1`: a lost update), a test and then a write (`if self._token is None:
+    self._token = fetch()`: both threads fetch), or a container operation that is not atomic.
+    An attribute some method writes under the class's lock is SST302's; constructors,
+    `__del__` and private helpers are not reported.
+
+    ## Why is this bad?
+    The class says it will be used by several threads at once, and this state takes no part in
+    its locking: two threads calling the method lose updates or do the work twice.
+
+    ## Example
+    ```python
+    class Cache:
+        \"\"\"A thread-safe cache.\"\"\"
+
+        def __init__(self):
+            self._lock = threading.Lock()
+            self._data = {}
+            self.misses = 0
+
+        def get(self, key):
+            with self._lock:
+                value = self._data.get(key)
+            if value is None:
+                self.misses += 1
+            return value
+    ```
+
+    ## Use instead
+    ```python
+        def get(self, key):
+            with self._lock:
+                value = self._data.get(key)
+                if value is None:
+                    self.misses += 1
+            return value
+    ```
+
+    ## Fix
+    None automatically yet: choose the lock that should guard the attribute (the class's own,
+    when it has one), then move the statement under it.
+
+    ## Options
+    `lock-names`.
+    """
+
+    code = "SST304"
+    name = "unprotected-state-in-thread-safe-class"
+    summary = "a class built for threads races on its own state in a method other threads call"
+
+    VALID = [
+        "import threading\nclass Stats:\n    def __init__(self):\n        self._lock = threading.Lock()\n"
+        "        self.hits = 0\n    def hit(self):\n        with self._lock:\n            self.hits += 1\n",
+        # not built for threads: no lock, no thread, no claim
+        "class Stats:\n    def __init__(self):\n        self.hits = 0\n    def hit(self):\n        self.hits += 1\n",
+        # a private helper, a constructor
+        "import threading\nclass W:\n    def __init__(self):\n        self._t = threading.Thread(target=self._run)\n"
+        "        self.n = 0\n        self.n += 1\n    def _bump(self):\n        self.n += 1\n    def _run(self):\n        pass\n",
+        # a lone store is atomic
+        "import threading\nclass W:\n    def __init__(self):\n        self.stopped = False\n"
+        "        threading.Thread(target=self._run).start()\n    def stop(self):\n        self.stopped = True\n"
+        "    def _run(self):\n        pass\n",
+    ]
+    INVALID = [
+        "import threading\nclass Cache:\n    def __init__(self):\n        self._lock = threading.Lock()\n"
+        "        self._data = {}\n        self.misses = 0\n    def get(self, k):\n        with self._lock:\n"
+        "            v = self._data.get(k)\n        if v is None:\n            self.misses += 1  # SST304\n        return v\n",
+        "import threading\nclass Watchdog:\n    def __init__(self):\n        self.beats = 0\n"
+        "        threading.Thread(target=self._loop, daemon=True).start()\n    def beat(self):\n"
+        "        self.beats += 1  # SST304\n    def _loop(self):\n        self.beats -= 1  # SST304\n",
+        "class Client:\n    \"\"\"Thread-safe: share one client.\"\"\"\n    def __init__(self):\n        self._token = None\n"
+        "    def token(self):\n        if self._token is None:  # SST304\n            self._token = object()\n"
+        "        return self._token\n",
+    ]
+
+    @classmethod
+    def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
+        candidates = [a for a in m.acts if a.key[0] == "o" and a.kind != "iterate"]
+        if not candidates:
+            return
+        locked: Set[SharedKey] = {a.key for a in m.acts if a.key[0] == "o"
+                                  and any(m.thread_capable(region) for region in a.locks)}
+        entries = {entry for entry in _thread_entries(m)}
+        races = RaceFinder(m)
+        for act in once_per(candidates, lambda a: (id(a.check.site) if a.check else id(a.stmt), a.key)):
+            name = act.func.name
+            if act.key in locked or act.locks or act.via is not None or name in BEFORE_SHARING or name == "__del__":
+                continue
+            if name.startswith("_") and not name.startswith("__") and act.func.qualname not in entries:
+                continue  # a private helper: its callers decide
+            race = races.race(act)
+            if race is None or race.kind not in _REPORTED:
+                continue
+            owner = act.func.class_name or act.key[1]
+            why = m.thread_classes.get(owner) or m.thread_classes.get(act.key[1]) or "it takes a lock"
+            node = act.check.site if race.kind is ConsequenceKind.STALE_CHECK and act.check is not None else act.stmt
+            yield node, f"'self.{act.key[2]}' {where(act)}: {race.text} ('{owner}' is shared: {why})", act
+
+
+def _thread_entries(m: ModuleAnalysis) -> Set[str]:
+    """The qualified names of the methods the module's thread-starting classes run on threads."""
+    found: Set[str] = set()
+    for why in m.thread_classes.values():
+        if why.startswith("it starts a thread on '"):
+            found.add(why.split("'")[1])
+    for name, why in m.thread_classes.items():
+        if why.startswith("it is a Thread"):
+            found.add(f"{name}.run")
+    return found
