@@ -74,7 +74,10 @@ def test_github_format(project):
 
 def test_statistics(project):
     result = run_cli(["check", "--no-cache", "--statistics", "-q"], cwd=project)
-    assert lines(result) == ["1\tSST101\t[*] shared-global-read-modify-write", "1\tSST102\t[*] shared-container-mutation"]
+    assert lines(result) == ["1\tSST101\tshared-global-read-modify-write", "1\tSST102\tshared-container-mutation"]
+    fixes = run_cli(["check", "--no-cache", "--statistics", "--show-fixes", "-q"], cwd=project)  # [*] from computed fixes
+    assert lines(fixes) == ["1\tSST101\tshared-global-read-modify-write [*] 1 fixable",
+                            "1\tSST102\tshared-container-mutation [*] 1 fixable"]
 
 
 def test_select_and_ignore_by_code_and_prefix(project):

@@ -119,8 +119,8 @@ def test_statistics_in_json(tmp_path):
     (tmp_path / "a.py").write_text(UNSAFE + "D = []\ndef put(k):\n    D.insert(0, k)\n")  # not atomic: SST102
     result = run_cli(["check", "--no-cache", "--statistics", "--format", "json"], cwd=tmp_path)
     assert json.loads(result.stdout) == [
-        {"code": "SST101", "name": "shared-global-read-modify-write", "count": 1, "rule_has_fix": True},
-        {"code": "SST102", "name": "shared-container-mutation", "count": 1, "rule_has_fix": True},
+        {"code": "SST101", "name": "shared-global-read-modify-write", "count": 1, "fixable": 1, "rule_has_fix": True},
+        {"code": "SST102", "name": "shared-container-mutation", "count": 1, "fixable": 1, "rule_has_fix": True},
     ]
 
 
