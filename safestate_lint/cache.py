@@ -24,7 +24,7 @@ Entry = Tuple[List[Finding], Optional[str]]  # findings (path left empty), or an
 
 class Cache:
     def __init__(self, root: str, config: Config, variant: str = "") -> None:
-        salt = f"{__version__}:findings-2:{config.fingerprint()}:{variant}".encode()  # 2: function, state
+        salt = f"{__version__}:findings-3:{config.fingerprint()}:{variant}".encode()  # 3: context
         self._salt = salt
         self.directory = os.path.join(root, CACHE_DIR_NAME, __version__)
         self._ready = False

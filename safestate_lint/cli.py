@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--statistics", action="store_true", help="print counts per rule instead of findings")
     check.add_argument("--show-fixes", action="store_true",
                        help="mark the findings `fix` would remove with [*] and count them (runs the fixer in memory)")
+    check.add_argument("--show-context", action="store_true",
+                       help="print each finding's details under it: the call chain, the other site, who runs it")
     check.add_argument("--exit-zero", action="store_true",
                        help="exit 0 even when there are findings (2 still means files could not be checked)")
     check.add_argument("--output-file", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
@@ -183,7 +185,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.statistics:
         report.statistics(result.findings, args.format, out, marks=args.show_fixes)
     else:
-        report.write(result.findings, args.format, out, fingerprints, marks=args.show_fixes)
+        report.write(result.findings, args.format, out, fingerprints, marks=args.show_fixes, context=args.show_context)
     if args.output_file:
         write_whole(args.output_file, buffer.getvalue(), "report")
     if not args.quiet and args.format == "text":

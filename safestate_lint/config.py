@@ -76,7 +76,7 @@ class Config(NamedTuple):
     # coroutines of one event loop interleave only at awaits: state only coroutines touch is
     # reported only for windows that span an await
     assume_single_event_loop: bool = False
-    # test modules run single-threaded unless they start threads themselves (engine/testcode.py)
+    # test modules run single-threaded unless they start threads themselves (testcode.py)
     single_threaded_tests: bool = True
     root: str = ""  # the directory of the config file (paths in it are relative to it)
     source: str = ""  # the config file

@@ -17,6 +17,7 @@ class Finding(NamedTuple):
     fixable: bool = False
     function: str = ""  # the qualified name of the function whose act is reported ("" if none)
     state: str = ""  # the shared state it touches: a global's name, or `Class.attribute`
+    context: str = ""  # details beyond the main line (`--show-context`, JSON, SARIF): the call chain, who else runs it
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -29,6 +30,7 @@ class Finding(NamedTuple):
             "fixable": self.fixable,
             "function": self.function,
             "state": self.state,
+            "context": self.context,
         }
 
     @classmethod
@@ -43,6 +45,7 @@ class Finding(NamedTuple):
             fixable=data.get("fixable", False),
             function=data.get("function", ""),
             state=data.get("state", ""),
+            context=data.get("context", ""),
         )
 
     def text(self, mark: bool = False) -> str:

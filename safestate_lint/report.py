@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from typing import IO, Dict, List, Optional
 
@@ -14,11 +15,14 @@ FIXABILITY_FORMATS = ("json",)  # formats that print whether `fix` would fix eac
 
 
 def write(findings: List[Finding], fmt: str, out: IO[str], fingerprints: Optional[Dict[Finding, str]] = None,
-          *, marks: bool = False) -> None:
-    """With `marks`, text output marks the findings `fix` removes with `[*]` (ruff's mark)."""
+          *, marks: bool = False, context: bool = False) -> None:
+    """With `marks`, text output marks the findings `fix` removes with `[*]` (ruff's mark);
+    with `context`, each finding's details follow it, one per line (`--show-context`)."""
     if fmt == "text":
         for finding in findings:
             out.write(finding.text(marks) + "\n")
+            if context and finding.context:
+                out.write("".join(f"    = {part}\n" for part in finding.context.split("; ")))
     elif fmt == "json":
         json.dump([f.to_dict() for f in findings], out, indent=2)
         out.write("\n")
@@ -63,6 +67,8 @@ def sarif(findings: List[Finding], fingerprints: Optional[Dict[Finding, str]] = 
                     "region": {"startLine": f.line, "startColumn": f.col, "endLine": f.end_line or f.line},
                 }
             }],
+            **({"relatedLocations": related} if (related := related_locations(f)) else {}),
+            **({"properties": {"context": f.context}} if f.context else {}),
             **({"partialFingerprints": {"safestateIdentity/v1": fingerprints[f]}}
                if fingerprints and f in fingerprints else {}),
         }
@@ -77,6 +83,23 @@ def sarif(findings: List[Finding], fingerprints: Optional[Dict[Finding, str]] = 
             "results": results,
         }],
     }
+
+
+_LINE = re.compile(r"'([^']+)'[^;']*?\(line (\d+)\)")
+
+
+def related_locations(finding: Finding) -> List[dict]:
+    """The other sites a finding names (`'g()' (line 12)`), as SARIF related locations."""
+    found: List[dict] = []
+    for text in (finding.message, *finding.context.split("; ")):
+        for match in _LINE.finditer(text):
+            found.append({
+                "id": len(found) + 1,
+                "message": {"text": match.group(0)},
+                "physicalLocation": {"artifactLocation": {"uri": finding.path.replace("\\", "/")},
+                                     "region": {"startLine": int(match.group(2))}},
+            })
+    return found
 
 
 def statistics(findings: List[Finding], fmt: str, out: IO[str], *, marks: bool = False) -> None:

@@ -9,6 +9,7 @@ from safestate_lint.cache import Cache
 from safestate_lint.config import Config
 from safestate_lint.finding import Finding, SourceError
 from safestate_lint.files import SourceFile, os_reason, read_bytes
+from safestate_lint.testcode import is_test_module
 
 # The engine and the process pool are imported on the first cache miss: a warm run needs neither.
 
@@ -70,7 +71,8 @@ def run_check(files: Sequence[SourceFile], config_for: Callable[[str], Config], 
             cache = caches.get(cache_id)
             if cache is None:
                 cache = caches[cache_id] = Cache(root, config, "fixability" if fixability else "")
-            key = cache.key(data)
+            # a test module's findings depend on its path (single-threaded-tests), not only its bytes
+            key = cache.key(data + b"\0test-module" if is_test_module(config.relative(source.path)) else data)
             hit = cache.get(key)
             if hit is not None:
                 _collect(result, source, config, *hit)

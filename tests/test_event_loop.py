@@ -37,17 +37,17 @@ def test_golden_contexts_with_the_option_off_and_on():
     source = GOLDEN.read_text()
     tagged = tags(source)
     assert set(tagged) == expected_findings(source) and set(tagged.values()) == set(PHRASES)
-    off = {(f.line, f.code): f.message for f in check_source(source, "asyncio_contexts.py", Config())}
+    off = {(f.line, f.code): f"{f.message}; {f.context}" for f in check_source(source, "asyncio_contexts.py", Config())}
     assert set(off) == set(tagged)
     for where, tag in tagged.items():
         assert PHRASES[tag] in off[where], (where, off[where])
-    on = {(f.line, f.code): f.message for f in check_source(source, "asyncio_contexts.py", ON)}
+    on = {(f.line, f.code): f"{f.message}; {f.context}" for f in check_source(source, "asyncio_contexts.py", ON)}
     assert set(on) == {where for where, tag in tagged.items() if tag != "coroutines"}
     assert all(on[where] == off[where] for where in on)  # the option hides; it never rewords
 
 
 def test_messages_name_the_thread_entry_point():
-    off = {f.line: f.message for f in check_source(GOLDEN.read_text(), "asyncio_contexts.py", Config())}
+    off = {f.line: f"{f.message}; {f.context}" for f in check_source(GOLDEN.read_text(), "asyncio_contexts.py", Config())}
     text = GOLDEN.read_text().splitlines()
     line = text.index("def _count(n):") + 2
     assert off[line].endswith("reachable from threads via '_count()' (run via run_in_executor in 'submit()')")
@@ -56,7 +56,7 @@ def test_messages_name_the_thread_entry_point():
 
 
 def messages(source: str, config: Config = Config()):
-    return [(f.code, f.message) for f in check_source(textwrap.dedent(source), "m.py", config)]
+    return [(f.code, "; ".join(p for p in (f.message, f.context) if p)) for f in check_source(textwrap.dedent(source), "m.py", config)]
 
 
 def test_a_sync_module_keeps_its_messages():

@@ -121,7 +121,7 @@ def test_a_lock_that_serialises_io_is_quiet_and_one_that_guards_state_is_not():
     """
     found = check_source(textwrap.dedent(shared), "app.py", Config())
     assert [f.code for f in found] == ["SST404"]
-    assert "'stats()'" in found[0].message
+    assert "'stats()'" in found[0].context
 
 
 @pytest.mark.parametrize("path,single,expected", [

@@ -344,9 +344,8 @@ def test_inverted_lock_order_deadlocks_and_is_reported(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     found = subprocess.run([python, "-m", "safestate_lint", "check", "--no-cache", "-q", "inverted_locks.py", "ordered.py"],
                            cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120).stdout.splitlines()
-    assert found == ["inverted_locks.py:22:9: SST403 'accounts_lock' is taken while 'audit_lock' is held here, but "
-                     "line 15 in 'transfer()' takes 'audit_lock' while holding 'accounts_lock': two threads can "
-                     "deadlock"], found
+    assert found == ["inverted_locks.py:22:9: SST403 'accounts_lock' is taken while 'audit_lock' is held: two "
+                     "threads can deadlock"], found
 
 
 def across_await_race(module) -> bool:

@@ -142,9 +142,6 @@ def test_the_test_directory_is_relative_to_the_config_root(tmp_path):
     assert codes(check(root)) == ["SST101"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the cache keys findings by the file's bytes and the config, not by "
-                                        "whether the path is a test module: a copy of a cached test module elsewhere "
-                                        "is reported as quiet")
 def test_the_cache_knows_a_test_module_from_the_same_bytes_elsewhere(tmp_path):
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "helpers.py").write_text(MIXED)

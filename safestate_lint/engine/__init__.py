@@ -14,7 +14,7 @@ from safestate_lint.config import Config
 from safestate_lint.engine.analysis import Act, ModuleAnalysis, char_col
 from safestate_lint.engine.facts import SharedKey
 from safestate_lint.engine.syntax import physical_lines
-from safestate_lint.engine.testcode import is_test_module, starts_concurrency
+from safestate_lint.testcode import is_test_module, starts_concurrency
 from safestate_lint.finding import Finding, SourceError, UserError
 
 __all__ = [
@@ -120,20 +120,36 @@ def reports(analysis: ModuleAnalysis, path: str, *, honour_noqa: bool = True,
         for node, message, act in rule.check(analysis):
             if act is not None and declared and _state(act.key) in declared:
                 continue  # state with a declared lock: SST303 holds every use of it to that lock
+            message, context = split_message(message)
             if act is not None and contexts is not None:
                 if config.assume_single_event_loop and contexts.loop_confined(act):
                     continue  # one event loop: no other task runs inside this window
-                message += contexts.describe(act)
+                message += contexts.headline(act)
+                context = "; ".join(part for part in (context, contexts.describe(act)) if part)
             line = getattr(node, "lineno", 1)
             col = char_col(lines, line, getattr(node, "col_offset", 0))
             end_line = getattr(node, "end_lineno", line) or line
             function, state = (act.func.qualname, state_name(act.key)) if act is not None else ("", "")
-            seen.setdefault(Finding(path, line, col, rule.code, message, end_line, False, function, state), act)
+            seen.setdefault(Finding(path, line, col, rule.code, message, end_line, False, function, state, context), act)
     result = sorted(seen.items(), key=lambda item: item[0])
     if honour_noqa and result and lines is not None:
         noqa = noqa_map(lines)
         result = [(f, act) for f, act in result if not _suppressed(f, noqa)]
     return result
+
+
+_VIA = re.compile(r" \((through '[^']*'(?: \(line \d+\))?)\)")
+
+
+def split_message(message: str) -> Tuple[str, str]:
+    """A rule's message as the finding's main line and its details: what follows a newline, and
+    a write's `(through 'helper()')`, go to the context (`--show-context`, JSON, SARIF)."""
+    main, _, context = message.partition("\n")
+    via = _VIA.search(main)
+    if via is not None:
+        main = main[:via.start()] + main[via.end():]
+        context = "; ".join(part for part in (f"the write is made {via.group(1)}", context) if part)
+    return main, context
 
 
 def single_threaded_test(config: Config, path: str, lines: Sequence[str]) -> bool:

@@ -68,6 +68,7 @@ class ClassFacts(TextIndex):
         # classes built for threads that own no lock: why each is shared ("it starts a thread on
         # 'C._run' (line 12)", "its docstring says thread-safe"); their attributes are state too
         self.thread_classes: Dict[str, str] = {}
+        self._racy: Dict[str, Set[str]] = {}
         self._self_assigned: Dict[str, Set[str]] = {}
         self._watched: Dict[str, List[int]] = {}
         self._locked_names: Optional[Set[str]] = None
@@ -86,26 +87,46 @@ class ClassFacts(TextIndex):
             if class_name in self.lock_classes:
                 names |= self._under_class_locks()
             if class_name in self.lock_classes:
-                names |= self._racy_attrs(class_name)
+                names |= self.racy_attrs(class_name)
             found = self._watched[class_name] = self._occurrences(sorted(names)) if names else []
         return found
 
-    def _racy_attrs(self, class_name: str) -> Set[str]:
-        """Attributes of a class built for threads that a method read-modify-writes (`self.n += 1`)
-        or tests and then assigns (`if self.x is None: self.x = ...`): SST304's candidates."""
-        found: Set[str] = set()
-        for self_name, node in _method_statements(self.classes[class_name]):
-            if isinstance(node, ast.AugAssign):
-                attr = _self_attr(node.target, self_name)
-                if attr is not None:
-                    found.add(attr)
-            elif isinstance(node, ast.If):
-                tested = {a for sub in walk(node.test) for a in [_self_attr(sub, self_name)] if a is not None}
-                for inner in node.body:
-                    for target in getattr(inner, "targets", [getattr(inner, "target", None)]):
-                        attr = _self_attr(target, self_name) if target is not None else None
-                        if attr is not None and attr in tested:
-                            found.add(attr)
+    def racy_attrs(self, class_name: str) -> Set[str]:
+        """Attributes of a class built for threads that a method read-modify-writes
+        (`self.n += 1`) or tests and writes (`if self.x is None: self.x = ...`, `if k in
+        self.d: del self.d[k]`): SST304's candidates, and the names its methods are walked for."""
+        found = self._racy.get(class_name)
+        if found is not None:
+            return found
+        found = set()
+        cls = self.classes.get(class_name)
+        for method in cls.body if cls is not None else ():
+            if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) or not method.args.args:
+                continue
+            self_name = method.args.args[0].arg
+            tested: Set[str] = set()
+            written: Set[str] = set()
+            for node in iter_scope_nodes(method.body):
+                if isinstance(node, ast.AugAssign):
+                    attr = _self_attr(node.target, self_name)
+                    if attr is not None:
+                        found.add(attr)
+                elif isinstance(node, (ast.If, ast.While, ast.IfExp)):
+                    tested.update(a for sub in walk(node.test) for a in [_self_attr(sub, self_name)] if a is not None)
+                elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.Delete)):
+                    targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+                    for target in targets:
+                        while isinstance(target, ast.Subscript):
+                            target = target.value
+                        attr = _self_attr(target, self_name)
+                        if attr is not None:
+                            written.add(attr)
+                elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                    attr = _self_attr(node.func.value, self_name)
+                    if attr is not None:
+                        written.add(attr)
+            found |= tested & written
+        self._racy[class_name] = found
         return found
 
     def _collect_thread_classes(self) -> None:

@@ -270,21 +270,28 @@ class ExecutionContexts:
             self._pauses[id(act.func)] = pauses
         return next((p for p in pauses if low <= _position(p) <= high), None)
 
+    def headline(self, act: Act) -> str:
+        """What the main line says about the context: `; across an await (line N)` when an await
+        splits the act's window, else nothing."""
+        pause = self.pause_in_window(act)
+        if pause is None:
+            return ""
+        what = "an await" if isinstance(pause, ast.Await) else \
+            ("an 'async for'" if isinstance(pause, ast.AsyncFor) else "an 'async with'")
+        return f"; across {what} (line {_position(pause)[0]})"
+
     def describe(self, act: Act) -> str:
-        """What the message says about the context: `; across an await (line N) ...`, then who
-        touches the state."""
+        """The details of the context (`--show-context`): what a pause lets in, who touches the state."""
         state = self.of_state(act.key)
         pause = self.pause_in_window(act)
         parts: List[str] = []
         if pause is not None:
-            what = "an await" if isinstance(pause, ast.Await) else \
-                ("an 'async for'" if isinstance(pause, ast.AsyncFor) else "an 'async with'")
-            parts.append(f"across {what} (line {_position(pause)[0]}): other tasks run in between, even on one event loop")
+            parts.append("other tasks run in between, even on one event loop")
         if state.threads:
             parts.append(f"reachable from threads via {state.threads}")
         elif pause is None:
             parts.append(f"only from coroutines ({ON_ONE_LOOP})")
-        return "; " + "; ".join(parts)
+        return "; ".join(parts)
 
     def loop_confined(self, act: Act) -> bool:
         """Only coroutines touch the state and no await splits this act's window: with one event

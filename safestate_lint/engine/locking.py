@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 from safestate_lint.engine.callgraph import Reach, Summary
 from safestate_lint.engine.facts import FunctionInfo, LockRegion
-from safestate_lint.engine.syntax import _acquire_target, _release_target, split_statement
+from safestate_lint.engine.syntax import _acquire_target, _release_target, split_statement, walk
 
 if TYPE_CHECKING:  # pragma: no cover
     from safestate_lint.engine.analysis import ModuleAnalysis
@@ -230,28 +230,34 @@ def _check_release(walker, info: FunctionInfo, body: Sequence[ast.stmt], index: 
     if release is not None and body.index(release) == index + 1:
         return  # `X.acquire(); X.release()`: waits for X to be free; nothing between can raise
     plain = not call.args and not call.keywords
-    if plain and release is None and not any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                                   and node.func.attr == "release" and ast.dump(node.func.value) == key
-                                   for node in ast.walk(info.node)):
-        return  # never released here: held on purpose (handed to another thread, re-acquired after a wait)
-    if plain and release is not None and not any(_leaves(s) for s in body[index + 1:body.index(release)]):
-        return  # nothing between the acquire and the release returns, raises, breaks or suspends
+    releases = [node.lineno for node in ast.walk(info.node) if isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute) and node.func.attr == "release" and ast.dump(node.func.value) == key]
+    if plain and release is None and (not releases or min(releases) < stmt.lineno):
+        return  # never released after it: held on purpose (a hand-off), or the re-acquire after a release
+    if plain and not _skips_release(body[index + 1:], key):
+        return  # every path from the acquire reaches a release before it returns, raises, breaks or suspends
     usage.unreleased.append(Unreleased(info, stmt, target, list(body), release, plain))
 
 
-_LEAVES = (ast.Return, ast.Raise, ast.Break, ast.Continue, ast.Yield, ast.YieldFrom, ast.Await)
+_EXITS = (ast.Return, ast.Raise, ast.Break, ast.Continue)
+_SUSPENDS = (ast.Yield, ast.YieldFrom, ast.Await)
 
 
-def _leaves(stmt: ast.stmt) -> bool:
-    """Whether the statement can leave the block early or suspend (a return, raise, break,
-    continue, yield or await, outside nested functions)."""
-    stack: List[ast.AST] = [stmt]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, _LEAVES):
+def _skips_release(body: Sequence[ast.stmt], key: str) -> bool:
+    """Whether a path through `body` returns, raises, breaks, continues or suspends before it
+    releases the lock `key` (a `release()` in a branch covers that branch's exit)."""
+    for stmt in body:
+        if isinstance(stmt, ast.Expr) and _releases(stmt, key):
+            return False  # released on this path: what follows runs without the lock
+        if isinstance(stmt, _EXITS):
             return True
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            stack.extend(ast.iter_child_nodes(node))
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        headers, blocks = split_statement(stmt)
+        if any(isinstance(node, _SUSPENDS) for header in headers for node in walk(header)):
+            return True
+        if any(_skips_release(block, key) for block in blocks):
+            return True
     return False
 
 

@@ -27,11 +27,11 @@ __all__ = ["ConsequenceKind", "Race", "RaceFinder", "non_atomic"]
 
 
 class ConsequenceKind(enum.Enum):
-    LOST_UPDATE = "lost update"
-    STALE_CHECK = "stale check"
-    LOST_TRANSITION = "lost transition"
+    LOST_UPDATE = "a lost update"
+    STALE_CHECK = "a stale test"
+    LOST_TRANSITION = "a lost transition"
     NOT_ATOMIC = "not atomic"
-    TORN_ITERATION = "torn iteration"
+    TORN_ITERATION = "a torn iteration"
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,13 @@ class RaceFinder:
         self.m = m
         self._iterations: Dict[SharedKey, Act] = {}
         self._transitions: Dict[SharedKey, Act] = {}
+        self._locked_updates: Dict[SharedKey, Act] = {}  # read-modify-writes made under a lock
         for act in m.acts:
             if act.kind == "iterate":
                 self._iterations.setdefault(act.key, act)
+                continue
+            if (act.reads_self or act.augmented) and any(m.thread_capable(region) for region in act.locks):
+                self._locked_updates.setdefault(act.key, act)
             elif act.check is not None and act.key in act.check.keys \
                     and act.locks and act.check.shares_lock_with(act.locks, m.thread_capable):
                 self._transitions.setdefault(act.key, act)
@@ -76,6 +80,11 @@ class RaceFinder:
             if reader is not None and reader.func is not act.func:
                 return Race(act, ConsequenceKind.TORN_ITERATION,
                             f"'{reader.func.qualname}()' iterates it meanwhile (line {reader.stmt.lineno})", reader)
+        update = self._locked_updates.get(act.key)
+        if act.kind == "rebind" and update is not None and update.func is not act.func:
+            return Race(act, ConsequenceKind.LOST_UPDATE,
+                        f"'{update.func.qualname}()' can read before this store and write after it "
+                        f"(line {update.stmt.lineno}): the store is lost", update)
         transition = self._transitions.get(act.key)
         if transition is None or transition.func is act.func:
             return None

@@ -161,10 +161,10 @@ def _fix_source(source: str, path: str, config: Config, unsafe_fixes: bool, keep
             added = introduced(before, remaining)
             if added:  # verified before it is written: a fix that adds a hazard is dropped whole
                 source, tree, remaining, reasons, planned_items = previous
-                why = f"the fix would add {added[0].code} ({added[0].message})"
+                dropped = f"the fix would add {added[0].code} ({added[0].message})"
                 for finding, _ in planned_items:
                     if finding in remaining:
-                        reasons.setdefault(finding, why)
+                        reasons.setdefault(finding, dropped)
                 break
         items = [(finding, act) for finding, act in found if (act is not None or finding.code in LOCATED)
                  and not (keep is not None and keep(finding, lines))]

@@ -123,11 +123,11 @@ class SharedContainerMutation(Rule):
             unsafe = non_atomic(act, binding.type_name)
             if unsafe is None:
                 continue
-            build = "" if not unsafe.gil else " (free-threaded build)"
+            build = "on the free-threaded build" if unsafe.gil else "on every build"
             count = len(nested_writes(m, act)) if act.inner is not None else 0
-            more = f" ({count} writes in this function)" if count > 1 else ""
+            more = f"; {count} writes in this function" if count > 1 else ""
             yield act.node, (
-                f"{shared_name(m, act)} is mutated ({act.detail}) {where(act)} without a lock: "
-                f"{unsafe.consequence}{build}{more}"
+                f"{shared_name(m, act)} is mutated ({act.detail}) {where(act)} without a lock: not atomic"
+                f"\n{unsafe.consequence} ({build}){more}"
             ), act
 

@@ -98,6 +98,6 @@ class SharedContainerIteration(Rule):
                 continue  # an object's container its class never locks: no sign threads share it
             owner = "module-level " if act.key[0] == "g" else ""
             yield act.node, (
-                f"{owner}{container_word(m, act)} {shared_name(m, act)} is iterated {where(act)} without a lock "
-                f"while '{writer.func.qualname}()' mutates it (line {writer.stmt.lineno})"
+                f"{owner}{container_word(m, act)} {shared_name(m, act)} is iterated {where(act)} without a lock"
+                f"\n'{writer.func.qualname}()' mutates it meanwhile (line {writer.stmt.lineno})"
             ), act

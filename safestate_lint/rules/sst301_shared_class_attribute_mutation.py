@@ -3,6 +3,7 @@ from __future__ import annotations
 import ast
 from typing import Iterator, Optional
 
+from safestate_lint.engine.races import RaceFinder
 from safestate_lint.engine.analysis import ModuleAnalysis
 from safestate_lint.engine.syntax import dotted_name
 from safestate_lint.rules.base import Report, Rule, container_word, once_per, where
@@ -30,7 +31,10 @@ class SharedClassAttributeMutation(Rule):
     A class attribute is one object for every instance, so every thread that uses any
     instance shares it. `self.seen.append(x)` looks like per-object state and is not:
     requests handled by different objects still race on the one list, and
-    `Counter.hits += 1` loses updates like a module global.
+    `Counter.hits += 1` loses updates like a module global. One atomic operation on a builtin
+    container (`cls._plugins[name] = plugin`, `self.seen.append(x)`) is no race by itself: it
+    is reported when it has a consequence (a test before it, an iteration elsewhere, an
+    operation that is not atomic; see `rule SST102`).
 
     ## Example
     ```python
@@ -39,7 +43,8 @@ class SharedClassAttributeMutation(Rule):
 
         @classmethod
         def register(cls, name, plugin):
-            cls._plugins[name] = plugin
+            if name not in cls._plugins:
+                cls._plugins[name] = plugin
     ```
 
     ## Use instead
@@ -53,7 +58,8 @@ class SharedClassAttributeMutation(Rule):
         @classmethod
         def register(cls, name, plugin):
             with cls._plugins_lock:
-                cls._plugins[name] = plugin
+                if name not in cls._plugins:
+                    cls._plugins[name] = plugin
     ```
 
     ## Fix
@@ -71,6 +77,10 @@ class SharedClassAttributeMutation(Rule):
     fixable = True
 
     VALID = [
+        # one atomic operation on a builtin container: nothing races with it
+        "class Model:\n    registry = []\n    def __init__(self):\n        self.registry.append(self)\n",
+        "class PluginRegistry:\n    _plugins = {}\n    @classmethod\n    def register(cls, name, plugin):\n"
+        "        cls._plugins[name] = plugin\n",
         # read only: a constant
         "class Client:\n    DEFAULTS = {'timeout': 5}\n    def timeout(self):\n        return self.DEFAULTS['timeout']\n",
         # an instance attribute of the same name shadows the class-level default
@@ -90,14 +100,18 @@ class SharedClassAttributeMutation(Rule):
     INVALID = [
         "class Counter:\n    hits = 0\n    def hit(self):\n        Counter.hits += 1  # SST301\n",
         "class PluginRegistry:\n    _plugins = {}\n    @classmethod\n    def register(cls, name, plugin):\n"
-        "        cls._plugins[name] = plugin  # SST301\n",
+        "        cls._plugins[name] = plugin  # SST301\n    @classmethod\n    def names(cls):\n"
+        "        return [n for n in cls._plugins]\n",
         "class Handlers:\n    handlers = {}\n    seen = []\n    def add(self, name, fn):\n"
-        "        self.handlers[name] = fn  # SST301\n        self.seen.append(name)  # SST301\n",
-        "class Model:\n    registry = []\n    def __init__(self):\n        self.registry.append(self)  # SST301\n",
+        "        self.handlers[name] = fn\n"
+        "        self.seen.append(name)\n        self.seen.sort()  # SST301\n",
+        "class Model:\n    registry = []\n    def __init__(self):\n        self.registry.append(self)  # SST301\n"
+        "    @classmethod\n    def every(cls):\n        for m in cls.registry:\n            yield m\n",
     ]
 
     @classmethod
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
+        races = RaceFinder(m)
         for act in once_per(m.acts, lambda a: (id(a.stmt), a.key)):
             if act.key[0] != "c" or act.kind == "iterate" or m.is_locked(act) or act.via is not None:
                 continue
@@ -115,14 +129,17 @@ class SharedClassAttributeMutation(Rule):
             name = f"{act.key[1]}.{act.key[2]}"
             if act.kind == "rebind":
                 yield act.stmt, (
-                    f"class attribute '{name}' is read and rebound without a lock {where(act)}; every instance "
-                    f"shares it"
+                    f"class attribute '{name}' is read and rebound without a lock {where(act)}: a lost update"
+                    f"\nevery instance shares it"
                 ), act
-            else:
-                yield act.node, (
-                    f"class-level {container_word(m, act)} '{name}' is mutated ({act.detail}) {where(act)} without "
-                    f"a lock; every instance shares it"
-                ), act
+                continue
+            race = races.race(act)
+            if race is None:
+                continue  # one atomic operation on a builtin container (see `rule SST102`)
+            yield act.node, (
+                f"'{name}' is mutated ({act.detail}) {where(act)} without a lock: {race.kind.value}"
+                f"\n{race.text}; a class-level {container_word(m, act)} every instance shares"
+            ), act
 
 
 def _is_field(m: ModuleAnalysis, class_name: str, attr: str) -> bool:

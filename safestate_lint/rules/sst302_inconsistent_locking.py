@@ -121,9 +121,12 @@ class InconsistentLocking(Rule):
             consequence = races.consequence(act)
             if consequence is None:
                 continue
+            holder = _holder(m, act, guard)
+            race = races.race(act)
+            kind = race.kind.value if race is not None else "race"
             yield act.node if act.kind == "mutate" else act.stmt, (
-                f"'self.{act.key[2]}' is {_verb(act)} {where(act)} without 'self.{guard[0].name.split('.')[-1]}' "
-                f"(held in '{guard[1].func.qualname}()'): {consequence}"
+                f"'self.{act.key[2]}' is {_verb(act)} {where(act)} without 'self.{guard[0].name.split('.')[-1]}': {kind}"
+                f"\n'{holder.func.qualname}()' writes it under the lock (line {holder.stmt.lineno}); {consequence}"
             ), act
 
 
@@ -161,6 +164,16 @@ def _class_lock(m: ModuleAnalysis, act: Act) -> Optional[LockRegion]:
         if found is not None and found[0] == owner and found[1].is_mutex:  # not a semaphore (a queue's free slots)
             return region
     return None
+
+
+def _holder(m: ModuleAnalysis, act: Act, guard: Tuple[LockRegion, Act]) -> Act:
+    """The write the message names as holding the lock: one in another method when there is
+    one (naming the reported method itself tells nothing), the write directly under it."""
+    if guard[1].func is not act.func:
+        return guard[1]
+    ident = guard[0].ident or guard[0].name
+    return next((a for a in m.acts if a.key == act.key and a.func is not act.func and a.kind != "iterate"
+                 and any((r.ident or r.name) == ident for r in a.locks)), guard[1])
 
 
 def _verb(act: Act) -> str:

@@ -109,6 +109,8 @@ class UnprotectedStateInThreadSafeClass(Rule):
         races = RaceFinder(m)
         for act in once_per(candidates, lambda a: (id(a.check.site) if a.check else id(a.stmt), a.key)):
             name = act.func.name
+            if not any(act.key[2] in m.racy_attrs(owner) for owner in {act.key[1], act.func.class_name or act.key[1]}):
+                continue  # the names the fast path walks methods for: the same findings either way
             if act.key in locked or act.locks or act.via is not None or name in BEFORE_SHARING or name == "__del__":
                 continue
             if name.startswith("_") and not name.startswith("__") and act.func.qualname not in entries:
@@ -119,7 +121,8 @@ class UnprotectedStateInThreadSafeClass(Rule):
             owner = act.func.class_name or act.key[1]
             why = m.thread_classes.get(owner) or m.thread_classes.get(act.key[1]) or "it takes a lock"
             node = act.check.site if race.kind is ConsequenceKind.STALE_CHECK and act.check is not None else act.stmt
-            yield node, f"'self.{act.key[2]}' {where(act)}: {race.text} ('{owner}' is shared: {why})", act
+            yield node, f"'self.{act.key[2]}' {where(act)} without a lock: {race.kind.value}\n{race.text}; " \
+                        f"'{owner}' is shared: {why}", act
 
 
 def _thread_entries(m: ModuleAnalysis) -> Set[str]:

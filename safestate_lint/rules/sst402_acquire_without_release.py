@@ -85,6 +85,6 @@ class AcquireWithoutRelease(Rule):
             name = ast.unparse(item.target)
             later = "" if item.release is not None else f"; nothing in '{item.func.qualname}()' releases it here"
             yield item.stmt, (
-                f"'{name}.acquire()' in '{item.func.qualname}()' is not released in a `finally`: a return, "
-                f"raise or exception before the release leaves '{name}' held{later}"
+                f"'{name}.acquire()' in '{item.func.qualname}()' is not released in a `finally`"
+                f"\na return, raise or exception before the release leaves '{name}' held{later}"
             ), None

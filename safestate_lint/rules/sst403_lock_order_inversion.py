@@ -72,6 +72,6 @@ class LockOrderInversion(Rule):
             later, earlier = (first, second) if getattr(first.node, "lineno", 0) >= getattr(second.node, "lineno", 0) \
                 else (second, first)
             yield later.node, (
-                f"'{later.inner}' is taken while '{later.outer.ident}' is held here, but {_site(earlier)} takes "
-                f"'{earlier.inner}' while holding '{earlier.outer.ident}': two threads can deadlock"
+                f"'{later.inner}' is taken while '{later.outer.ident}' is held: two threads can deadlock"
+                f"\n{_site(earlier)} takes '{earlier.inner}' while holding '{earlier.outer.ident}'"
             ), None

@@ -107,6 +107,6 @@ class BlockingCallUnderLock(Rule):
             if waiter is None:
                 continue  # every acquisition is around blocking work: the lock serialises it, by design
             yield blocking.node, (
-                f"{blocking.call} can block while '{held.ident}' is held: "
-                f"'{waiter.func.qualname}()' (line {waiter.node.lineno}) waits for it"
+                f"{blocking.call} can block while '{held.ident}' is held"
+                f"\n'{waiter.func.qualname}()' (line {getattr(waiter.node, 'lineno', 0)}) waits for it"
             ), None

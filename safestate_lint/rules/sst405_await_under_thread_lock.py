@@ -59,6 +59,6 @@ class AwaitUnderThreadLock(Rule):
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
         for held, node in m.lock_usage().awaits:
             yield node, (
-                f"'{held.ident}' (a threading lock) is held across an await in '{held.func.qualname}()': "
-                f"another task of this event loop that needs it blocks the loop, and this one never resumes"
+                f"'{held.ident}' (a threading lock) is held across an await in '{held.func.qualname}()': the loop can hang"
+                f"\nanother task of this event loop that needs it blocks the loop, and this one never resumes"
             ), None
