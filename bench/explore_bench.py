@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from safestate_lint.runtime.testing import explore  # noqa: E402
+from safestate_lint.runtime.testing import explore, start_threads  # noqa: E402
 from tests.runtime.explore_shapes import SHAPES, Version  # noqa: E402
 
 Row = Tuple[bool, Optional[int], float, int]  # found, runs to the first failure, seconds, false failures
@@ -65,19 +65,9 @@ def stress_once(version: Version, timeout: float = 1.0) -> bool:
         except BaseException as error:
             errors.append(error)
 
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        threads = [threading.Thread(target=run, args=(w,), daemon=True) for w in version.workers]
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + timeout
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-    finally:
-        sys.setswitchinterval(old)
-    if any(thread.is_alive() for thread in threads):
-        return True
+    if start_threads([threading.Thread(target=run, args=(w,), daemon=True) for w in version.workers],
+                     timeout=timeout):
+        return True  # a hang
     return bool(errors) or not holds(version, state)
 
 

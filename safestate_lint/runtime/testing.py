@@ -59,21 +59,27 @@ def run_threads(fn: Callable[[], Any], threads: int, iterations: int, *,
                 failures.append((index, iteration, exc))
             barrier.abort()
 
+    start = time.perf_counter()
+    stuck = start_threads([threading.Thread(target=worker, args=(i,), name=f"hammer-{i}", daemon=True)
+                           for i in range(threads)], switch_interval=switch_interval, timeout=timeout)
+    return ThreadRun(results, failures, stuck, time.perf_counter() - start)
+
+
+def start_threads(threads: List[threading.Thread], *, switch_interval: float = 1e-6,
+                  timeout: float = 120.0) -> List[threading.Thread]:
+    """Start the threads with a tiny switch interval for the run (restored after) and wait at
+    most `timeout` seconds in all; the threads still running then."""
     old = sys.getswitchinterval()
     sys.setswitchinterval(switch_interval)
-    start = time.perf_counter()
     try:
-        workers = [threading.Thread(target=worker, args=(i,), name=f"hammer-{i}", daemon=True)
-                   for i in range(threads)]
-        for thread in workers:
+        for thread in threads:
             thread.start()
         deadline = time.monotonic() + timeout
-        for thread in workers:
+        for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
     finally:
         sys.setswitchinterval(old)
-    stuck = [thread for thread in workers if thread.is_alive()]
-    return ThreadRun(results, failures, stuck, time.perf_counter() - start)
+    return [thread for thread in threads if thread.is_alive()]
 
 
 def hammer(fn: Callable[[], Any], threads: int = 8, iterations: int = 1000, *,
