@@ -8,12 +8,15 @@ and methods; it finds things on first use and remembers them.
 from __future__ import annotations
 
 import ast
+import re
 from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from safestate_lint.engine.facts import Binding
 from safestate_lint.engine.prepass import TextIndex
 from safestate_lint.engine.syntax import dotted_name, iter_scope_nodes, walk
 
+_THREAD_SAFE = re.compile(r"thread[- ]?safe")
+_NOT_THREAD_SAFE = re.compile(r"(?:\bnot|n't|\bnever|\bno longer)\s+(?:\w+\s+){0,3}thread[- ]?safe|thread[- ]?unsafe")
 _LOCK_WORDS = ("Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore", "allocate_lock", "RWLock")
 
 
@@ -149,8 +152,8 @@ class ClassFacts(TextIndex):
                     self._collect_instance_attrs(name)
 
     def _why_shared(self, cls: ast.ClassDef) -> str:
-        doc = (ast.get_docstring(cls) or "").lower()
-        if "thread-safe" in doc or "thread safe" in doc or "threadsafe" in doc:
+        doc = " ".join((ast.get_docstring(cls) or "").lower().split())
+        if _THREAD_SAFE.search(doc) and not _NOT_THREAD_SAFE.search(doc):
             return "its docstring says it is thread-safe"
         if self.lines is not None and "safestate: shared" in self.lines[cls.lineno - 1]:
             return "it is marked '# safestate: shared'"

@@ -81,6 +81,9 @@ class UnprotectedStateInThreadSafeClass(Rule):
         # a private helper, a constructor
         "import threading\nclass W:\n    def __init__(self):\n        self._t = threading.Thread(target=self._run)\n"
         "        self.n = 0\n        self.n += 1\n    def _bump(self):\n        self.n += 1\n    def _run(self):\n        pass\n",
+        # a docstring that says the opposite
+        "class Future:\n    \"\"\"Not thread-safe: use one per thread.\"\"\"\n    def __init__(self):\n        self.n = 0\n"
+        "    def bump(self):\n        self.n += 1\n",
         # a lone store is atomic
         "import threading\nclass W:\n    def __init__(self):\n        self.stopped = False\n"
         "        threading.Thread(target=self._run).start()\n    def stop(self):\n        self.stopped = True\n"

@@ -17,13 +17,11 @@ class RequestStats:
 
 
 class PluginRegistry:
-    _lock = threading.Lock()
     _plugins = {}
 
     @classmethod
     def register(cls, name, plugin):
-        with cls._lock:
-            cls._plugins[name] = plugin
+        cls._plugins[name] = plugin
 
     @classmethod
     def names(cls):
