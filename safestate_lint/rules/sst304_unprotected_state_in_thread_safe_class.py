@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Iterator, Set
+from typing import Dict, Iterator, Set
 
 from safestate_lint.engine.analysis import ModuleAnalysis
 from safestate_lint.engine.facts import BEFORE_SHARING, SharedKey
@@ -108,7 +108,11 @@ class UnprotectedStateInThreadSafeClass(Rule):
             return
         locked: Set[SharedKey] = {a.key for a in m.acts if a.key[0] == "o"
                                   and any(m.thread_capable(region) for region in a.locks)}
-        entries = {entry for entry in _thread_entries(m)}
+        entries = _thread_entries(m)
+        writers: Dict[SharedKey, Set[str]] = {}  # the methods that write each attribute once shared
+        for a in candidates:
+            if a.func.name not in BEFORE_SHARING:
+                writers.setdefault(a.key, set()).add(a.func.qualname)
         races = RaceFinder(m)
         for act in once_per(candidates, lambda a: (id(a.check.site) if a.check else id(a.stmt), a.key)):
             name = act.func.name
@@ -118,11 +122,16 @@ class UnprotectedStateInThreadSafeClass(Rule):
                 continue
             if name.startswith("_") and not name.startswith("__") and act.func.qualname not in entries:
                 continue  # a private helper: its callers decide
+            owner = act.func.class_name or act.key[1]
+            why = m.thread_classes.get(owner) or m.thread_classes.get(act.key[1]) or "it takes a lock"
+            if why.startswith(("it starts a thread", "it is a Thread")):
+                # only its thread and its callers run at once: the state needs a writer on each side
+                mine = writers.get(act.key, set())
+                if len(mine) < 2 or not mine & entries:
+                    continue
             race = races.race(act)
             if race is None or race.kind not in _REPORTED:
                 continue
-            owner = act.func.class_name or act.key[1]
-            why = m.thread_classes.get(owner) or m.thread_classes.get(act.key[1]) or "it takes a lock"
             node = act.check.site if race.kind is ConsequenceKind.STALE_CHECK and act.check is not None else act.stmt
             yield node, f"'self.{act.key[2]}' {where(act)} without a lock: {race.kind.value}\n{race.text}; " \
                         f"'{owner}' is shared: {why}", act
