@@ -410,9 +410,16 @@ class ModuleBindings(ClassFacts):
         if func is None:
             return None
         made: List[Binding] = []
+        # `lock = threading.Lock(); ...; return lock`: a local bound once to a made lock
+        assigned: Dict[str, List[ast.expr]] = {}
+        for node in iter_scope_nodes(func.body):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                assigned.setdefault(node.targets[0].id, []).append(node.value)
         for node in iter_scope_nodes(func.body):
             if isinstance(node, ast.Return):
                 value = node.value
+                if isinstance(value, ast.Name) and len(assigned.get(value.id, ())) == 1:
+                    value = assigned[value.id][0]
                 if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) \
                         and value.func.attr in ("setdefault", "get") and len(value.args) == 2:
                     value = value.args[1]

@@ -69,6 +69,7 @@ class Summary:
     yields: bool = False
     awaits: bool = False
     taken: Set[str] = field(default_factory=set)  # the idents of `locks` acquired here, not by the callers
+    callbacks: List[str] = field(default_factory=list)  # calls of callables held in attributes or parameters
 
     @property
     def calls_code(self) -> bool:
@@ -444,6 +445,45 @@ def _polled_receives(nodes: Iterable[ast.AST]) -> Set[int]:
     return found
 
 
+_COMPARE_DUNDERS = {
+    ast.In: ("__contains__", "__iter__", "__eq__", "__hash__"), ast.NotIn: ("__contains__", "__iter__", "__eq__", "__hash__"),
+    ast.Eq: ("__eq__",), ast.NotEq: ("__ne__", "__eq__"), ast.Lt: ("__lt__", "__gt__"), ast.Gt: ("__gt__", "__lt__"),
+    ast.LtE: ("__le__", "__ge__"), ast.GtE: ("__ge__", "__le__"),
+}
+_BINOP_DUNDERS = {
+    ast.Add: ("__add__", "__radd__"), ast.Sub: ("__sub__", "__rsub__"), ast.Mult: ("__mul__", "__rmul__"),
+    ast.Div: ("__truediv__",), ast.Mod: ("__mod__",), ast.BitOr: ("__or__", "__ror__"),
+    ast.BitAnd: ("__and__", "__rand__"),
+}
+_ORDERING = ("__lt__", "__gt__", "__le__", "__ge__", "__eq__")
+_ITERATING = ("__iter__", "__next__", "__len__")
+_CALL_DUNDERS: Dict[str, Tuple[str, ...]] = {
+    "len": ("__len__",), "repr": ("__repr__",), "str": ("__str__", "__repr__"), "format": ("__format__", "__str__"),
+    "print": ("__str__", "__repr__"), "hash": ("__hash__",), "bool": ("__bool__", "__len__"),
+    "iter": _ITERATING, "next": ("__next__",), "list": _ITERATING, "tuple": _ITERATING, "set": _ITERATING + ("__hash__",),
+    "frozenset": _ITERATING + ("__hash__",), "dict": _ITERATING, "sum": _ITERATING + ("__add__", "__radd__"),
+    "any": _ITERATING + ("__bool__",), "all": _ITERATING + ("__bool__",), "enumerate": _ITERATING, "zip": _ITERATING,
+    "sorted": _ITERATING + _ORDERING, "min": _ITERATING + _ORDERING, "max": _ITERATING + _ORDERING,
+    "sort": _ORDERING, "index": ("__eq__",), "remove": ("__eq__",), "count": ("__eq__",),
+    "heappush": _ORDERING, "heappop": _ORDERING, "insort": _ORDERING, "bisect": _ORDERING,
+    "get": ("__hash__", "__eq__"), "setdefault": ("__hash__", "__eq__"), "pop": ("__hash__", "__eq__"),
+    "add": ("__hash__", "__eq__"), "discard": ("__hash__", "__eq__"), "join": _ITERATING + ("__str__",),
+}
+
+
+def _waits_for_others(func: ast.Attribute, call: ast.Call) -> bool:
+    """`q.get()` on a queue, `pool.map(...)`/`executor.map(...)`, `cond.wait_for(pred)`: the
+    thread waits until another thread makes progress."""
+    receiver = (dotted_name(func.value) or "").rsplit(".", 1)[-1].lower().lstrip("_")
+    if func.attr == "wait_for":
+        return True
+    if func.attr == "get" and not call.args and not any(k.arg in ("block", "timeout") for k in call.keywords):
+        return receiver == "q" or receiver.endswith(("queue", "_q", "inbox"))
+    if func.attr in ("map", "starmap"):
+        return receiver.endswith(("pool", "executor"))
+    return False
+
+
 class Reach:
     """Per-function summaries and their closures over the call graph, computed on demand."""
 
@@ -455,6 +495,7 @@ class Reach:
         self._polled: Dict[int, Set[int]] = {}  # function -> its receives a `poll()` test said are ready
         self._poll_offsets: Optional[List[int]] = None
         self._nonblocking_names: Optional[Set[str]] = None  # sockets made non-blocking (their last names)
+        self._implicit_names: Optional[Dict[str, List[FunctionInfo]]] = None
 
     def walker(self, info: FunctionInfo) -> FunctionWalker:
         info.ensure_scope()
@@ -484,7 +525,112 @@ class Reach:
                         out.taken.add(region.ident or region.name)
             if isinstance(node, ast.Call):
                 self._classify_call(w, node, out, id(node) in awaited)  # awaited or polled: no block
+        for callee in self.implicit(w, stmts):
+            if all(callee is not known for known in out.callees):
+                out.callees.append(callee)
         return out
+
+    # ---- implicit calls: properties, the dunder protocol, functions passed as values ------------
+    def implicit(self, w: FunctionWalker, stmts: Sequence[ast.AST]) -> List[FunctionInfo]:
+        """The module's functions these statements run without naming a call: a property read
+        or set (`self.size`), a dunder an operation runs (`key in self`, `len(x)`, `f"{x!r}"`,
+        iteration, comparisons while sorting, hashing a key), a function or class passed as a
+        value (`sorted(key=f)`, `map(Node, ...)`, `wait_for(self.ready)`: its callee may call it
+        now), and the subclass overrides a `self.m()` call can dispatch to. An over-approximation
+        by name within the module: enough for the fixers' re-entry and lock-order checks."""
+        index = self._implicit_index()
+        names: Set[str] = set()
+        found: List[FunctionInfo] = []
+        for node in iter_scope_nodes(stmts):
+            if isinstance(node, ast.Attribute):
+                names.add(f"property:{node.attr}")
+            elif isinstance(node, ast.Compare):
+                for op in node.ops:
+                    names.update(_COMPARE_DUNDERS.get(type(op), ()))
+            elif isinstance(node, (ast.For, ast.comprehension)):
+                names.update(("__iter__", "__next__"))
+            elif isinstance(node, ast.Subscript):
+                names.update(("__getitem__", "__setitem__", "__delitem__", "__hash__", "__eq__"))
+            elif isinstance(node, ast.FormattedValue):
+                names.update(("__repr__",) if node.conversion == ord("r") else ("__str__", "__format__", "__repr__"))
+            elif isinstance(node, (ast.If, ast.While, ast.BoolOp, ast.UnaryOp, ast.IfExp, ast.Assert)):
+                names.update(("__bool__", "__len__"))
+            elif isinstance(node, ast.BinOp):
+                names.update(_BINOP_DUNDERS.get(type(node.op), ()))
+            elif isinstance(node, ast.Call):
+                called = node.func.id if isinstance(node.func, ast.Name) else \
+                    node.func.attr if isinstance(node.func, ast.Attribute) else ""
+                names.update(_CALL_DUNDERS.get(called, ()))
+                for value in [*node.args, *(k.value for k in node.keywords)]:
+                    found.extend(self._passed(w, value))
+                callee = w.callee(node)
+                if callee is not None and callee.class_name is not None and isinstance(node.func, ast.Attribute) \
+                        and isinstance(node.func.value, ast.Name) and node.func.value.id == w.info.self_param:
+                    for sub in self.m.overrides(callee.class_name, callee.name):
+                        override = self.m.function_index.get((sub, callee.name))
+                        if override is not None:
+                            found.append(override)
+        for name in names:
+            found.extend(index.get(name, ()))
+        return found
+
+    def _is_callback(self, w: FunctionWalker, func: ast.expr) -> bool:
+        """A call of a callable the code was handed: a parameter (`callback(x)`), a name bound by
+        a loop (`for listener in self._listeners: listener(e)`), or an attribute of `self` that no
+        class of the module defines as a method (`self.on_close(...)`): foreign code, which can
+        take any lock."""
+        info = w.info
+        if isinstance(func, ast.Name):
+            params = {a.arg for a in [*info.node.args.posonlyargs, *info.node.args.args, *info.node.args.kwonlyargs]}
+            return func.id in params - {info.self_param or "", info.cls_param or ""} or \
+                (func.id in info.locals and func.id not in self.m.bindings and any(
+                    isinstance(n, (ast.For, ast.comprehension)) and isinstance(n.target, ast.Name) and n.target.id == func.id
+                    for n in iter_scope_nodes(info.node.body)))
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and info.self_param \
+                and func.value.id == info.self_param and info.class_name is not None:
+            owners = [info.class_name, *self.m.bases(info.class_name)]
+            return not any((owner, func.attr) in self.m.function_index for owner in owners) \
+                and not any(func.attr == (getattr(s, "name", None)) for owner in owners for s in self.m.classes[owner].body) \
+                and (info.class_name, func.attr) not in self.m.class_attrs
+        return False
+
+    def _passed(self, w: FunctionWalker, value: ast.AST) -> List[FunctionInfo]:
+        """A module function, method or class passed as a value (a key function, a callback)."""
+        if isinstance(value, ast.Lambda):
+            return [c for node in walk(value.body) if isinstance(node, ast.Call)
+                    for c in [w.callee(node)] if c is not None]
+        if isinstance(value, ast.Name):
+            if value.id in self.m.classes and value.id not in w.info.locals:
+                init = self.m.function_index.get((value.id, "__init__"))
+                return [init] if init is not None else []
+            binding = self.m.bindings.get(value.id)
+            if binding is not None and binding.kind == "function" and value.id not in w.info.locals:
+                info = self.m.function_index.get((None, value.id))
+                return [info] if info is not None else []
+        if isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) \
+                and value.value.id == w.info.self_param and w.info.class_name is not None:
+            for owner in [w.info.class_name, *self.m.bases(w.info.class_name)]:
+                info = self.m.function_index.get((owner, value.attr))
+                if info is not None:
+                    return [info]
+        return []
+
+    def _implicit_index(self) -> Dict[str, List[FunctionInfo]]:
+        """The module's dunder methods by name, and its properties as `property:<name>`."""
+        if self._implicit_names is None:
+            self._implicit_names = {}
+            for info in self.m.functions:
+                if info.class_name is None:
+                    continue
+                name = info.name
+                if name.startswith("__") and name.endswith("__") and name not in _CONSTRUCTORS:
+                    self._implicit_names.setdefault(name, []).append(info)
+                for decorator in info.node.decorator_list:
+                    written = dotted_name(decorator) or ""
+                    if written in ("property", "functools.cached_property", "cached_property") \
+                            or written.endswith((".setter", ".deleter", ".getter")):
+                        self._implicit_names.setdefault(f"property:{name}", []).append(info)
+        return self._implicit_names
 
     def _polled_in(self, info: FunctionInfo) -> Set[int]:
         """The receives of `info` that a `poll()` test guards (found once per function, and only
@@ -511,6 +657,8 @@ class Reach:
             out.callees.append(callee)
             return
         written = dotted_name(func) or "<expression>"
+        if self._is_callback(w, func):
+            out.callbacks.append(f"'{written}()'")
         qualified = self.m.qualify(func) if dotted_name(func) else None
         if awaited:
             pass
@@ -522,6 +670,11 @@ class Reach:
             out.blocking.append(f"'{written}()'")
             waited = w.lock_of(func.value) if func.attr == "wait" else None
             if waited is not None:  # `cond.wait()` releases `cond` while it waits
+                out.releases[out.blocking[-1]] = waited.ident or waited.name
+        elif isinstance(func, ast.Attribute) and _waits_for_others(func, call):
+            out.blocking.append(f"'{written}()' (waits for another thread)")
+            waited = w.lock_of(func.value) if func.attr == "wait_for" else None
+            if waited is not None:  # `cond.wait_for(pred)` releases `cond` while it waits
                 out.releases[out.blocking[-1]] = waited.ident or waited.name
         elif isinstance(func, ast.Attribute) and func.attr in NETWORK_METHODS \
                 and (dotted_name(func.value) or "").rsplit(".", 1)[-1].lower().lstrip("_").endswith(NETWORK_RECEIVERS) \
@@ -592,7 +745,8 @@ class Reach:
     def closure(self, start: Summary) -> Summary:
         """`start` with everything its callees reach, transitively (each function once)."""
         out = Summary(dict(start.locks), list(start.callees), list(start.unknown), list(start.external),
-                      list(start.blocking), dict(start.releases), start.yields, start.awaits, set(start.taken))
+                      list(start.blocking), dict(start.releases), start.yields, start.awaits, set(start.taken),
+                      list(start.callbacks))
         seen: Set[int] = set()
         queue = list(start.callees)
         while queue:
@@ -605,6 +759,7 @@ class Reach:
                 out.locks.setdefault(ident, f"'{info.qualname}()'")
             out.taken |= summary.taken
             out.unknown.extend(f"{call} (in '{info.qualname}()')" for call in summary.unknown)
+            out.callbacks.extend(f"{call} (in '{info.qualname}()')" for call in summary.callbacks)
             for call in summary.blocking:
                 out.blocking.append(f"{call} (in '{info.qualname}()')")
                 if call in summary.releases:

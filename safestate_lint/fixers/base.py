@@ -64,6 +64,7 @@ class FixContext:
         self._event_loop_keys: Dict[Tuple[str, ...], bool] = {}
 
     # ---- locating ---------------------------------------------------------------------
+        self._fork_call: Optional[str] = None
     def statement(self, node: ast.AST) -> cst.BaseStatement:
         """The block-level LibCST statement (a line or a compound statement) of an ast statement."""
         found = self._stmts.get(id(node))
@@ -166,12 +167,20 @@ class FixContext:
         if reach.blocking and not once:  # the same list as SST404, through the calls made here too
             raise Unfixable(f"the statements make a blocking call, {reach.blocking[0]}, which would hold the lock "
                             f"for every other thread")
+        if reach.callbacks:  # foreign code: it can take a lock of its own, in any order
+            raise Unfixable(f"the statements call {reach.callbacks[0]}, code the caller supplied, which can take "
+                            f"another lock: holding a lock across it can deadlock (change the state under the "
+                            f"lock, call it after)")
         if existing is not None:  # the lock the class already guards this attribute with (`self._lock`)
             lock = existing
         elif act.key[0] == "g":
             lock = self.lock_for_global(act.key[1])
         else:  # a class attribute's own lock, or one class-level lock for the shared instance
             lock = self.lock_for_class(act.func, act.key[1], "" if act.key[0] == "i" else act.key[2])
+        self._check_interruptible(lock)
+        if self._forks():
+            raise Unfixable(f"the module forks ({self._forks()}): a lock another thread holds at the fork stays "
+                            f"held in the child, which hangs on it; re-create it in os.register_at_fork(after_in_child=...)")
         declared = self._new_locks.get(lock)
         interrupts = self._interrupting(act.key)
         if declared is not None:
@@ -186,6 +195,27 @@ class FixContext:
                                 f"(a signal handler or __del__ runs in the same thread) and would deadlock")
         self._check_existing(act.func, lock, act.key, reach)
         return lock
+
+    def _forks(self) -> str:
+        """The call by which the module forks (`os.fork()`, a fork hook), or ""."""
+        if self._fork_call is None:
+            self._fork_call = next((f"{name}()" for node in ast.walk(self.m.tree) if isinstance(node, ast.Call)
+                                    for name in [self.m.qualify(node.func)]
+                                    if name in ("os.fork", "os.forkpty", "pty.fork", "os.register_at_fork")), "")
+        return self._fork_call
+
+    def _check_interruptible(self, lock: str) -> None:
+        """A signal handler runs in the middle of the main thread's code: if it (or what it calls)
+        takes `lock`, holding `lock` anywhere else deadlocks when the signal arrives there."""
+        self._interrupting(())  # collects the handlers
+        for name in sorted(self._handlers or ()):
+            handler = self.m.function_index.get((None, name))
+            if handler is None:
+                continue
+            taken = self.reach.closure(self.reach.direct(handler)).locks
+            if lock in taken or any(ident.endswith(f".{lock}") for ident in taken):
+                raise Unfixable(f"the signal handler '{name}()' takes '{lock}': a thread interrupted while it "
+                                f"holds the lock would deadlock (hand the update to the main loop instead)")
 
     # ---- event-loop locks (state only coroutines touch, updated across an await) ---------------
     def event_loop_key(self, key: Tuple[str, ...]) -> bool:
@@ -406,13 +436,20 @@ class FixContext:
                                 f"to one definition would be missing from the other")
             if any((dotted_name(b) or "").rsplit(".", 1)[-1] in _ENUM_BASES for b in cls.bases):
                 raise Unfixable(f"{class_name} is an Enum: an attribute added to its body becomes a member")
+            if any((dotted_name(b) or "").rsplit(".", 1)[-1] in _MODEL_BASES for b in cls.bases):
+                raise Unfixable(f"{class_name} is a pydantic model: a lock added to its body becomes a private "
+                                f"attribute of every instance (use a module-level lock)")
             existing = [name for (owner, name), b in self.m.class_attrs.items()
                         if owner == class_name and b.kind == "lock" and not b.async_lock and
                         any(isinstance(s, (ast.Assign, ast.AnnAssign)) and name in _assigned_names(s) for s in cls.body)]
             if existing:
                 self._locks[key] = existing[0]
             else:
-                taken = {name for (owner, name) in self.m.class_attrs if owner == class_name}
+                # names the class's module bases and subclasses use too (attributes and __slots__): a
+                # new `_lock` must not shadow theirs, nor be shadowed by them, through the MRO
+                family = {class_name, *self.m.bases(class_name)} | {c for c in self.m.classes if class_name in self.m.bases(c)}
+                taken = {name for (owner, name) in self.m.class_attrs if owner in family} | \
+                    {name for owner in family for name in _slots(self.m.classes[owner])}
                 if attr:
                     base = attr.strip('_') or 'state'
                     lock = self.fresh_name(f"_{base}_lock", taken, scope=class_name, alternative=f"_{base}_thread_lock")
@@ -431,8 +468,7 @@ class FixContext:
                         raise Unfixable("one-line class body")
                     self.edits.body_start.setdefault(id(class_statement), []).append(statement)
                 self._locks[key] = lock
-        owner = func.cls_param if func.cls_param and func.class_name == class_name else class_name
-        lock = f"{owner}.{self._locks[key]}"
+        lock = f"{class_name}.{self._locks[key]}"  # by name: `cls._lock` could find a subclass's lock
         if key in self._class_new:
             self._new_locks[lock] = self._class_new[key]
         return lock
@@ -497,6 +533,18 @@ class FixContext:
                 if any(alias.name == obj and alias.asname in (None, obj) for alias in stmt.names):
                     return True
         return False
+
+
+_MODEL_BASES = frozenset({"BaseModel", "RootModel", "BaseSettings"})
+
+
+def _slots(cls: ast.ClassDef) -> Set[str]:
+    """The names a class body lists in `__slots__`."""
+    found: Set[str] = set()
+    for stmt in cls.body:
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and "__slots__" in _assigned_names(stmt) and stmt.value is not None:
+            found.update(n.value for n in ast.walk(stmt.value) if isinstance(n, ast.Constant) and isinstance(n.value, str))
+    return found
 
 
 def _align(ctx: FixContext, body: Sequence[ast.stmt], statements: Sequence[cst.CSTNode],

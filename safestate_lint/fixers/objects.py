@@ -84,8 +84,28 @@ def _span(act: Act) -> List[ast.stmt]:
             raise Unfixable("the test is made under a lock that is released before the write")
         origin = act.check.origin
     if origin is None:
-        return [act.stmt]
+        return [act.stmt, *_read_back(act)]
     span = check_then_act_span(act, origin)
     if span is None:
         raise Unfixable("the test (or read) and the write are in different blocks")
-    return [span[0], span[-1]]
+    return [span[0], *(_read_back(act) or [span[-1]])]
+
+
+def _read_back(act: Act) -> List[ast.stmt]:
+    """The simple statements right after an update that read the updated attribute again
+    (`Order.next += 1` then `self.number = Order.next`): the lock covers them, or they can read
+    another thread's update."""
+    block = next((body for node in ast.walk(act.func.node) for body in _blocks(node) if act.stmt in body), None)
+    if block is None or act.kind != "rebind" or not (act.reads_self or act.augmented):
+        return []
+    found: List[ast.stmt] = []
+    for stmt in block[block.index(act.stmt) + 1:]:
+        if isinstance(stmt, _COMPOUND) or isinstance(stmt, (ast.Return, ast.FunctionDef, ast.ClassDef)) \
+                or not any(isinstance(n, ast.Attribute) and n.attr == act.key[-1] for n in ast.walk(stmt)):
+            break
+        found.append(stmt)
+    return found[-1:] if found else []
+
+
+def _blocks(node: ast.AST) -> List[List[ast.stmt]]:
+    return [getattr(node, name) for name in ("body", "orelse", "finalbody") if isinstance(getattr(node, name, None), list)]
