@@ -141,8 +141,11 @@ def test_golden_case_runs_under_threads(name, variant):
 @pytest.mark.parametrize("name,bad_fix", [
     # what 0.1 produced: the callee wrapped in the lock its caller holds
     ("safety_callee_under_caller_lock", lambda s: s.replace("    n = n * 2\n", "    with _n_lock:\n        n = n * 2\n")),
-    # a non-reentrant lock around a statement whose listener re-enters it
-    ("safety_reentrant_callback", lambda s: s.replace("threading.RLock()", "threading.Lock()")),
+    # a non-reentrant lock around a statement whose listener re-enters it (what `fix` once wrote,
+    # with an RLock; it now leaves the listeners' call unlocked)
+    ("safety_reentrant_callback", lambda s: "import threading\n_events_lock = threading.Lock()\n" + s.replace(
+        "    _events = _events + [event] + _dispatch(event)",
+        "    with _events_lock:\n        _events = _events + [event] + _dispatch(event)")),
 ])
 def test_the_harness_catches_the_hangs_of_unsafe_fixes(tmp_path, name, bad_fix):
     fixed = (CASES / f"{name}.fixed.py").read_text()

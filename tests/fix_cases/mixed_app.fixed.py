@@ -67,7 +67,7 @@ class Config:
     @classmethod
     def instance(cls):
         if cls._instance is None:
-            with cls._instance_lock:
+            with Config._instance_lock:
                 if cls._instance is None:
                     cls._instance = cls()
         return cls._instance

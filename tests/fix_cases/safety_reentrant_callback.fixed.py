@@ -1,8 +1,6 @@
-import threading
 from safestate_lint.runtime import LockedList
 
 _events = []
-_events_lock = threading.RLock()
 _listeners = LockedList()
 
 
@@ -19,5 +17,4 @@ def _dispatch(event):
 
 def emit(event):
     global _events
-    with _events_lock:
-        _events = _events + [event] + _dispatch(event)
+    _events = _events + [event] + _dispatch(event)

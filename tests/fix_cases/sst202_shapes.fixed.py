@@ -20,7 +20,7 @@ class Producer:
 
     def __new__(cls):
         if not hasattr(cls, "_instance"):
-            with cls._instance_lock:
+            with Producer._instance_lock:
                 if not hasattr(cls, "_instance"):
                     cls._instance = super().__new__(cls)
         return cls._instance
@@ -32,7 +32,7 @@ class SingletonMeta(type):
 
     def __call__(cls, *args, **kwargs):
         if cls not in cls._instances:
-            with cls._instances_lock:
+            with SingletonMeta._instances_lock:
                 if cls not in cls._instances:
                     cls._instances[cls] = super().__call__(*args, **kwargs)
         return cls._instances[cls]
