@@ -487,8 +487,11 @@ def _waits_for_others(func: ast.Attribute, call: ast.Call) -> bool:
 class Reach:
     """Per-function summaries and their closures over the call graph, computed on demand."""
 
-    def __init__(self, m: ModuleBindings) -> None:
+    def __init__(self, m: ModuleBindings, *, implicit: bool = False) -> None:
+        """With `implicit`, summaries also follow the calls the code never spells out (see
+        `implicit`): an over-approximation the fixers' safety checks want and findings do not."""
         self.m = m
+        self.follow_implicit = implicit
         self._direct: Dict[int, Summary] = {}
         self._uses: Optional[Uses] = None
         self._under: Dict[str, Tuple[Set[int], List[str]]] = {}
@@ -525,7 +528,7 @@ class Reach:
                         out.taken.add(region.ident or region.name)
             if isinstance(node, ast.Call):
                 self._classify_call(w, node, out, id(node) in awaited)  # awaited or polled: no block
-        for callee in self.implicit(w, stmts):
+        for callee in self.implicit(w, stmts) if self.follow_implicit else ():
             if all(callee is not known for known in out.callees):
                 out.callees.append(callee)
         return out

@@ -54,7 +54,7 @@ class FixContext:
         self._new_locks: Dict[str, LockDecl] = {}  # the lock expression used in `with` -> its declaration
         self._class_new: Dict[Tuple[str, ...], LockDecl] = {}
         self._new_names: Dict[str, Set[str]] = {}  # scope ("" = module, else class name) -> names
-        self.reach = Reach(analysis)
+        self.reach = Reach(analysis, implicit=True)  # a fix must not deadlock through a property or a dunder
         self.reasons: Dict[Finding, str] = {}  # findings left without a fix -> why
         self._handlers: Optional[Set[str]] = None
         self.refused: Dict[Tuple[str, ...], str] = {}  # globals no fix may lock this pass (why)
