@@ -9,6 +9,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, FrozenSet, List, Optional, Sequence, Tuple
 
+from safestate_lint.settings import Settings, collect
 from safestate_lint.config import Config
 from safestate_lint.finding import Finding, SourceError
 from safestate_lint.files import atomic_write, is_read_only, os_reason, read_bytes
@@ -70,10 +71,8 @@ def _imports_runtime(result: FixResult, module: str) -> bool:
     return f"from {module} import" in result.source and f"from {module} import" not in result.original
 
 
-def cmd_fix(args: argparse.Namespace, settings_class: Any) -> int:
-    from safestate_lint.cli import collect
-
-    settings = settings_class(args)
+def cmd_fix(args: argparse.Namespace) -> int:
+    settings = Settings(args)
     settings.validate()
     if args.paths == ["-"]:
         return _fix_stdin(args, settings)
