@@ -28,7 +28,7 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tup
 
 from safestate_lint.engine.bindings import _CONSTRUCTORS, ModuleBindings
 from safestate_lint.engine.facts import Act, CallSite, FunctionInfo, LockRegion, SharedKey
-from safestate_lint.engine.syntax import dotted_name, iter_scope_nodes, walk
+from safestate_lint.engine.syntax import COMPREHENSIONS, dotted_name, iter_scope_nodes, walk
 from safestate_lint.engine.implicit import ImplicitCalls
 from safestate_lint.engine.walker import FunctionWalker
 
@@ -452,8 +452,9 @@ def _waits_for_others(func: ast.Attribute, call: ast.Call) -> bool:
     receiver = (dotted_name(func.value) or "").rsplit(".", 1)[-1].lower().lstrip("_")
     if func.attr == "wait_for":
         return True
-    if func.attr == "get" and not call.args and not any(k.arg in ("block", "timeout") for k in call.keywords):
-        return receiver == "q" or receiver.endswith(("queue", "_q", "inbox"))
+    if func.attr == "get" and not call.args[:1] and not any(
+            k.arg == "block" and isinstance(k.value, ast.Constant) and not k.value.value for k in call.keywords):
+        return receiver == "q" or receiver.endswith(("queue", "_q", "inbox"))  # a timed get waits too
     if func.attr in ("map", "starmap"):
         return receiver.endswith(("pool", "executor"))
     return False
@@ -490,6 +491,10 @@ class Reach:
             node = stack.pop()
             if isinstance(node, ast.Lambda):
                 stack.extend(iter_scope_nodes([node.body]))
+            elif isinstance(node, COMPREHENSIONS):  # run here, at once (`sum(f(x) for x in xs)`)
+                parts = [getattr(node, name) for name in ("elt", "key", "value") if hasattr(node, name)]
+                parts += [cond for gen in node.generators for cond in gen.ifs] + [gen.iter for gen in node.generators[1:]]
+                stack.extend(iter_scope_nodes(parts))
             elif isinstance(node, (ast.Yield, ast.YieldFrom)):
                 out.yields = True
             elif isinstance(node, (ast.Await, ast.AsyncFor, ast.AsyncWith)):
@@ -516,9 +521,9 @@ class Reach:
         if isinstance(func, ast.Name):
             params = {a.arg for a in [*info.node.args.posonlyargs, *info.node.args.args, *info.node.args.kwonlyargs]}
             return func.id in params - {info.self_param or "", info.cls_param or ""} or \
-                (func.id in info.locals and func.id not in self.m.bindings and any(
+                (func.id not in self.m.bindings and any(
                     isinstance(n, (ast.For, ast.comprehension)) and isinstance(n.target, ast.Name) and n.target.id == func.id
-                    for n in iter_scope_nodes(info.node.body)))
+                    for n in walk(info.node)))
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and info.self_param \
                 and func.value.id == info.self_param and info.class_name is not None:
             owners = [info.class_name, *self.m.bases(info.class_name)]

@@ -94,9 +94,9 @@ class ImplicitCalls:
 
     def _passed(self, w: FunctionWalker, value: ast.AST) -> List[FunctionInfo]:
         """A module function, method or class passed as a value (a key function, a callback)."""
-        if isinstance(value, ast.Lambda):
+        if isinstance(value, ast.Lambda):  # what its body calls, spelled out or not
             return [c for node in walk(value.body) if isinstance(node, ast.Call)
-                    for c in [w.callee(node)] if c is not None]
+                    for c in [w.callee(node)] if c is not None] + self.callees(w, [value.body])
         if isinstance(value, ast.Name):
             if value.id in self.m.classes and value.id not in w.info.locals:
                 init = self.m.function_index.get((value.id, "__init__"))

@@ -26,7 +26,8 @@ def terminates(body: Sequence[ast.stmt]) -> bool:
 
 
 _SCOPE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
-_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_COMPREHENSIONS = COMPREHENSIONS
 
 
 def _target_names(target: ast.AST) -> Iterator[str]:
