@@ -239,3 +239,52 @@ def test_a_one_permit_semaphore_is_the_mutex_a_fix_reuses():
     result = fix_source(source, "app.py", Config())
     assert "with _sem:\n        _count += 1" in result.source.split("def count_fast")[1]
     assert "threading.Lock()" not in result.source
+
+
+def test_a_wait_on_a_condition_built_on_the_held_lock_releases_it():
+    source = """
+    import threading
+    class Dispatcher:
+        def __init__(self):
+            self.lock = threading.Lock()
+            self.queue_cv = threading.Condition(self.lock)
+            self.other = threading.Condition()
+            self.queue = []
+        def take(self):
+            with self.lock:
+                while not self.queue:
+                    self.queue_cv.wait()
+                return self.queue.pop()
+        def take_badly(self):
+            with self.lock:
+                with self.other:
+                    self.other.wait()
+        def add(self, task):
+            with self.lock:
+                self.queue.append(task)
+                self.queue_cv.notify()
+    """
+    found = check_source(textwrap.dedent(source), "app.py", Config())
+    assert [(f.code, f.line) for f in found] == [("SST404", 17)]  # waiting on another condition keeps 'lock'
+
+
+def test_taking_a_reentrant_lock_again_is_no_lock_order():
+    source = """
+    import threading
+    class Metrics:
+        def __init__(self):
+            self._lock = threading.RLock()
+            self._sensor_lock = threading.Lock()
+        def remove_sensor(self):
+            with self._lock:
+                with self._sensor_lock:
+                    self.remove_metric()
+        def remove_metric(self):
+            with self._lock:
+                pass
+        def add(self):
+            with self._lock:
+                with self._sensor_lock:
+                    pass
+    """
+    assert codes(source) == []

@@ -374,7 +374,8 @@ class ModuleBindings(ClassFacts):
                 kind = qualified.rsplit(".", 1)[-1]
                 if kind in ("Semaphore", "BoundedSemaphore") and _one_permit(value):
                     kind = "Lock"  # `Semaphore(1)` excludes every other holder: a mutex, not reentrant
-                return Binding("", "lock", async_lock=LOCK_CTORS[qualified], lock_type=kind)
+                wraps = dotted_name(value.args[0]) or "" if kind == "Condition" and value.args else ""
+                return Binding("", "lock", async_lock=LOCK_CTORS[qualified], lock_type=kind, wraps=wraps)
             runtime = self._runtime_name(qualified)
             if runtime is not None:
                 if runtime in RUNTIME_CONTAINERS:

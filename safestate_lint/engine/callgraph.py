@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
 from safestate_lint.engine.bindings import _CONSTRUCTORS, ModuleBindings
-from safestate_lint.engine.facts import Act, CallSite, FunctionInfo, LockRegion, SharedKey
+from safestate_lint.engine.facts import Act, Binding, CallSite, FunctionInfo, LockRegion, SharedKey
 from safestate_lint.engine.syntax import COMPREHENSIONS, dotted_name, iter_scope_nodes, walk
 from safestate_lint.engine.implicit import ImplicitCalls
 from safestate_lint.engine.walker import FunctionWalker
@@ -512,6 +512,25 @@ class Reach:
                 out.callees.append(callee)
         return out
 
+    def _released(self, w: FunctionWalker, cond: ast.expr, region: LockRegion) -> str:
+        """The locks a `cond.wait()` releases, comma-separated: the condition, and the lock it was
+        built on (`self.cv = threading.Condition(self.lock)`)."""
+        idents = [region.ident or region.name]
+        binding: Optional[Binding] = None
+        if isinstance(cond, ast.Name):
+            binding = self.m.bindings.get(cond.id)
+        elif isinstance(cond, ast.Attribute) and w.info.class_name is not None:
+            found = self.m.lock_owner(w.info.class_name, cond.attr)
+            binding = found[1] if found is not None else None
+        if binding is not None and binding.wraps:
+            try:
+                underlying = w.lock_of(ast.parse(binding.wraps, mode="eval").body)
+            except SyntaxError:  # pragma: no cover - a dotted name always parses
+                underlying = None
+            if underlying is not None:
+                idents.append(underlying.ident or underlying.name)
+        return ",".join(idents)
+
     def _is_callback(self, w: FunctionWalker, func: ast.expr) -> bool:
         """A call of a callable the code was handed: a parameter (`callback(x)`), a name bound by
         a loop (`for listener in self._listeners: listener(e)`), or an attribute of `self` that no
@@ -569,13 +588,13 @@ class Reach:
                 and not call.keywords and func.attr != "connect":
             out.blocking.append(f"'{written}()'")
             waited = w.lock_of(func.value) if func.attr == "wait" else None
-            if waited is not None:  # `cond.wait()` releases `cond` while it waits
-                out.releases[out.blocking[-1]] = waited.ident or waited.name
+            if waited is not None:  # `cond.wait()` releases `cond` (and the lock it was built on) while it waits
+                out.releases[out.blocking[-1]] = self._released(w, func.value, waited)
         elif isinstance(func, ast.Attribute) and _waits_for_others(func, call):
             out.blocking.append(f"'{written}()' (waits for another thread)")
             waited = w.lock_of(func.value) if func.attr == "wait_for" else None
             if waited is not None:  # `cond.wait_for(pred)` releases `cond` while it waits
-                out.releases[out.blocking[-1]] = waited.ident or waited.name
+                out.releases[out.blocking[-1]] = self._released(w, func.value, waited)
         elif isinstance(func, ast.Attribute) and func.attr in NETWORK_METHODS \
                 and (dotted_name(func.value) or "").rsplit(".", 1)[-1].lower().lstrip("_").endswith(NETWORK_RECEIVERS) \
                 and (dotted_name(func.value) or "").rsplit(".", 1)[-1] not in self._non_blocking():

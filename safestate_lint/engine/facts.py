@@ -35,6 +35,7 @@ class Binding:
     node: Optional[ast.AST] = None
     async_lock: bool = False
     lock_type: str = ""  # for locks: the constructor's last name (Lock, RLock, Condition, Semaphore, ...)
+    wraps: str = ""  # a Condition built on another lock: that lock's expression (`self.lock`)
 
     @property
     def reentrant(self) -> bool:

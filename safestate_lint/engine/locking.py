@@ -184,8 +184,8 @@ def _under(m: "ModuleAnalysis", reach: Reach, info: FunctionInfo, nodes: List[as
             for call, blocked in _blocking(closure, thread_held):
                 found.append(Blocking(blocked, f"{call} (through '{callee.qualname}()')", nodes[0]))
         for ident, where in closure.locks.items():
-            if ident not in closure.taken:
-                continue  # held by its callers (this one included) around it, not taken by it
+            if ident not in closure.taken or any(h.ident == ident for h in held):
+                continue  # held by its callers around it, or already by this thread (taken again, never waited for)
             for outer in held:
                 if outer.ident != ident:
                     usage.orders.append(Order(outer, ident, nodes[0], info, via=where))
@@ -204,7 +204,8 @@ def _blocking(summary: Summary, held: List[Held]) -> List[Tuple[str, Held]]:
     releases `cond` while it waits, so it blocks only the other locks held around it."""
     out = []
     for call in summary.blocking:
-        kept = [h for h in held if h.ident != summary.releases.get(call)]
+        released = summary.releases.get(call, "").split(",")
+        kept = [h for h in held if h.ident not in released]
         if kept:
             out.append((call, kept[-1]))
     return out
@@ -286,9 +287,10 @@ def _double_checked(m: "ModuleAnalysis", node: ast.AST) -> bool:
 
 
 def _order(usage: LockUsage, held: Tuple[Held, ...], new: Held, info: FunctionInfo, node: ast.AST) -> None:
+    if any(outer.ident == new.ident for outer in held):
+        return  # taken again while this thread holds it (a reentrant lock): it cannot wait here
     for outer in held:
-        if outer.ident != new.ident:
-            usage.orders.append(Order(outer, new.ident, node, info))
+        usage.orders.append(Order(outer, new.ident, node, info))
 
 
 def inversions(usage: LockUsage) -> List[Tuple[Order, Order]]:
