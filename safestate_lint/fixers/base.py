@@ -205,11 +205,12 @@ class FixContext:
         return self._fork_call
 
     def _check_interruptible(self, lock: str) -> None:
-        """A signal handler runs in the middle of the main thread's code: if it (or what it calls)
+        """A signal handler or a finalizer runs in the middle of other code of the thread: if it (or what it calls)
         takes `lock`, holding `lock` anywhere else deadlocks when the signal arrives there."""
         self._interrupting(())  # collects the handlers
-        for name in sorted(self._handlers or ()):
-            handler = self.m.function_index.get((None, name))
+        handlers = [(name, self.m.function_index.get((None, name))) for name in sorted(self._handlers or ())]
+        handlers += [(info.qualname, info) for info in self.m.functions if info.name == "__del__"]
+        for name, handler in handlers:
             if handler is None:
                 continue
             taken = self.reach.closure(self.reach.direct(handler)).locks
@@ -300,7 +301,8 @@ class FixContext:
         if self._handlers is None:
             self._handlers = set()
             for node in ast.walk(self.m.tree):
-                if isinstance(node, ast.Call) and self.m.qualify(node.func) == "signal.signal" and len(node.args) > 1:
+                if isinstance(node, ast.Call) and self.m.qualify(node.func) in _INTERRUPTING_REGISTRARS \
+                        and len(node.args) > 1:
                     name = dotted_name(node.args[1])
                     if name is not None:
                         self._handlers.add(name.rsplit(".", 1)[-1])
@@ -448,6 +450,9 @@ class FixContext:
                 # names the class's module bases and subclasses use too (attributes and __slots__): a
                 # new `_lock` must not shadow theirs, nor be shadowed by them, through the MRO
                 family = {class_name, *self.m.bases(class_name)} | {c for c in self.m.classes if class_name in self.m.bases(c)}
+                # and its metaclass's: `cls._lock` in `Meta.__call__` finds the class's attribute first
+                family |= {meta for owner in list(family) for k in self.m.classes[owner].keywords
+                           if k.arg == "metaclass" for meta in [dotted_name(k.value) or ""] if meta in self.m.classes}
                 taken = {name for (owner, name) in self.m.class_attrs if owner in family} | \
                     {name for owner in family for name in _slots(self.m.classes[owner])}
                 if attr:
@@ -535,6 +540,9 @@ class FixContext:
         return False
 
 
+# what runs a function in the middle of other code of the same thread: a signal, or the garbage
+# collector finalizing an object the code just dropped
+_INTERRUPTING_REGISTRARS = frozenset({"signal.signal", "weakref.finalize", "weakref.ref"})
 _MODEL_BASES = frozenset({"BaseModel", "RootModel", "BaseSettings"})
 
 
