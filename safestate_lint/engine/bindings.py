@@ -121,6 +121,8 @@ class ModuleBindings(ClassFacts):
         self.instances: Dict[str, str] = {}
         self._init_class_facts()
         self._index_text(lines, prefilter)
+        # whether the module's text says `fork` at all: the walk looks for fork branches only then
+        self.may_fork = self._text is None or "fork" in self._text
         self._collect_module()
         self._collect_functions()
         self._collect_global_rebinds()

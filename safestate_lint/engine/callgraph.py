@@ -446,10 +446,20 @@ def _polled_receives(nodes: Iterable[ast.AST]) -> Set[int]:
     return found
 
 
+def _last_name(expr: ast.expr) -> str:
+    """`sock` for `self.sock`, `""` for an expression that is no dotted name."""
+    return (dotted_name(expr) or "").rsplit(".", 1)[-1]
+
+
+def _network_receiver(func: ast.Attribute) -> bool:
+    """`self.session.get`, `conn.send`: a method of an object named like a client."""
+    return _last_name(func.value).lower().lstrip("_").endswith(NETWORK_RECEIVERS)
+
+
 def _waits_for_others(func: ast.Attribute, call: ast.Call) -> bool:
     """`q.get()` on a queue, `pool.map(...)`/`executor.map(...)`, `cond.wait_for(pred)`: the
     thread waits until another thread makes progress."""
-    receiver = (dotted_name(func.value) or "").rsplit(".", 1)[-1].lower().lstrip("_")
+    receiver = _last_name(func.value).lower().lstrip("_")
     if func.attr == "wait_for":
         return True
     if func.attr == "get" and not call.args[:1] and not any(
@@ -463,11 +473,13 @@ def _waits_for_others(func: ast.Attribute, call: ast.Call) -> bool:
 class Reach:
     """Per-function summaries and their closures over the call graph, computed on demand."""
 
-    def __init__(self, m: ModuleBindings, *, implicit: bool = False) -> None:
-        """With `implicit`, summaries also follow the calls the code never spells out (see
-        `implicit`): an over-approximation the fixers' safety checks want and findings do not."""
+    def __init__(self, m: ModuleBindings, *, for_fixes: bool = False) -> None:
+        """`for_fixes`: summaries also follow the calls the code never spells out
+        (`engine/implicit.py`) and note the callbacks it calls: over-approximations the fixers'
+        safety checks want, and findings do not."""
         self.m = m
-        self._implicit = ImplicitCalls(m) if implicit else None
+        self._implicit = ImplicitCalls(m) if for_fixes else None
+        self._loop_names: Dict[int, Set[str]] = {}  # function -> names its loops and comprehensions bind
         self._direct: Dict[int, Summary] = {}
         self._uses: Optional[Uses] = None
         self._under: Dict[str, Tuple[Set[int], List[str]]] = {}
@@ -512,6 +524,14 @@ class Reach:
                 out.callees.append(callee)
         return out
 
+    def _bound_by_loops(self, info: FunctionInfo) -> Set[str]:
+        found = self._loop_names.get(id(info))
+        if found is None:
+            found = self._loop_names[id(info)] = {
+                n.target.id for n in walk(info.node)
+                if isinstance(n, (ast.For, ast.comprehension)) and isinstance(n.target, ast.Name)}
+        return found
+
     def _released(self, w: FunctionWalker, cond: ast.expr, region: LockRegion) -> str:
         """The locks a `cond.wait()` releases, comma-separated: the condition, and the lock it was
         built on (`self.cv = threading.Condition(self.lock)`)."""
@@ -540,9 +560,7 @@ class Reach:
         if isinstance(func, ast.Name):
             params = {a.arg for a in [*info.node.args.posonlyargs, *info.node.args.args, *info.node.args.kwonlyargs]}
             return func.id in params - {info.self_param or "", info.cls_param or ""} or \
-                (func.id not in self.m.bindings and any(
-                    isinstance(n, (ast.For, ast.comprehension)) and isinstance(n.target, ast.Name) and n.target.id == func.id
-                    for n in walk(info.node)))
+                (func.id not in self.m.bindings and func.id in self._bound_by_loops(info))
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and info.self_param \
                 and func.value.id == info.self_param and info.class_name is not None:
             owners = [info.class_name, *self.m.bases(info.class_name)]
@@ -576,7 +594,7 @@ class Reach:
             out.callees.append(callee)
             return
         written = dotted_name(func) or "<expression>"
-        if self._is_callback(w, func):
+        if self._implicit is not None and self._is_callback(w, func):
             out.callbacks.append(f"'{written}()'")
         qualified = self.m.qualify(func) if dotted_name(func) else None
         if awaited:
@@ -596,8 +614,7 @@ class Reach:
             if waited is not None:  # `cond.wait_for(pred)` releases `cond` while it waits
                 out.releases[out.blocking[-1]] = self._released(w, func.value, waited)
         elif isinstance(func, ast.Attribute) and func.attr in NETWORK_METHODS \
-                and (dotted_name(func.value) or "").rsplit(".", 1)[-1].lower().lstrip("_").endswith(NETWORK_RECEIVERS) \
-                and (dotted_name(func.value) or "").rsplit(".", 1)[-1] not in self._non_blocking():
+                and _network_receiver(func) and _last_name(func.value) not in self._non_blocking():
             out.blocking.append(f"'{written}()' (network or database I/O)")
         if isinstance(func, ast.Name):
             if func.id in PURE_BUILTINS and func.id not in w.info.locals and func.id not in self.m.bindings:
@@ -635,7 +652,7 @@ class Reach:
                             and node.func.attr in ("setblocking", "settimeout") and len(node.args) == 1 \
                             and isinstance(node.args[0], ast.Constant) and node.args[0].value in (False, 0) \
                             and dotted_name(node.func.value) is not None:
-                        self._nonblocking_names.add(dotted_name(node.func.value).rsplit(".", 1)[-1])  # type: ignore[union-attr]
+                        self._nonblocking_names.add(_last_name(node.func.value))
         return self._nonblocking_names
 
     def _passes_code(self, w: FunctionWalker, call: ast.Call) -> bool:

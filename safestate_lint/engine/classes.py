@@ -89,9 +89,7 @@ class ClassFacts(TextIndex):
         if found is None:
             names = {attr for (owner, attr), b in self.class_attrs.items() if owner == class_name and b.kind == "container"}
             if class_name in self.lock_classes:
-                names |= self._under_class_locks()
-            if class_name in self.lock_classes:
-                names |= self.racy_attrs(class_name)
+                names |= self._under_class_locks() | self.racy_attrs(class_name)
             found = self._watched[class_name] = self._occurrences(sorted(names)) if names else []
         return found
 

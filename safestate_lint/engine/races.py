@@ -93,10 +93,6 @@ class RaceFinder:
             return Race(act, ConsequenceKind.LOST_TRANSITION, f"it overwrites the transition {where} makes", transition)
         return Race(act, ConsequenceKind.STALE_CHECK, f"it breaks the locked test-then-act in {where}", transition)
 
-    def consequence(self, act: Act) -> Optional[str]:
-        race = self.race(act)
-        return race.text if race is not None else None
-
 
 def non_atomic(act: Act, type_name: str) -> Optional[Guarantee]:
     """The table's entry when the mutation at `act` is not atomic on every build (None when it

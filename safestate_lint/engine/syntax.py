@@ -27,7 +27,6 @@ def terminates(body: Sequence[ast.stmt]) -> bool:
 
 _SCOPE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-_COMPREHENSIONS = COMPREHENSIONS
 
 
 def _target_names(target: ast.AST) -> Iterator[str]:
@@ -101,7 +100,7 @@ def iter_scope_nodes(body: Iterable[ast.AST]) -> Iterator[ast.AST]:
         if isinstance(node, ast.Lambda):
             stack.extend(node.args.defaults)
             continue
-        if isinstance(node, _COMPREHENSIONS):
+        if isinstance(node, COMPREHENSIONS):
             # walrus targets in comprehensions bind in this scope; the rest is the comprehension's own
             stack.append(node.generators[0].iter)
             continue

@@ -12,9 +12,9 @@ from safestate_lint.engine.bindings import (
     _CONSTRUCTORS, ANY_MUTATOR, ELEMENT_ACCESSORS, LOCK_CTORS, LOCK_METHODS, MUTATING_FUNCTIONS, MUTATORS,
     ModuleBindings,
 )
-from safestate_lint.engine.facts import Act, CallSite, Check, FunctionInfo, LockRegion, SharedKey
+from safestate_lint.engine.facts import FORK_CALLS, Act, CallSite, Check, FunctionInfo, LockRegion, SharedKey
 from safestate_lint.engine.syntax import (
-    _COMPREHENSIONS, _acquire_target, _is_none, _is_reset, _release_target, _target_names, terminates,
+    COMPREHENSIONS, _acquire_target, _is_none, _is_reset, _release_target, _target_names, terminates,
     _value_locals, child_nodes, dotted_name, iter_scope_nodes, parent_map, walk,
 )
 
@@ -182,7 +182,7 @@ class FunctionWalker:
                 if key is not None and isinstance(current.ctx, ast.Load):
                     found.add(key)
                     continue
-            if isinstance(current, _COMPREHENSIONS):
+            if isinstance(current, COMPREHENSIONS):
                 inner = set(names)
                 for generator in current.generators:
                     inner.update(_target_names(generator.target))
@@ -353,9 +353,9 @@ class FunctionWalker:
         forks: Set[str] = set()  # locals bound to `os.fork()`'s result in this block
         for stmt in body:
             current = locks + tuple(held.values())
-            if isinstance(stmt, ast.Assign) and self._is_fork(stmt.value):
+            if self.m.may_fork and isinstance(stmt, ast.Assign) and self._is_fork(stmt.value):
                 forks.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
-            if isinstance(stmt, ast.If) and self._in_fork_child(stmt.test, forks):
+            if self.m.may_fork and isinstance(stmt, ast.If) and self._in_fork_child(stmt.test, forks):
                 # the child of a fork runs one thread: only the parent's branch can race
                 self.block(stmt.orelse, current, checks)
                 continue
@@ -384,7 +384,7 @@ class FunctionWalker:
 
     def _is_fork(self, node: ast.AST) -> bool:
         return isinstance(node, ast.Call) and dotted_name(node.func) is not None \
-            and self.m.qualify(node.func) in ("os.fork", "os.forkpty", "pty.fork")
+            and self.m.qualify(node.func) in FORK_CALLS
 
     def _in_fork_child(self, test: ast.expr, forks: Set[str]) -> bool:
         """`os.fork() == 0`, `pid == 0` with `pid = os.fork()`, `not pid`: the child's branch."""
@@ -580,7 +580,7 @@ class FunctionWalker:
         stack = [expr]
         while stack:
             node = stack.pop()
-            if isinstance(node, _COMPREHENSIONS):
+            if isinstance(node, COMPREHENSIONS):
                 self.record_iteration(node.generators[0].iter, stmt, locks, checks)
                 if node is not expr:
                     stack.append(node.generators[0].iter)

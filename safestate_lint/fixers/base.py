@@ -16,6 +16,7 @@ from libcst.codemod.visitors import AddImportsVisitor
 
 from safestate_lint.engine.analysis import Act, FunctionInfo, ModuleAnalysis
 from safestate_lint.engine.callgraph import Reach
+from safestate_lint.engine.facts import FORK_CALLS
 from safestate_lint.engine.context import ExecutionContexts
 from safestate_lint.engine.syntax import dotted_name, inside, terminates
 from safestate_lint.finding import Finding
@@ -54,9 +55,10 @@ class FixContext:
         self._new_locks: Dict[str, LockDecl] = {}  # the lock expression used in `with` -> its declaration
         self._class_new: Dict[Tuple[str, ...], LockDecl] = {}
         self._new_names: Dict[str, Set[str]] = {}  # scope ("" = module, else class name) -> names
-        self.reach = Reach(analysis, implicit=True)  # a fix must not deadlock through a property or a dunder
+        self.reach = Reach(analysis, for_fixes=True)  # no deadlock through a property, a dunder or a callback
         self.reasons: Dict[Finding, str] = {}  # findings left without a fix -> why
         self._handlers: Optional[Set[str]] = None
+        self._fork_call: Optional[str] = None
         self.refused: Dict[Tuple[str, ...], str] = {}  # globals no fix may lock this pass (why)
         self.locked_regions: Set[int] = set()  # ast statements a fix of this pass puts under a lock
         # existing non-reentrant lock -> (function this pass makes take it, the functions reached under it)
@@ -64,7 +66,6 @@ class FixContext:
         self._event_loop_keys: Dict[Tuple[str, ...], bool] = {}
 
     # ---- locating ---------------------------------------------------------------------
-        self._fork_call: Optional[str] = None
     def statement(self, node: ast.AST) -> cst.BaseStatement:
         """The block-level LibCST statement (a line or a compound statement) of an ast statement."""
         found = self._stmts.get(id(node))
@@ -201,14 +202,13 @@ class FixContext:
         if self._fork_call is None:
             self._fork_call = next((f"{name}()" for node in ast.walk(self.m.tree) if isinstance(node, ast.Call)
                                     for name in [self.m.qualify(node.func)]
-                                    if name in ("os.fork", "os.forkpty", "pty.fork", "os.register_at_fork")), "")
+                                    if name in FORK_CALLS or name == "os.register_at_fork"), "")
         return self._fork_call
 
     def _check_interruptible(self, lock: str) -> None:
         """A signal handler or a finalizer runs in the middle of other code of the thread: if it (or what it calls)
         takes `lock`, holding `lock` anywhere else deadlocks when the signal arrives there."""
-        self._interrupting(())  # collects the handlers
-        handlers = [(name, self.m.function_index.get((None, name))) for name in sorted(self._handlers or ())]
+        handlers = [(name, self.m.function_index.get((None, name))) for name in sorted(self._handler_names())]
         handlers += [(info.qualname, info) for info in self.m.functions if info.name == "__del__"]
         for name, handler in handlers:
             if handler is None:
@@ -295,9 +295,9 @@ class FixContext:
                     return region.name
         return None
 
-    def _interrupting(self, key: Tuple[str, ...]) -> Optional[str]:
-        """A function writing `key` that can run in the middle of other code of the same thread:
-        `__del__` (garbage collection) or a handler given to `signal.signal`."""
+    def _handler_names(self) -> Set[str]:
+        """The names of the functions given to `signal.signal` or `weakref.finalize`/`ref`
+        (collected once): they run in the middle of other code of the same thread."""
         if self._handlers is None:
             self._handlers = set()
             for node in ast.walk(self.m.tree):
@@ -306,8 +306,14 @@ class FixContext:
                     name = dotted_name(node.args[1])
                     if name is not None:
                         self._handlers.add(name.rsplit(".", 1)[-1])
+        return self._handlers
+
+    def _interrupting(self, key: Tuple[str, ...]) -> Optional[str]:
+        """A function writing `key` that can run in the middle of other code of the same thread:
+        `__del__` (garbage collection), a signal handler or a finalizer callback."""
+        handlers = self._handler_names()
         for act in self.m.acts:
-            if act.key == key and (act.func.name == "__del__" or act.func.name in self._handlers):
+            if act.key == key and (act.func.name == "__del__" or act.func.name in handlers):
                 return act.func.qualname
         return None
 

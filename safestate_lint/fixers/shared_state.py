@@ -33,6 +33,8 @@ from safestate_lint.engine.syntax import ast_block_of, inside
 from safestate_lint.fixers.base import FixContext, Unfixable, plan_each, plan_recheck
 
 CODES = ("SST101", "SST102", "SST103", "SST104", "SST105")
+LONE_MUTATIONS = ("SST102", "SST105")  # a container mutated without a lock (not atomic, or the policy)
+REPLACEABLE = (*LONE_MUTATIONS, "SST104")  # findings a runtime container removes
 LOCKED = {"dict": "LockedDict", "list": "LockedList", "set": "LockedSet"}
 
 
@@ -48,7 +50,7 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
             kept[guard.key[1]] = f"it is declared guarded by '{guard.module_lock}'"
     for finding, act in items:  # first decide which containers become runtime containers
         name = act.key[1]
-        if act.key[0] == "g" and finding.code in ("SST102", "SST104", "SST105") and name not in replaced \
+        if act.key[0] == "g" and finding.code in REPLACEABLE and name not in replaced \
                 and not ctx.event_loop_key(act.key):
             try:
                 _replace_container(ctx, name)
@@ -59,7 +61,7 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
                 kept[name] = str(why)
 
     def fix_one(finding: Finding, act: Act) -> bool:
-        if finding.code in ("SST102", "SST105") and act.inner is not None:
+        if finding.code in LONE_MUTATIONS and act.inner is not None:
             # containers held inside the shared one: a locked outer container does not lock them;
             # every such write of the function goes under the one lock (adjacent ones merge)
             writes = {id(a.stmt): a for a in nested_writes(ctx.m, act)}
@@ -68,9 +70,9 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
             return True
         if finding.code == "SST104" and act.key[0] == "g" and _iterates_snapshot(ctx, act, replaced.get(act.key[1], False)):
             return True  # `for k in X.snapshot()`: the runtime's one way to iterate while others write
-        if act.key[0] == "g" and finding.code in ("SST102", "SST104", "SST105") and replaced.get(act.key[1]):
+        if act.key[0] == "g" and finding.code in REPLACEABLE and replaced.get(act.key[1]):
             return True  # the container becomes a runtime container
-        if finding.code in ("SST102", "SST105"):
+        if finding.code in LONE_MUTATIONS:
             wrap_statements(ctx, act, [_read_just_before(act), act.stmt])
         elif finding.code == "SST101":
             stale = next((s for s in ctx.m.stale_reads() if s.act is act and s.reads[0].lineno == finding.line), None)

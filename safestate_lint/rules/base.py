@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ast
 import inspect
-from typing import ClassVar, Iterator, List, Optional, Set, Tuple
+from typing import Callable, ClassVar, Iterator, List, Optional, Set, Tuple
 
-from safestate_lint.engine.analysis import Act, ModuleAnalysis
+from safestate_lint.engine.analysis import Act, Binding, ModuleAnalysis
 
 Report = Tuple[ast.AST, str, Optional[Act]]  # where to report, the message, the fact behind it (if an act)
 
@@ -20,7 +20,6 @@ class Rule:
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     fixable: ClassVar[bool] = False
-    default: ClassVar[bool] = True  # in the default selection; False: only when selected (a policy rule)
     VALID: ClassVar[List[str]] = []
     INVALID: ClassVar[List[str]] = []
 
@@ -43,6 +42,21 @@ def once_per(acts: List[Act], key_fn) -> Iterator[Act]:  # type: ignore[no-untyp
             continue
         seen.add(key)
         yield act
+
+
+def unlocked_container_mutations(m: ModuleAnalysis, key_fn: Callable[[Act], object]) -> Iterator[Tuple[Act, Binding]]:
+    """Each unlocked mutation (once per `key_fn`) of a module-level container or one the shared
+    instance holds, made directly (not through a helper), with the container's binding; a
+    read-modify-write of an item is SST101's and left out (SST102 and the policy SST105 ask)."""
+    for act in once_per(m.acts, key_fn):
+        if act.key[0] not in ("g", "i") or act.kind != "mutate" or m.is_locked(act) or act.via is not None:
+            continue
+        binding = m.binding_of(act.key)
+        if binding is None or not binding.is_mutable_container:
+            continue
+        if act.reads_self and act.detail in ("augmented assignment", "item assignment"):
+            continue  # a read-modify-write of an item: SST101
+        yield act, binding
 
 
 def lazy_inits(m: ModuleAnalysis, key_kind: str = "") -> Iterator[Tuple[Act, str]]:

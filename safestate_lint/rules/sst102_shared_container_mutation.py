@@ -5,7 +5,7 @@ from typing import Iterator
 from safestate_lint.engine.analysis import ModuleAnalysis
 from safestate_lint.engine.races import non_atomic
 from safestate_lint.engine.shapes import nested_writes
-from safestate_lint.rules.base import Report, Rule, once_per, shared_name, where
+from safestate_lint.rules.base import Report, Rule, shared_name, unlocked_container_mutations, where
 
 
 class SharedContainerMutation(Rule):
@@ -110,16 +110,9 @@ class SharedContainerMutation(Rule):
 
     @classmethod
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
-        for act in once_per(m.acts, lambda a: (id(a.func), a.key, a.detail)):
-            if act.key[0] not in ("g", "i") or act.kind != "mutate" or m.is_locked(act) or act.via is not None:
-                continue
+        for act, binding in unlocked_container_mutations(m, lambda a: (id(a.func), a.key, a.detail)):
             if act.check is not None and act.key in act.check.keys:
                 continue  # tested first: SST103's race, reported once there
-            binding = m.binding_of(act.key)
-            if binding is None or not binding.is_mutable_container:
-                continue
-            if act.reads_self and act.detail in ("augmented assignment", "item assignment"):
-                continue  # a read-modify-write of an item: SST101
             unsafe = non_atomic(act, binding.type_name)
             if unsafe is None:
                 continue

@@ -5,7 +5,7 @@ from typing import Iterator
 
 from safestate_lint.engine.analysis import ModuleAnalysis
 from safestate_lint.engine.shapes import nested_writes
-from safestate_lint.rules.base import Report, Rule, container_word, once_per, shared_name, where
+from safestate_lint.rules.base import Report, Rule, container_word, shared_name, unlocked_container_mutations, where
 
 
 class UnlockedSharedMutation(Rule):
@@ -69,7 +69,6 @@ class UnlockedSharedMutation(Rule):
     code = "SST105"
     name = "unlocked-shared-mutation"
     summary = "shared state is mutated without a lock (a policy; opt-in)"
-    default = False
     fixable = True
 
     VALID = [
@@ -109,14 +108,7 @@ class UnlockedSharedMutation(Rule):
     @classmethod
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
         # a container held inside the shared one (`_tasks[tid]["progress"] = p`): once per function
-        for act in once_per(m.acts, lambda a: (id(a.stmt), a.key) if a.inner is None else (id(a.func), a.key)):
-            if act.key[0] not in ("g", "i") or act.kind != "mutate" or m.is_locked(act) or act.via is not None:
-                continue
-            binding = m.binding_of(act.key)
-            if binding is None or not binding.is_mutable_container:
-                continue
-            if act.reads_self and act.detail in ("augmented assignment", "item assignment"):
-                continue  # a read-modify-write of an item: SST101
+        for act, _ in unlocked_container_mutations(m, lambda a: (id(a.stmt), a.key) if a.inner is None else (id(a.func), a.key)):
             owner = "module-level " if act.key[0] == "g" else ""
             if act.inner is not None:
                 count = len(nested_writes(m, act))

@@ -118,15 +118,13 @@ class InconsistentLocking(Rule):
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
         races = RaceFinder(m)
         for act, guard in unguarded_writes(m):
-            consequence = races.consequence(act)
-            if consequence is None:
+            race = races.race(act)
+            if race is None:
                 continue
             holder = _holder(m, act, guard)
-            race = races.race(act)
-            kind = race.kind.value if race is not None else "race"
             yield act.node if act.kind == "mutate" else act.stmt, (
-                f"'self.{act.key[2]}' is {_verb(act)} {where(act)} without 'self.{guard[0].name.split('.')[-1]}': {kind}"
-                f"\n'{holder.func.qualname}()' writes it under the lock (line {holder.stmt.lineno}); {consequence}"
+                f"'self.{act.key[2]}' is {_verb(act)} {where(act)} without 'self.{guard[0].name.split('.')[-1]}': {race.kind.value}"
+                f"\n'{holder.func.qualname}()' writes it under the lock (line {holder.stmt.lineno}); {race.text}"
             ), act
 
 
