@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from safestate_lint.engine.facts import Binding
@@ -18,6 +19,14 @@ from safestate_lint.engine.syntax import dotted_name, iter_scope_nodes, walk
 _THREAD_SAFE = re.compile(r"thread[- ]?safe")
 _NOT_THREAD_SAFE = re.compile(r"(?:\bnot|n't|\bnever|\bno longer)\s+(?:\w+\s+){0,3}thread[- ]?safe|thread[- ]?unsafe"
                               r"|\bnon[- ]thread[- ]?safe")
+@dataclass(frozen=True)
+class BuiltForThreads:
+    """Why a class that owns no lock is shared between threads (SST304's inference)."""
+
+    why: str  # as a message says it: "its docstring says it is thread-safe"
+    entry: str = ""  # the method its own threads run (`C._run`, a Thread's `C.run`), when it starts them
+
+
 _LOCK_WORDS = ("Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore", "allocate_lock", "RWLock")
 
 
@@ -69,9 +78,8 @@ class ClassFacts(TextIndex):
         # SST302), and every class's attributes assigned through `self` (an instance attribute
         # shadows a class attribute of the same name, SST301); the rest is found on first use
         self.lock_classes: Set[str] = set()
-        # classes built for threads that own no lock: why each is shared ("it starts a thread on
-        # 'C._run' (line 12)", "its docstring says thread-safe"); their attributes are state too
-        self.thread_classes: Dict[str, str] = {}
+        # classes built for threads that own no lock, and why; their attributes are state too
+        self.thread_classes: Dict[str, BuiltForThreads] = {}
         self._racy: Dict[str, Set[str]] = {}
         self._self_assigned: Dict[str, Set[str]] = {}
         self._watched: Dict[str, List[int]] = {}
@@ -144,20 +152,20 @@ class ClassFacts(TextIndex):
             if name in self.lock_classes or not self._node_contains(offsets, cls):
                 continue
             why = self._why_shared(cls)
-            if why:
+            if why is not None:
                 self.thread_classes[name] = why
                 self.lock_classes.add(name)
                 if name not in self.shared_classes:
                     self._collect_instance_attrs(name)
 
-    def _why_shared(self, cls: ast.ClassDef) -> str:
+    def _why_shared(self, cls: ast.ClassDef) -> Optional[BuiltForThreads]:
         doc = " ".join((ast.get_docstring(cls) or "").lower().split())
         if _THREAD_SAFE.search(doc) and not _NOT_THREAD_SAFE.search(doc):
-            return "its docstring says it is thread-safe"
+            return BuiltForThreads("its docstring says it is thread-safe")
         if self.lines is not None and "safestate: shared" in self.lines[cls.lineno - 1]:
-            return "it is marked '# safestate: shared'"
+            return BuiltForThreads("it is marked '# safestate: shared'")
         if any(dotted_name(base) in ("threading.Thread", "Thread") for base in cls.bases):
-            return "it is a Thread whose run() races with its callers"
+            return BuiltForThreads("it is a Thread whose run() races with its callers", f"{cls.name}.run")
         for self_name, node in _method_statements(cls):
             for call in walk(node):
                 if not isinstance(call, ast.Call):
@@ -175,8 +183,9 @@ class ClassFacts(TextIndex):
                 for target in targets:
                     method = _self_attr(target, self_name)
                     if method is not None:
-                        return f"it starts a thread on '{cls.name}.{method}' (line {call.lineno})"
-        return ""
+                        entry = f"{cls.name}.{method}"
+                        return BuiltForThreads(f"it starts a thread on '{entry}' (line {call.lineno})", entry)
+        return None
 
     def _under_class_locks(self) -> Set[str]:
         """`self.x` mentioned inside `with self.<its lock>:` in a method of a lock-owning class,

@@ -108,7 +108,7 @@ class UnprotectedStateInThreadSafeClass(Rule):
             return
         locked: Set[SharedKey] = {a.key for a in m.acts if a.key[0] == "o"
                                   and any(m.thread_capable(region) for region in a.locks)}
-        entries = _thread_entries(m)
+        entries = {shared.entry for shared in m.thread_classes.values() if shared.entry}
         writers: Dict[SharedKey, Set[str]] = {}  # the methods that write each attribute once shared
         for a in candidates:
             if a.func.name not in BEFORE_SHARING:
@@ -123,8 +123,8 @@ class UnprotectedStateInThreadSafeClass(Rule):
             if name.startswith("_") and not name.startswith("__") and act.func.qualname not in entries:
                 continue  # a private helper: its callers decide
             owner = act.func.class_name or act.key[1]
-            why = m.thread_classes.get(owner) or m.thread_classes.get(act.key[1]) or "it takes a lock"
-            if why.startswith(("it starts a thread", "it is a Thread")):
+            shared = m.thread_classes.get(owner) or m.thread_classes.get(act.key[1])
+            if shared is not None and shared.entry:
                 # only its thread and its callers run at once: the state needs a writer on each side
                 mine = writers.get(act.key, set())
                 if len(mine) < 2 or not mine & entries:
@@ -134,16 +134,5 @@ class UnprotectedStateInThreadSafeClass(Rule):
                 continue
             node = act.check.site if race.kind is ConsequenceKind.STALE_CHECK and act.check is not None else act.stmt
             yield node, f"'self.{act.key[2]}' {where(act)} without a lock: {race.kind.value}\n{race.text}; " \
-                        f"'{owner}' is shared: {why}", act
+                        f"'{owner}' is shared: {shared.why if shared is not None else 'it takes a lock'}", act
 
-
-def _thread_entries(m: ModuleAnalysis) -> Set[str]:
-    """The qualified names of the methods the module's thread-starting classes run on threads."""
-    found: Set[str] = set()
-    for why in m.thread_classes.values():
-        if why.startswith("it starts a thread on '"):
-            found.add(why.split("'")[1])
-    for name, why in m.thread_classes.items():
-        if why.startswith("it is a Thread"):
-            found.add(f"{name}.run")
-    return found
