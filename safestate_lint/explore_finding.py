@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from safestate_lint.config import discover
+from safestate_lint.files import discover_files
 from safestate_lint.runtime.explore import ExploreResult, exclude_file, explore
 
 __all__ = ["FindingOutcome", "check_findings", "explore_finding", "explore_findings"]
@@ -211,7 +213,7 @@ def explore_findings(paths: Sequence[str], *, findings: Optional[Iterable[Mappin
                      **options: Any) -> List[FindingOutcome]:
     """Check `paths` (or take `findings`, the parsed JSON) and explore each flagged function once."""
     found = list(findings) if findings is not None else check_findings(paths)
-    by_path = {os.path.normcase(os.path.abspath(p)): p for p in _files(paths)}
+    by_path = {os.path.normcase(os.path.abspath(f.path)): f.path for f in discover_files(paths, discover)[0]}
     outcomes: List[FindingOutcome] = []
     seen: Dict[Tuple[str, str], FindingOutcome] = {}
     for finding in found:
@@ -233,17 +235,6 @@ def _arguments(arguments: Mapping[str, Tuple[Any, ...]], finding: Mapping[str, A
         if key in arguments:
             return tuple(arguments[key])
     return ()
-
-
-def _files(paths: Sequence[str]) -> List[str]:
-    files: List[str] = []
-    for path in paths:
-        if os.path.isdir(path):
-            for root, _, names in os.walk(path):
-                files.extend(os.path.join(root, name) for name in sorted(names) if name.endswith(".py"))
-        else:
-            files.append(path)
-    return files
 
 
 def _source_of(reported: str, by_path: Dict[str, str]) -> str:
