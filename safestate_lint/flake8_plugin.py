@@ -18,6 +18,7 @@ from safestate_lint import __version__
 from safestate_lint import config as config_mod
 from safestate_lint.engine import check_tree, no_cyclic_gc
 from safestate_lint.finding import UserError
+from safestate_lint.index import view_for
 
 
 class SafeStatePlugin:
@@ -54,7 +55,8 @@ class SafeStatePlugin:
         if self.filename not in ("stdin", "-") and config.is_excluded(self.filename):
             return
         with no_cyclic_gc():
-            findings = check_tree(self.tree, self.lines, self.filename, config, honour_noqa=False)
+            findings = check_tree(self.tree, self.lines, self.filename, config, honour_noqa=False,
+                                  view=view_for(self.filename, config))
         for finding in findings:
             yield finding.line, finding.col - 1, f"{finding.code} {finding.message}", type(self)
 

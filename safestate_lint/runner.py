@@ -9,6 +9,7 @@ from safestate_lint.cache import Cache
 from safestate_lint.config import Config
 from safestate_lint.finding import Finding, SourceError
 from safestate_lint.files import SourceFile, os_reason, read_bytes
+from safestate_lint.index.view import ModuleView
 from safestate_lint.testcode import is_test_module
 
 # The engine and the process pool are imported on the first cache miss: a warm run needs neither.
@@ -26,14 +27,15 @@ def analysis_config(config: Config) -> Config:
     return config._replace(select=("ALL",), ignore=(), extend_select=(), extend_ignore=(), per_file_ignores=())
 
 
-def analyse(data: bytes, display: str, config: Config, fixability: bool = False) -> Tuple[List[Finding], Optional[str]]:
+def analyse(data: bytes, display: str, config: Config, fixability: bool = False,
+            view: Optional[ModuleView] = None) -> Tuple[List[Finding], Optional[str]]:
     """All findings of one file, or the reason it could not be checked. Never raises for bad input.
     With `fixability`, each finding's `fixable` says whether `fix` would fix it (this runs the
     fixer in memory, so it is asked for only by the formats that print it)."""
     from safestate_lint.engine import check_bytes
 
     try:
-        findings = check_bytes(data, display, config)
+        findings = check_bytes(data, display, config, view)
     except SourceError as exc:
         return [], str(exc)
     except Exception as exc:  # a bug of ours: this file is reported as not checked, the others still are
@@ -43,17 +45,47 @@ def analyse(data: bytes, display: str, config: Config, fixability: bool = False)
         from safestate_lint.rules import RULES_BY_CODE
 
         if any(RULES_BY_CODE[f.code].fixable for f in findings):
-            findings = mark_fixable(data, display, config, findings)
+            findings = mark_fixable(data, display, config, findings, view)
     return findings, None
 
 
-def _analyse_task(task: Tuple[bytes, str, Config, bool]) -> Tuple[List[Finding], Optional[str]]:
+def _analyse_task(task: Tuple[bytes, str, Config, bool, Optional[ModuleView]]) -> Tuple[List[Finding], Optional[str]]:
     return analyse(*task)
+
+
+def project_views(files: Sequence[SourceFile], config_for: Callable[[str], Config], jobs: int,
+                  stdin: bool) -> Dict[str, ModuleView]:
+    """Each file's view of its project (the project index), the missing summaries of every
+    project computed on the pool when there are many."""
+    from safestate_lint.index.project import index_for
+
+    views: Dict[str, ModuleView] = {}
+    if stdin:
+        return views
+    pool = None
+    try:
+        def mapper(function, tasks):  # type: ignore[no-untyped-def]
+            nonlocal pool
+            if jobs <= 1 or len(tasks) <= 4:
+                return [function(task) for task in tasks]
+            if pool is None:
+                from concurrent.futures import ProcessPoolExecutor
+
+                pool = ProcessPoolExecutor(max_workers=jobs)
+            return list(pool.map(function, tasks, chunksize=max(1, len(tasks) // (jobs * 8))))
+
+        for source in files:
+            views[source.path] = index_for(source.path, config_for(source.path), mapper).view(source.path)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return views
 
 
 def run_check(files: Sequence[SourceFile], config_for: Callable[[str], Config], *, jobs: int = 1,
               use_cache: bool = True, stdin_data: Optional[bytes] = None, fixability: bool = False) -> RunResult:
     result = RunResult(files=len(files))
+    views = project_views(files, config_for, jobs, stdin_data is not None)
     caches: Dict[Tuple[str, str], Cache] = {}
     pending: List[Tuple[SourceFile, Config, Optional[Cache], str, bytes]] = []
     for source in files:
@@ -72,14 +104,17 @@ def run_check(files: Sequence[SourceFile], config_for: Callable[[str], Config], 
             if cache is None:
                 cache = caches[cache_id] = Cache(root, config, "fixability" if fixability else "")
             # a test module's findings depend on its path (single-threaded-tests), not only its bytes
-            key = cache.key(data + b"\0test-module" if is_test_module(config.relative(source.path)) else data)
+            seen_from = views.get(source.path)
+            salt = b"\0view:" + seen_from.fingerprint().encode() if seen_from is not None and not seen_from.empty() else b""
+            key = cache.key(data + salt + (b"\0test-module" if is_test_module(config.relative(source.path)) else b""))
             hit = cache.get(key)
             if hit is not None:
                 _collect(result, source, config, *hit)
                 continue
         pending.append((source, config, cache, key, data))
 
-    tasks = [(data, source.display, analysis_config(config), fixability) for source, config, _, _, data in pending]
+    tasks = [(data, source.display, analysis_config(config), fixability, views.get(source.path))
+             for source, config, _, _, data in pending]
     if jobs > 1 and len(tasks) > 4:
         from concurrent.futures import ProcessPoolExecutor
 

@@ -14,6 +14,7 @@ from safestate_lint.config import Config
 from safestate_lint.engine.analysis import Act, ModuleAnalysis, char_col
 from safestate_lint.engine.facts import SharedKey
 from safestate_lint.engine.syntax import physical_lines
+from safestate_lint.index.view import ModuleView
 from safestate_lint.testcode import is_test_module, starts_concurrency
 from safestate_lint.finding import Finding, SourceError, UserError
 
@@ -169,7 +170,7 @@ def _state(key: SharedKey) -> Tuple[str, ...]:
 
 
 def check_tree(tree: ast.Module, lines: Sequence[str], path: str, config: Config,
-               *, honour_noqa: bool = True, prefilter: bool = True) -> List[Finding]:
+               *, honour_noqa: bool = True, prefilter: bool = True, view: Optional[ModuleView] = None) -> List[Finding]:
     """Run every enabled rule over one parsed module and return sorted findings."""
     from safestate_lint.rules import ALL_RULES
 
@@ -178,18 +179,19 @@ def check_tree(tree: ast.Module, lines: Sequence[str], path: str, config: Config
     if single_threaded_test(config, path, lines):
         return []  # known before the analysis is built: nothing to report
     try:
-        analysis = ModuleAnalysis(tree, config, lines, prefilter=prefilter)
+        analysis = ModuleAnalysis(tree, config, lines, prefilter=prefilter, view=view)
         return [finding for finding, _ in reports(analysis, path, honour_noqa=honour_noqa)]
     except RecursionError:  # an expression nested deeper than the interpreter's stack allows
         raise SourceError("too deeply nested to analyse") from None
 
 
-def check_source(source: str, path: str, config: Config, *, honour_noqa: bool = True) -> List[Finding]:
+def check_source(source: str, path: str, config: Config, *, honour_noqa: bool = True,
+                 view: Optional[ModuleView] = None) -> List[Finding]:
     with no_cyclic_gc():
         tree = parse_source(source, path)
-        return check_tree(tree, physical_lines(source), path, config, honour_noqa=honour_noqa)
+        return check_tree(tree, physical_lines(source), path, config, honour_noqa=honour_noqa, view=view)
 
 
-def check_bytes(data: bytes, path: str, config: Config) -> List[Finding]:
-    return check_source(decode_source(data), path, config)
+def check_bytes(data: bytes, path: str, config: Config, view: Optional[ModuleView] = None) -> List[Finding]:
+    return check_source(decode_source(data), path, config, view=view)
 

@@ -27,6 +27,7 @@ from safestate_lint.engine.syntax import char_col, child_nodes, dotted_name, ite
 from safestate_lint.engine.locking import LockUsage, lock_usage
 from safestate_lint.engine.shapes import StaleRead, stale_reads
 from safestate_lint.engine.walker import FunctionWalker
+from safestate_lint.index.view import ModuleView
 
 __all__ = ["Act", "Binding", "Check", "FunctionInfo", "FunctionNode", "LockRegion", "ModuleAnalysis", "SharedKey",
            "char_col", "dotted_name", "iter_scope_nodes"]
@@ -36,8 +37,8 @@ class ModuleAnalysis(ModuleBindings):
     """Facts about one module, computed once."""
 
     def __init__(self, tree: ast.Module, config: Config, lines: Optional[Sequence[str]] = None,
-                 *, prefilter: bool = True) -> None:
-        super().__init__(tree, config, lines, prefilter=prefilter)
+                 *, prefilter: bool = True, view: Optional[ModuleView] = None) -> None:
+        super().__init__(tree, config, lines, prefilter=prefilter, view=view)
         candidates = self._candidate_offsets()
         for info in self.functions:
             if info.import_time or not self._may_touch_shared_state(info, candidates):

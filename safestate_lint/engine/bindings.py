@@ -8,14 +8,17 @@ from __future__ import annotations
 import ast
 import fnmatch
 import re
-from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from safestate_lint.config import Config
 from safestate_lint.engine.facts import Act, Binding, CallSite, FunctionInfo, LockRegion, SharedKey
-from safestate_lint.engine.classes import ClassFacts
+from safestate_lint.engine.classes import BuiltForThreads, ClassFacts
 from safestate_lint.engine.syntax import (
     _header_nodes, _is_main_guard, _iter_defs, _target_names, dotted_name, iter_scope_nodes, walk,
 )
+
+if TYPE_CHECKING:
+    from safestate_lint.index.view import ModuleView
 
 # -- what module-level names can be bound to ---------------------------------------------
 
@@ -93,8 +96,9 @@ class ModuleBindings(ClassFacts):
     """The module-level pass: imports, bindings, classes, functions and shared instances."""
 
     def __init__(self, tree: ast.Module, config: Config, lines: Optional[Sequence[str]] = None,
-                 *, prefilter: bool = True) -> None:
+                 *, prefilter: bool = True, view: Optional["ModuleView"] = None) -> None:
         self.tree = tree
+        self.view = view
         self.config = config
         self.lines = lines
         self.imports: Dict[str, str] = {}
@@ -119,6 +123,10 @@ class ModuleBindings(ClassFacts):
         self.shared_classes: Set[str] = set()
         self.instance_attrs: Dict[Tuple[str, str], Binding] = {}
         self.instances: Dict[str, str] = {}
+        # why a class's instance is shared, when another module says so (the project index)
+        self.shared_why: Dict[str, str] = {}
+        # functions that every call from another module makes holding these locks
+        self.external_held: Dict[str, Tuple[str, ...]] = {}
         self._init_class_facts()
         self._index_text(lines, prefilter)
         # whether the module's text says `fork` at all: the walk looks for fork branches only then
@@ -127,10 +135,39 @@ class ModuleBindings(ClassFacts):
         self._collect_functions()
         self._collect_global_rebinds()
         self._collect_shared_classes()
+        if view is not None and not view.empty():
+            self._apply_view(view)
         self._collect_lock_classes()
         self._collect_thread_classes()
         self._mark_import_time_methods()
         self._mark_returned_inner_functions()
+
+    def _apply_view(self, view: "ModuleView") -> None:
+        """What the rest of the project says about this module (:mod:`safestate_lint.index`):
+        classes whose instances other modules share, locks and threads inherited from bases
+        elsewhere, containers imported from other modules, functions called under a lock."""
+        for name, why in view.shared.items():
+            if name in self.classes and name not in self.shared_classes:
+                self.shared_classes.add(name)
+                self.shared_why[name] = why
+                self._collect_instance_attrs(name)
+        for name, locks in view.lock_bases.items():
+            if name not in self.classes:
+                continue
+            self.instance_lock(name, "")  # the class's own locks first
+            for attr, (lock_type, is_async) in locks.items():
+                self.class_attrs.setdefault((name, attr), Binding(attr, "lock", async_lock=is_async, lock_type=lock_type))
+            self.lock_classes.add(name)
+            self._collect_instance_attrs(name)
+        for name, (why, entry) in view.thread_bases.items():
+            if name in self.classes and name not in self.lock_classes:
+                self.thread_classes[name] = BuiltForThreads(why, entry)
+                self.lock_classes.add(name)
+                self._collect_instance_attrs(name)
+        for local, (origin, type_name) in view.containers.items():
+            if local in self.imports and local not in self.bindings:
+                self.bindings[local] = Binding(local, "container", type_name, origin=origin)
+        self.external_held = dict(view.caller_locked)
 
     def _candidate_offsets(self) -> List[int]:
         """Where a function body can produce a fact.

@@ -293,7 +293,11 @@ def _caller_context(m: ModuleBindings) -> None:
             if id(site.caller) not in relevant:
                 relevant.add(id(site.caller))
                 frontier.append(id(site.caller))
-    internal = {key for key in relevant if uses.internal(by_id[key])}
+    # a function every call from another module makes under a lock (the project index) is entered
+    # from there with that lock held, like a private helper called under it
+    external = {id(info): frozenset(m.external_held[info.qualname]) for info in m.functions
+                if info.qualname in m.external_held and info.class_name is None and not info.parents}
+    internal = {key for key in relevant if uses.internal(by_id[key]) or key in external}
     if not internal:
         return
     # an internal function never entered from outside the cycle it is in (only recursive calls, or
@@ -302,7 +306,7 @@ def _caller_context(m: ModuleBindings) -> None:
     calls_from: Dict[int, List[int]] = {}
     for site in m.calls:
         calls_from.setdefault(id(site.caller), []).append(id(site.callee))
-    frontier = [key for key in internal if uses.import_time_calls.get(key) or
+    frontier = [key for key in internal if uses.import_time_calls.get(key) or key in external or
                 any(id(site.caller) not in internal for site in uses.sites.get(key, ()))]
     while frontier:
         key = frontier.pop()
@@ -323,12 +327,18 @@ def _caller_context(m: ModuleBindings) -> None:
         callees_of.setdefault(id(site.caller), []).append(id(site.callee))
         for region in site.locks:
             regions.setdefault(region.ident or region.name, region)
+    for key, idents in external.items():
+        for ident in idents:
+            regions.setdefault(ident, LockRegion(0, ident, False, by_id[key].node, ident))
     queue = list(internal)
     while queue:
         key = queue.pop()
         result: Optional[FrozenSet[str]] = TOP
         result_object: Optional[FrozenSet[str]] = TOP
         ctor_only = True
+        if key in external:
+            result = result_object = external[key]
+            ctor_only = False
         for site in uses.sites.get(key, ()):
             here = frozenset(r.ident or r.name for r in site.locks if m.thread_capable(r))
             caller = held.get(id(site.caller), frozenset())

@@ -38,6 +38,7 @@ class Binding:
     async_lock: bool = False
     lock_type: str = ""  # for locks: the constructor's last name (Lock, RLock, Condition, Semaphore, ...)
     wraps: str = ""  # a Condition built on another lock: that lock's expression (`self.lock`)
+    origin: str = ""  # a container another module binds: its absolute name (`app._registry.REGISTRY`)
 
     @property
     def reentrant(self) -> bool:

@@ -19,6 +19,7 @@ from safestate_lint.engine import decode_source, parse_source, reports
 from safestate_lint.engine.analysis import ModuleAnalysis
 from safestate_lint.engine.syntax import physical_lines
 from safestate_lint.finding import Finding, SourceError
+from safestate_lint.index import ModuleView, view_for
 from safestate_lint.fixers import lazy_init, lock_misuse, objects, shared_state
 from safestate_lint.fixers.base import FixContext
 from safestate_lint.fixers.writers import cover_writers
@@ -117,10 +118,11 @@ def unified_diff(old: str, new: str, display: str) -> Iterable[str]:
             yield "\\ No newline at end of file\n"
 
 
-def mark_fixable(data: bytes, path: str, config: Config, findings: List[Finding]) -> List[Finding]:
+def mark_fixable(data: bytes, path: str, config: Config, findings: List[Finding],
+                 view: Optional[ModuleView] = None) -> List[Finding]:
     """Findings with `fixable` set exactly when `fix` (without --unsafe-fixes) removes them."""
     try:
-        _, result = fix_bytes(data, path, config)
+        _, result = fix_bytes(data, path, config, view=view)
     except (SourceError, FixError):
         return [f._replace(fixable=False) for f in findings]
     return result.marked(findings)
@@ -136,14 +138,18 @@ BASELINED = "baselined (fix it with --include-baselined)"
 
 
 def fix_source(source: str, path: str, config: Config, *, unsafe_fixes: bool = False,
-               keep: Optional[Keep] = None) -> FixResult:
+               keep: Optional[Keep] = None, view: Optional[ModuleView] = None) -> FixResult:
+    """Fix one module; `view` is what its project says about it (looked up when not given)."""
+    if view is None:
+        view = view_for(path, config)
     try:
-        return _fix_source(source, path, config, unsafe_fixes, keep)
+        return _fix_source(source, path, config, unsafe_fixes, keep, view)
     except RecursionError:  # deeper than the interpreter's stack: reported and left unchanged
         raise SourceError("too deeply nested to fix") from None
 
 
-def _fix_source(source: str, path: str, config: Config, unsafe_fixes: bool, keep: Optional[Keep]) -> FixResult:
+def _fix_source(source: str, path: str, config: Config, unsafe_fixes: bool, keep: Optional[Keep],
+                view: ModuleView) -> FixResult:
     original = source
     tree = parse_source(source, path)
     before: Optional[List[Finding]] = None
@@ -152,7 +158,7 @@ def _fix_source(source: str, path: str, config: Config, unsafe_fixes: bool, keep
     previous: Optional[Tuple[str, ast.Module, List[Finding], Dict[Finding, str], List[Tuple[Finding, Any]]]] = None
     for attempt in range(MAX_PASSES + 1):
         lines = physical_lines(source)
-        analysis = ModuleAnalysis(tree, config, lines)
+        analysis = ModuleAnalysis(tree, config, lines, view=view)
         found = reports(analysis, path)
         remaining = [finding for finding, _ in found]
         if before is None:
@@ -222,10 +228,10 @@ def introduced(before: Sequence[Finding], after: Sequence[Finding]) -> List[Find
 
 
 def fix_bytes(data: bytes, path: str, config: Config, *, unsafe_fixes: bool = False,
-              keep: Optional[Keep] = None) -> "tuple[Optional[bytes], FixResult]":
+              keep: Optional[Keep] = None, view: Optional[ModuleView] = None) -> "tuple[Optional[bytes], FixResult]":
     """Fix a file's bytes; the result keeps the encoding, BOM and line endings."""
     source = decode_source(data)
-    result = fix_source(source, path, config, unsafe_fixes=unsafe_fixes, keep=keep)
+    result = fix_source(source, path, config, unsafe_fixes=unsafe_fixes, keep=keep, view=view)
     if not result.changed:
         return None, result
     encoding = _encoding_of(data)

@@ -81,7 +81,8 @@ def container_word(m: ModuleAnalysis, act: Act) -> str:
 def shared_name(m: ModuleAnalysis, act: Act) -> str:
     """How a message names the shared thing: `global 'n'`, or `'self.items' of the shared 'C' instance`."""
     if act.key[0] == "i":
-        return f"'self.{act.key[2]}' of the shared '{act.key[1]}' instance"
+        why = m.shared_why.get(act.key[1])  # another module shares it: say where
+        return f"'self.{act.key[2]}' of the shared '{act.key[1]}' instance" + (f" ({why})" if why else "")
     if act.key[0] == "o":
         return f"'self.{act.key[2]}' of '{act.key[1]}'"
     return f"'{act.key[1]}'"
