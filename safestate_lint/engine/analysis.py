@@ -126,10 +126,10 @@ class ModuleAnalysis(ModuleBindings):
         "async-lock": the only lock is an asyncio-style lock, but threads reach the state.
         """
         check = act.check
-        if act.key[0] in ("i", "o") or check is None or act.key not in check.keys or act.reads_self or act.idempotent \
+        if act.key[0] == "o" or check is None or act.key not in check.keys or act.reads_self or act.idempotent \
                 or act.resets:
             return None
-        if act.key[0] == "g" and (act.kind != "rebind" or act.key not in check.lazy_keys):
+        if act.key[0] in ("g", "i") and (act.kind != "rebind" or act.key not in check.lazy_keys):
             return None
         if check.shares_lock_with(act.locks, self.thread_capable):
             return None

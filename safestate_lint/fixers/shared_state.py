@@ -50,6 +50,8 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
             kept[guard.key[1]] = f"it is declared guarded by '{guard.module_lock}'"
     for finding, act in items:  # first decide which containers become runtime containers
         name = act.key[1]
+        if _imported_from(ctx, act):
+            continue
         if act.key[0] == "g" and finding.code in REPLACEABLE and name not in replaced \
                 and not ctx.event_loop_key(act.key):
             try:
@@ -61,6 +63,10 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
                 kept[name] = str(why)
 
     def fix_one(finding: Finding, act: Act) -> bool:
+        origin = _imported_from(ctx, act)
+        if origin:
+            raise Unfixable(f"'{act.key[1]}' is '{origin}', bound in another module: a lock made here would not "
+                            f"cover that module's own uses; guard it with a lock that module defines")
         if finding.code in LONE_MUTATIONS and act.inner is not None:
             # containers held inside the shared one: a locked outer container does not lock them;
             # every such write of the function goes under the one lock (adjacent ones merge)
@@ -102,6 +108,12 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
         return True
 
     return plan_each(ctx, items, fix_one)
+
+
+def _imported_from(ctx: FixContext, act: Act) -> str:
+    """The absolute name of another module's container that `act`'s global is imported as."""
+    binding = ctx.m.bindings.get(act.key[1]) if act.key[0] == "g" else None
+    return binding.origin if binding is not None else ""
 
 
 def wrap_statements(ctx: FixContext, act: Act, span: List[ast.stmt], lock: Optional[str] = None) -> None:

@@ -61,9 +61,10 @@ def unlocked_container_mutations(m: ModuleAnalysis, key_fn: Callable[[Act], obje
 
 def lazy_inits(m: ModuleAnalysis, key_kind: str = "") -> Iterator[Tuple[Act, str]]:
     """Each lazy initialisation that is not protected, once per test, with how
-    (`ModuleAnalysis.lazy_init_status`); `key_kind` "g" (module globals) or "c" (class attributes)."""
+    (`ModuleAnalysis.lazy_init_status`); `key_kind` holds the key kinds wanted: "g" (module globals), "c" (class attributes), "i" (attributes
+    of a shared instance)."""
     for act in once_per(m.acts, lambda a: (id(a.check.site) if a.check else 0, a.key)):
-        if act.check is None or (key_kind and act.key[0] != key_kind):
+        if act.check is None or (key_kind and act.key[0] not in key_kind):
             continue
         status = m.lazy_init_status(act)
         if status is not None:
@@ -78,11 +79,11 @@ def container_word(m: ModuleAnalysis, act: Act) -> str:
     return kind
 
 
-def shared_name(m: ModuleAnalysis, act: Act) -> str:
+def shared_name(m: ModuleAnalysis, act: Act, noun: str = " instance") -> str:
     """How a message names the shared thing: `global 'n'`, or `'self.items' of the shared 'C' instance`."""
     if act.key[0] == "i":
         why = m.shared_why.get(act.key[1])  # another module shares it: say where
-        return f"'self.{act.key[2]}' of the shared '{act.key[1]}' instance" + (f" ({why})" if why else "")
+        return f"'self.{act.key[2]}' of the shared '{act.key[1]}'{noun}" + (f" ({why})" if why else "")
     if act.key[0] == "o":
         return f"'self.{act.key[2]}' of '{act.key[1]}'"
     return f"'{act.key[1]}'"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from safestate_lint.engine.analysis import ModuleAnalysis
-from safestate_lint.rules.base import Report, Rule, lazy_inits, where
+from safestate_lint.rules.base import Report, Rule, lazy_inits, shared_name, where
 
 
 class CheckThenActClassSingleton(Rule):
@@ -13,7 +13,9 @@ class CheckThenActClassSingleton(Rule):
     `if cls._instance is None: cls._instance = cls()` in a classmethod, `Cls._instance`
     in a staticmethod, `__new__` singletons, metaclass `__call__` with
     `if cls not in cls._instances: cls._instances[cls] = ...`, `hasattr(cls, "_x")` tests,
-    and `type(self)._x` / `self.__class__._x` in methods.
+    and `type(self)._x` / `self.__class__._x` in methods. The same on an attribute of an
+    instance every thread shares (bound at module level, returned by a once-factory, or
+    shared by another module of the project): `if self._token is None: self._token = fetch()`.
 
     ## Why is this bad?
     Two threads that call `Config.instance()` at the same time both see no instance and
@@ -75,15 +77,18 @@ class CheckThenActClassSingleton(Rule):
         "class S:\n    _instance = None\n    def __new__(cls):\n        if cls._instance is None:  # SST202\n            cls._instance = super().__new__(cls)\n        return cls._instance\n",
         "class Meta(type):\n    _instances = {}\n    def __call__(cls, *a, **k):\n        if cls not in cls._instances:  # SST202\n            cls._instances[cls] = super().__call__(*a, **k)\n        return cls._instances[cls]\n",
         "class C:\n    @classmethod\n    async def get(cls):\n        if not hasattr(cls, '_inst'):  # SST202\n            cls._inst = cls()\n        return cls._inst\n",
+        "class Client:\n    def __init__(self):\n        self._token = None\n    def token(self):\n"
+        "        if self._token is None:  # SST202\n            self._token = object()\n        return self._token\n"
+        "client = Client()\n",
     ]
 
     @classmethod
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
-        for act, status in lazy_inits(m, "c"):
+        for act, status in lazy_inits(m, "ci"):
             if status != "unlocked":
                 continue
             assert act.check is not None
+            what = f"class attribute '{m.describe(act.key)}'" if act.key[0] == "c" else shared_name(m, act, noun="")
             yield act.check.site, (
-                f"class attribute '{m.describe(act.key)}' is tested and then set {where(act)} "
-                f"without a lock; two threads can both create it"
+                f"{what} is tested and then set {where(act)} without a lock; two threads can both create it"
             ), act
