@@ -1,0 +1,1 @@
+"""Loads exporter plugins on demand for a threaded report server."""

@@ -1,0 +1,3 @@
+"""Loaded plugins, by name."""
+
+REGISTRY = {}

@@ -1,0 +1,1 @@
+"""An asyncio gateway that calls an upstream API with a refreshed bearer token."""

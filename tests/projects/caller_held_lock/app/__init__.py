@@ -1,0 +1,1 @@
+"""Per-key running totals, updated from request threads."""

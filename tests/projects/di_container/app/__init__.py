@@ -1,0 +1,1 @@
+"""A billing service wired with a small dependency-injection container."""

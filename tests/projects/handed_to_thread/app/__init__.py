@@ -1,0 +1,1 @@
+"""Fetches pages in parallel and counts what came back."""

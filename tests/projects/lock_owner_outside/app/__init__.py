@@ -1,0 +1,1 @@
+"""User profiles behind an LRU cache, with an audited key-value store."""

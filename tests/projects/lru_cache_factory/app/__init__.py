@@ -1,0 +1,1 @@
+"""A product catalogue served from a threaded WSGI server."""

@@ -1,0 +1,1 @@
+"""Pushes orders to the fulfilment API from a pool of worker threads."""

@@ -1,0 +1,4 @@
+"""Process-wide objects, built once at import."""
+from .client import Client
+
+client = Client()

@@ -1,0 +1,1 @@
+"""Serialises reports in the format a client asks for."""

@@ -1,0 +1,1 @@
+"""Named pools of idle database connections, one pool per backend."""

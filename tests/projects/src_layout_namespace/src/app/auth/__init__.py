@@ -1,0 +1,4 @@
+"""Authentication helpers."""
+from .keys import KeyRing
+
+__all__ = ["KeyRing"]

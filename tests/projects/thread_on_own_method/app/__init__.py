@@ -1,0 +1,1 @@
+"""Runs jobs and warns about the ones that overrun."""
