@@ -159,6 +159,9 @@ class ModuleBindings(ClassFacts):
                 self.class_attrs.setdefault((name, attr), Binding(attr, "lock", async_lock=is_async, lock_type=lock_type))
             self.lock_classes.add(name)
             self._collect_instance_attrs(name)
+        for name, attrs in view.base_attrs.items():
+            for attr, (kind, type_name) in attrs.items():
+                self.instance_attrs.setdefault((name, attr), Binding(attr, kind, type_name))
         for name, (why, entry) in view.thread_bases.items():
             if name in self.classes and name not in self.lock_classes:
                 self.thread_classes[name] = BuiltForThreads(why, entry)

@@ -98,6 +98,10 @@ class ClassFacts(TextIndex):
             names = {attr for (owner, attr), b in self.class_attrs.items() if owner == class_name and b.kind == "container"}
             if class_name in self.lock_classes:
                 names |= self._under_class_locks() | self.racy_attrs(class_name)
+            shared = self.thread_classes.get(class_name)
+            if shared is not None and shared.entry:  # its own thread iterates what its callers change
+                names |= {attr for (owner, attr), b in self.instance_attrs.items()
+                          if owner == class_name and b.kind == "container"}
             found = self._watched[class_name] = self._occurrences(sorted(names)) if names else []
         return found
 

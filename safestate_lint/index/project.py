@@ -267,6 +267,7 @@ class _Tables:
         shared: Dict[str, str] = {}
         thread_bases: Dict[str, Tuple[str, str]] = {}
         lock_bases: Dict[str, Dict[str, Tuple[str, bool]]] = {}
+        base_attrs: Dict[str, Dict[str, Tuple[str, str]]] = {}
         for name in summary.get("classes", {}):
             cls = f"{module}.{name}"
             why = self.shared.get(cls)
@@ -278,6 +279,8 @@ class _Tables:
                     continue  # the module's own analysis follows its own bases
                 for attr, (lock_type, is_async) in facts.get("locks", {}).items():
                     lock_bases.setdefault(name, {}).setdefault(attr, (lock_type, is_async))
+                for attr, (kind, type_name) in facts.get("attrs", {}).items():
+                    base_attrs.setdefault(name, {}).setdefault(attr, (kind, type_name))
                 thread = facts.get("thread")
                 if thread and name not in thread_bases:
                     entry = thread[1].rsplit(".", 1)[-1] if thread[1] else ""
@@ -295,7 +298,7 @@ class _Tables:
                 containers[local] = (target, facts[1])
         locked = {target.rpartition(".")[2]: held for target, held in self.locked.items()
                   if target.rpartition(".")[0] == module}
-        return ModuleView(shared, thread_bases, lock_bases, containers, locked)
+        return ModuleView(shared, thread_bases, lock_bases, containers, locked, base_attrs)
 
 
 # -- one index per project root and config, per process ------------------------------------------

@@ -112,7 +112,7 @@ class _Scanner:
         words = list(_HANDOFF_WORDS) + imported + [n for n, b in m.bindings.items() if b.kind == "container"]
         offsets = m._occurrences(words)
         for info in m.functions:
-            if info.import_time or not m._node_contains(offsets, info.node):
+            if not m._node_contains(offsets, info.node):  # import-time code registers objects too
                 continue
             info.ensure_scope()
             _FunctionScan(self, info).run()
@@ -281,7 +281,9 @@ def summarise(m: ModuleBindings, module: str, is_package: bool, single_threaded:
                  if owner == name and binding.kind == "lock"}
         thread = m.thread_classes.get(name)
         bases = [scanner.absolute(base) or "" for base in cls.bases]
-        classes[name] = {"bases": bases, "locks": locks, "line": cls.lineno,
+        attrs = {attr: [binding.kind, binding.type_name] for (owner, attr), binding in m.instance_attrs.items()
+                 if owner == name and binding.kind not in ("lock", "function")}
+        classes[name] = {"bases": bases, "locks": locks, "attrs": attrs, "line": cls.lineno,
                          "thread": [thread.why, thread.entry] if thread is not None else None}
     globals_: Dict[str, Any] = {}
     for name, binding in m.bindings.items():

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any, Dict, NamedTuple, Tuple
 
-SUMMARY_VERSION = 1  # the format of a module's summary (:mod:`.summary`) in the index cache
+SUMMARY_VERSION = 2  # the format of a module's summary (:mod:`.summary`) in the index cache
 Summary = Dict[str, Any]
 
 
@@ -18,6 +18,7 @@ class ModuleView(NamedTuple):
     lock_bases: Dict[str, Dict[str, Tuple[str, bool]]] = {}  # class -> {lock attribute: (type, async)} from a base elsewhere
     containers: Dict[str, Tuple[str, str]] = {}  # local name -> (absolute name, type) of another module's container
     caller_locked: Dict[str, Tuple[str, ...]] = {}  # function -> the locks every caller elsewhere holds
+    base_attrs: Dict[str, Dict[str, Tuple[str, str]]] = {}  # class -> {attribute: (kind, type)} its bases elsewhere set
 
     def empty(self) -> bool:
         return not any(self)

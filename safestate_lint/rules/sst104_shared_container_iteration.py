@@ -94,10 +94,18 @@ class SharedContainerIteration(Rule):
             if binding is None or not (binding.is_mutable_container or (binding.kind == "locked" and binding.type_name == "dict")):
                 continue  # a LockedDict iterates like a dict (live); LockedList/LockedSet iterate a snapshot
             writer = mutators[act.key]
-            if act.key[0] != "g" and (writer.func is act.func or act.key not in guarded):
+            if act.key[0] != "g" and (writer.func is act.func or (
+                    act.key[0] == "o" and act.key not in guarded and not _own_thread_meets(m, act, writer))):
                 continue  # an object's container its class never locks: no sign threads share it
             owner = "module-level " if act.key[0] == "g" else ""
             yield act.node, (
                 f"{owner}{container_word(m, act)} {shared_name(m, act)} is iterated {where(act)} without a lock"
                 f"\n'{writer.func.qualname}()' mutates it meanwhile (line {writer.stmt.lineno})"
             ), act
+
+
+def _own_thread_meets(m: ModuleAnalysis, act: Act, writer: Act) -> bool:
+    """The class runs a thread on one of its methods, and of the iteration and the mutation one
+    is in that method and the other is not: they run at once."""
+    entries = {shared.entry for shared in m.thread_classes.values() if shared.entry}
+    return bool(entries) and (act.func.qualname in entries) != (writer.func.qualname in entries)
