@@ -41,7 +41,13 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
         publish = early_publish(act)
         if publish is not None:
             _check_publish_last(ctx, publish)
-        if status == "unlocked":
+        if status == "unlocked" and _announces_before_ready(act):
+            # the flag is set before the helper finishes: a fast path outside the lock would
+            # see it and use what is not built yet; the whole test takes the lock instead
+            from safestate_lint.fixers.shared_state import wrap_statements
+
+            wrap_statements(ctx, act, [_site(act)])
+        elif status == "unlocked":
             _double_check(ctx, act)
         elif status == "no-recheck":
             plan_recheck(ctx, act)
@@ -56,6 +62,22 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
         return True
 
     return plan_each(ctx, (item for item in items if item[0].code in CODES), fix_one)
+
+
+def _announces_before_ready(act: Act) -> bool:
+    """The write is made by a helper (`if not self._loaded: self._load()`) that stores more
+    state after it (`self._loaded = True` then `self._codec = ...`)."""
+    helper = act.via
+    if helper is None:
+        return False
+    name = act.key[-1]
+    body = helper.node.body
+    for index, stmt in enumerate(body):
+        if any(isinstance(n, (ast.Attribute, ast.Name)) and isinstance(n.ctx, ast.Store)
+               and (n.attr if isinstance(n, ast.Attribute) else n.id) == name for n in ast.walk(stmt)):
+            return any(isinstance(n, (ast.Attribute, ast.Name)) and isinstance(n.ctx, ast.Store)
+                       for later in body[index + 1:] for n in ast.walk(later))
+    return False
 
 
 def _site(act: Act) -> ast.If:

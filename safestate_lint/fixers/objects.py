@@ -1,4 +1,4 @@
-"""Fixer for family SST3 (shared objects): SST301 and SST302.
+"""Fixer for family SST3 (shared objects): SST301, SST302, SST303 and SST304.
 
 DESCRIPTION:
 * SST301: one class-level lock is added at the top of the class body (`_lock =
@@ -7,6 +7,8 @@ DESCRIPTION:
   cls._lock:` in a classmethod, `with ClassName._lock:` elsewhere.
 * SST302: the class's own lock, the one the other writes of the attribute hold, around the
   statement: `with self._lock:`.
+* SST304: the lock the class (or a base, in this module or another) owns, when it owns exactly
+  one, around the statement: `with self._lock:`.
 * SST303: the declared lock around the statement that uses the state without it (not an
   access in the test or header of a compound statement: that is left for a person).
 A test-then-act or a read-then-write is covered from the test (or read) through the write,
@@ -30,7 +32,7 @@ from safestate_lint.rules.sst302_inconsistent_locking import guards
 
 _COMPOUND = tuple(getattr(ast, name) for name in ("If", "While", "For", "AsyncFor", "With", "AsyncWith", "Try",
                                                   "TryStar", "Match") if hasattr(ast, name))
-CODES = ("SST301", "SST302", "SST303")
+CODES = ("SST301", "SST302", "SST303", "SST304")
 LOCATED = ("SST303",)  # reported without an act: the access is found again from the finding
 
 
@@ -53,12 +55,29 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Optional[Act]]]) -> Set[Fin
             if not act.func.self_param:
                 raise Unfixable("the method has no 'self' to take the lock from")
             lock = f"{act.func.self_param}.{(region.ident or region.name).partition('.')[2]}"
+        elif finding.code == "SST304":
+            lock = _own_lock(ctx, act)
         else:  # one class-level lock for the class's shared attributes
             lock = ctx.lock_for_class(act.func, act.key[1], "")
         wrap_statements(ctx, act, _span(act), lock)
         return True
 
     return plan_each(ctx, ((f, a) for f, a in items if f.code in CODES), fix_one)
+
+
+def _own_lock(ctx: FixContext, act: Act) -> str:
+    """`self.<the one threading lock the object owns>` for SST304."""
+    m = ctx.m
+    cls = act.func.class_name or act.key[1]
+    family = {cls, *m.bases(cls)}
+    locks = sorted({attr for (owner, attr), b in m.class_attrs.items()
+                    if owner in family and b.kind == "lock" and not b.async_lock and b.is_mutex})
+    if not act.func.self_param:
+        raise Unfixable("the method has no 'self' to take the lock from")
+    if len(locks) != 1:
+        raise Unfixable(f"'{cls}' owns {'no lock' if not locks else 'several locks'}: choose the one that "
+                        f"guards 'self.{act.key[-1]}'")
+    return f"{act.func.self_param}.{locks[0]}"
 
 
 def _take_declared_lock(ctx: FixContext, finding: Finding, accesses: List[Access]) -> None:

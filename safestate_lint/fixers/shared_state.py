@@ -42,7 +42,8 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
     """Plan fixes; return the findings this pass fixes."""
     replaced: Dict[str, bool] = {}
     kept: Dict[str, str] = {}  # containers not replaced -> why
-    items = [(f, a) for f, a in items if a.key[0] in ("g", "i")]  # globals, and the shared instance's attributes
+    # globals, and the shared instance's attributes (an object's iterated attribute: only the reason)
+    items = [(f, a) for f, a in items if a.key[0] in ("g", "i") or (f.code == "SST104" and a.key[0] == "o")]
     for guard in ctx.m.guards() if items else ():
         if guard.key[0] == "g" and guard.module_lock is not None:  # `# guarded-by: _lock`: the lock to use
             ctx.use_lock(guard.key, guard.module_lock)

@@ -1,4 +1,4 @@
-"""One lock per global: after a pass is planned, every other writer of a global that the
+"""One lock per global (or attribute of a shared instance): after a pass is planned, every other writer that the
 pass locks takes the same lock, or no fix of that global is applied (and the summary says
 why). A getter that sets the global without the lock `shutdown()` takes is a writer too,
 async ones included: a lock that only some writers take excludes nothing.
@@ -34,8 +34,12 @@ def cover_writers(ctx: FixContext, items: List[Tuple[Finding, Optional[Act]]], f
 
     covered = {id(act.stmt) for finding, act in items if finding in fixed and act is not None} | ctx.locked_regions
     refused: Dict[Key, str] = {}
-    for key, lock in list(ctx.locks_used().items()):
-        if key[0] != "g" or lock == f"{key[1]}.lock":  # a locked container locks its own writes
+    # a shared instance's attributes share its class's one lock (`("c", class, "")`)
+    attributes = {act.key for finding, act in items if finding in fixed and act is not None and act.key[0] == "i"}
+    targets = [(key, lock) for key, lock in ctx.locks_used().items() if key[0] == "g"]
+    targets += [(key, lock) for key in sorted(attributes) for lock in [ctx.locks_used().get(("c", key[1], ""))] if lock]
+    for key, lock in targets:
+        if lock == f"{key[1]}.lock":  # a locked container locks its own writes
             continue
         for writer in unlocked_writers(ctx, key):
             if id(writer.stmt) in covered or any(_inside(writer.stmt, ctx, other) for other in covered):
@@ -44,7 +48,7 @@ def cover_writers(ctx: FixContext, items: List[Tuple[Finding, Optional[Act]]], f
                 wrap_statements(ctx, writer, [writer.stmt])
                 covered.add(id(writer.stmt))
             except Unfixable as why:
-                refused[key] = (f"'{writer.func.qualname}()' also writes '{key[1]}' "
+                refused[key] = (f"'{writer.func.qualname}()' also writes '{ctx.m.describe(key)}' "
                                 f"and cannot take the same lock: {why}")
                 break
     return refused

@@ -62,8 +62,9 @@ class UnprotectedStateInThreadSafeClass(Rule):
     ```
 
     ## Fix
-    None automatically yet: choose the lock that should guard the attribute (the class's own,
-    when it has one), then move the statement under it.
+    When the class (or a base, also one in another module) owns exactly one threading lock,
+    the statement (from its test or read through the write) moves under it:
+    `with self._lock:`. Otherwise none: choose the lock that should guard the attribute.
 
     ## Options
     `lock-names`.
@@ -72,6 +73,7 @@ class UnprotectedStateInThreadSafeClass(Rule):
     code = "SST304"
     name = "unprotected-state-in-thread-safe-class"
     summary = "a class built for threads races on its own state in a method other threads call"
+    fixable = True
 
     VALID = [
         "import threading\nclass Stats:\n    def __init__(self):\n        self._lock = threading.Lock()\n"
