@@ -54,7 +54,7 @@ def _analyse_task(task: Tuple[bytes, str, Config, bool, Optional[ModuleView]]) -
 
 
 def project_views(files: Sequence[SourceFile], config_for: Callable[[str], Config], jobs: int,
-                  stdin: bool) -> Dict[str, ModuleView]:
+                  stdin: bool, use_cache: bool = True) -> Dict[str, ModuleView]:
     """Each file's view of its project (the project index), the missing summaries of every
     project computed on the pool when there are many."""
     from safestate_lint.index.project import index_for
@@ -75,7 +75,7 @@ def project_views(files: Sequence[SourceFile], config_for: Callable[[str], Confi
             return list(pool.map(function, tasks, chunksize=max(1, len(tasks) // (jobs * 8))))
 
         for source in files:
-            views[source.path] = index_for(source.path, config_for(source.path), mapper).view(source.path)
+            views[source.path] = index_for(source.path, config_for(source.path), mapper, use_cache).view(source.path)
     finally:
         if pool is not None:
             pool.shutdown()
@@ -85,7 +85,7 @@ def project_views(files: Sequence[SourceFile], config_for: Callable[[str], Confi
 def run_check(files: Sequence[SourceFile], config_for: Callable[[str], Config], *, jobs: int = 1,
               use_cache: bool = True, stdin_data: Optional[bytes] = None, fixability: bool = False) -> RunResult:
     result = RunResult(files=len(files))
-    views = project_views(files, config_for, jobs, stdin_data is not None)
+    views = project_views(files, config_for, jobs, stdin_data is not None, use_cache)
     caches: Dict[Tuple[str, str], Cache] = {}
     pending: List[Tuple[SourceFile, Config, Optional[Cache], str, bytes]] = []
     for source in files:

@@ -36,8 +36,9 @@ def _digest(data: bytes) -> str:
 class ProjectIndex:
     """The modules of one project root and their summaries."""
 
-    def __init__(self, root: str, marked: bool, config: Config) -> None:
+    def __init__(self, root: str, marked: bool, config: Config, use_cache: bool = True) -> None:
         self.root = root
+        self.use_cache = use_cache and marked  # no cache file in a directory that is no project
         self.config = config
         self.roots = source_roots(root)
         self.marked = marked
@@ -123,6 +124,8 @@ class ProjectIndex:
 
     # -- the cache file -----------------------------------------------------------------------
     def _load(self) -> None:
+        if not self.use_cache:
+            return
         try:
             with open(self._cache_file, "rb") as handle:
                 raw = json.loads(handle.read())
@@ -132,7 +135,7 @@ class ProjectIndex:
             self._entries = {}
 
     def save(self) -> None:
-        if not self._dirty or not self.marked:
+        if not self._dirty or not self.use_cache:
             return
         from safestate_lint.runtime._atomic import atomic_write
 
@@ -303,18 +306,19 @@ class _Tables:
 
 # -- one index per project root and config, per process ------------------------------------------
 
-_INDEXES: Dict[Tuple[str, str], ProjectIndex] = {}
+_INDEXES: Dict[Tuple[str, str, bool], ProjectIndex] = {}
 
 
-def index_for(path: str, config: Config, mapper: Optional["Mapper"] = None) -> ProjectIndex:
+def index_for(path: str, config: Config, mapper: Optional["Mapper"] = None, use_cache: bool = True) -> ProjectIndex:
     """The project index of the project that holds `path` (built or refreshed on first use in
-    this process; `mapper` computes missing summaries, one file at a time by default)."""
+    this process; `mapper` computes missing summaries, one file at a time by default; without
+    `use_cache` the index cache file is neither read nor written)."""
     directory = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     root, marked = project_root(directory)
-    key = (root, config.fingerprint())
+    key = (root, config.fingerprint(), use_cache)
     index = _INDEXES.get(key)
     if index is None:
-        index = _INDEXES[key] = ProjectIndex(root, marked, _index_config(config, root))
+        index = _INDEXES[key] = ProjectIndex(root, marked, _index_config(config, root), use_cache)
         complete(index, index.scan(), mapper)
     return index
 
