@@ -53,6 +53,9 @@ _KEYS: Dict[str, Tuple[str, str]] = {
     "runtime-module": ("str", "a module name string, or 'none' (standard-library locks only)"),
     "assume-single-event-loop": ("bool", "true or false"),
     "single-threaded-tests": ("bool", "true or false"),
+    "tests-single-threaded": ("bool", "true or false"),
+    "src": ("list", "a list of directories (extra source roots, relative to this file's directory)"),
+    "shared-classes": ("list", "a list of class names or globs (e.g. 'mypkg.pool.Pool', 'socketserver.*Handler')"),
 }
 
 
@@ -78,6 +81,8 @@ class Config(NamedTuple):
     assume_single_event_loop: bool = False
     # test modules run single-threaded unless they start threads themselves (testcode.py)
     single_threaded_tests: bool = True
+    src: Tuple[str, ...] = ()  # extra source roots of the project index
+    shared_classes: Tuple[str, ...] = ()  # classes (or their bases) whose instances threads share
     root: str = ""  # the directory of the config file (paths in it are relative to it)
     source: str = ""  # the config file
 
@@ -123,6 +128,8 @@ class Config(NamedTuple):
             "runtime_module": self.runtime_module,
             "assume_single_event_loop": self.assume_single_event_loop,
             "single_threaded_tests": self.single_threaded_tests,
+            "src": self.src,
+            "shared_classes": self.shared_classes,
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -194,7 +201,7 @@ def parse_table(table: Any, source: str, root: str) -> Config:
             known = ", ".join(sorted(_KEYS))
             raise UserError(f"{source}: error: unknown key '{key}' in [tool.{SECTION}] (expected one of: {known})")
         kind, expected = _KEYS[key]
-        attr = key.replace("-", "_")
+        attr = "single_threaded_tests" if key == "tests-single-threaded" else key.replace("-", "_")
         if kind == "list":
             items = _string_list(source, key, value, expected)
             if key in _CODE_KEYS:

@@ -224,3 +224,27 @@ def test_e_fix_removes_the_race_and_the_package_still_imports(name, tmp_path):
     if not expected(name)["report"]:  # nothing to report: nothing to rewrite
         changed = [p for p in package_files(project) if not filecmp.cmp(project / p, pristine / p, shallow=False)]
         assert not changed, f"fix rewrote {changed} although nothing races"
+
+
+@pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(), reason="needs git and a git checkout")
+def test_f_pre_commit_with_one_changed_file_reports_what_the_other_modules_share(tmp_path):
+    """pre-commit passes only the changed file; the race it holds is found through the module
+    that shares the object, which pre-commit did not pass."""
+    pytest.importorskip("pre_commit")
+    name = "module_instance_lazy_init"
+    project = copy_project(name, tmp_path)
+    site = expected(name)["report"][0]
+    identity = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    git_env = {**os.environ, **identity}
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "start"]):
+        subprocess.run(["git", *command], cwd=project, check=True, capture_output=True, env=git_env)
+    changed = project / site["path"]
+    changed.write_text(changed.read_text() + "\n# touched\n")
+    subprocess.run(["git", "add", site["path"]], cwd=project, check=True, capture_output=True, env=git_env)
+    hook_env = {**git_env, "PRE_COMMIT_HOME": str(tmp_path / "cache"), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    hook_env.pop("PYTHONPATH", None)
+    done = subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "safestate-lint", "--verbose"],
+                          cwd=project, capture_output=True, text=True, env=hook_env, timeout=900)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"{site['path']}:{site['line']}:" in done.stdout, done.stdout
+    assert "(app/globals.py:" in done.stdout, done.stdout  # the message says which module shares it

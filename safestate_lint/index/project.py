@@ -14,6 +14,7 @@ module sees re-checks it, and nothing else does.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -40,7 +41,7 @@ class ProjectIndex:
         self.root = root
         self.use_cache = use_cache and marked  # no cache file in a directory that is no project
         self.config = config
-        self.roots = source_roots(root)
+        self.roots = source_roots(root, config.src, config.root)
         self.marked = marked
         self.modules: Dict[str, str] = {}  # module -> path
         self.paths: Dict[str, Tuple[str, bool]] = {}  # abs path -> (module, is package)
@@ -271,9 +272,10 @@ class _Tables:
         thread_bases: Dict[str, Tuple[str, str]] = {}
         lock_bases: Dict[str, Dict[str, Tuple[str, bool]]] = {}
         base_attrs: Dict[str, Dict[str, Tuple[str, str]]] = {}
-        for name in summary.get("classes", {}):
+        configured = self.index.config.shared_classes
+        for name, facts in summary.get("classes", {}).items():
             cls = f"{module}.{name}"
-            why = self.shared.get(cls)
+            why = self.shared.get(cls) or (_configured(cls, facts, configured) if configured else None)
             if why is not None:
                 shared[name] = why
             for base in self.bases(cls):
@@ -302,6 +304,15 @@ class _Tables:
         locked = {target.rpartition(".")[2]: held for target, held in self.locked.items()
                   if target.rpartition(".")[0] == module}
         return ModuleView(shared, thread_bases, lock_bases, containers, locked, base_attrs)
+
+
+def _configured(cls: str, facts: Dict[str, Any], patterns: Tuple[str, ...]) -> Optional[str]:
+    """Why `shared-classes` makes the class shared: it, or one of its bases, matches a pattern."""
+    for name in (cls, *facts.get("bases", ())):
+        for pattern in patterns:
+            if name and (fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(name.rsplit(".", 1)[-1], pattern)):
+                return f"'{name}' matches shared-classes '{pattern}'"
+    return None
 
 
 # -- one index per project root and config, per process ------------------------------------------

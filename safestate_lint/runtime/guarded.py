@@ -1,4 +1,6 @@
-"""`GuardedBy`: a marker that names the lock guarding a piece of state, for `Annotated`.
+"""Markers for the checker, with no cost at run time.
+
+`GuardedBy` names the lock guarding a piece of state, for `Annotated`:
 
     from typing import Annotated
     from safestate_lint.runtime import GuardedBy
@@ -14,6 +16,17 @@ assignment says the same.
 """
 
 from __future__ import annotations
+
+from typing import TypeVar
+
+_C = TypeVar("_C", bound=type)
+
+
+def shared(cls: _C) -> _C:
+    """Class decorator: instances of this class are shared between threads (or tasks). The
+    checker then treats its methods' `self` state as shared state, as it does for a class that
+    starts threads or takes a lock. Returns the class itself: nothing changes at run time."""
+    return cls
 
 
 class GuardedBy:
