@@ -1,0 +1,146 @@
+"""The project index: roots, module names, summaries, views, the cache, and file independence.
+
+Each test builds a small project in tmp_path and runs the real CLI (or the index's one door,
+`view_for`), so what is tested is what users run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+from helpers import run_cli
+
+from safestate_lint.config import discover
+from safestate_lint.index import EMPTY_VIEW, view_for
+from safestate_lint.index.roots import module_name, project_root, resolve_relative, source_roots
+
+CLIENT = ("class Client:\n    def __init__(self):\n        self.calls = 0\n\n"
+          "    def call(self):\n        self.calls += 1\n")
+
+
+def write(root: Path, files: Dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def check(root: Path, *args: str) -> List[dict]:
+    done = run_cli(["check", "--format", "json", "--exit-zero", *args], cwd=root)
+    assert done.returncode == 0, done.stderr.decode()
+    return json.loads(done.stdout)
+
+
+def lines_of(findings: List[dict], path: str) -> List[tuple]:
+    return sorted((f["line"], f["code"]) for f in findings if f["path"] == path)
+
+
+def test_root_is_the_nearest_marker_and_a_bare_directory_is_its_own_project(tmp_path):
+    write(tmp_path, {"proj/pyproject.toml": "", "proj/src/app/x.py": "", "loose/y.py": ""})
+    assert project_root(str(tmp_path / "proj" / "src" / "app")) == (str(tmp_path / "proj"), True)
+    assert project_root(str(tmp_path / "loose"))[1] is False
+    roots = source_roots(str(tmp_path / "proj"))
+    assert roots[0] == str(tmp_path / "proj" / "src")  # the deepest root names modules first
+    assert module_name(str(tmp_path / "proj/src/app/x.py"), roots) == ("app.x", False)
+    assert module_name(str(tmp_path / "proj/src/app/__init__.py"), roots) == ("app", True)
+    assert resolve_relative("app.sub.mod", False, 2, "other") == "app.other"
+    assert resolve_relative("app.sub", True, 1, None) == "app.sub"
+    assert resolve_relative("app", False, 3, "x") is None  # beyond the top: not resolved
+
+
+def test_a_file_is_reported_the_same_alone_as_in_the_whole_project(tmp_path):
+    write(tmp_path, {"pyproject.toml": "", "app/__init__.py": "", "app/client.py": CLIENT,
+                     "app/state.py": "from .client import Client\n\nclient = Client()\n"})
+    whole = check(tmp_path, ".")
+    alone = check(tmp_path, "app/client.py")
+    assert lines_of(whole, "app/client.py") == lines_of(alone, "app/client.py") == [(6, "SST101")]
+    assert "(app/state.py:3)" in alone[0]["message"]  # it says which module shares the instance
+
+
+def test_a_change_elsewhere_that_changes_the_view_rechecks_the_module_and_only_then(tmp_path):
+    write(tmp_path, {"pyproject.toml": "", "app/__init__.py": "", "app/client.py": CLIENT,
+                     "app/state.py": "from .client import Client\n\nclient = Client()\n"})
+    assert lines_of(check(tmp_path, "."), "app/client.py") == [(6, "SST101")]  # fills both caches
+    state = tmp_path / "app" / "state.py"
+    time.sleep(0.01)
+    state.write_text("from .client import Client\n\n\ndef make():\n    return Client()\n")
+    assert lines_of(check(tmp_path, "."), "app/client.py") == []  # no longer shared: the cached finding goes
+    state.write_text("from .client import Client\n\nclient = Client()\n# a comment\n")
+    assert lines_of(check(tmp_path, "app/client.py"), "app/client.py") == [(6, "SST101")]
+
+
+def test_an_unparsable_module_is_reported_and_the_others_still_see_the_project(tmp_path):
+    write(tmp_path, {"pyproject.toml": "", "app/__init__.py": "", "app/client.py": CLIENT,
+                     "app/state.py": "from .client import Client\n\nclient = Client()\n",
+                     "app/broken.py": "def (:\n"})
+    done = run_cli(["check", "."], cwd=tmp_path)
+    out = done.stdout.decode() + done.stderr.decode()
+    assert "app/broken.py" in out and "syntax error" in out
+    assert "app/client.py:6:" in out
+
+
+def test_no_cache_leaves_no_index_cache_and_a_cache_is_written_otherwise(tmp_path):
+    write(tmp_path, {"pyproject.toml": "", "app/__init__.py": "", "app/client.py": CLIENT})
+    check(tmp_path, "--no-cache", ".")
+    assert not (tmp_path / ".safestate_cache").exists()
+    check(tmp_path, ".")
+    assert list((tmp_path / ".safestate_cache").rglob("index-*.json"))
+
+
+def test_a_path_that_is_no_file_has_no_project(tmp_path):
+    assert view_for(str(tmp_path / "missing.py"), discover(str(tmp_path))) is EMPTY_VIEW
+    assert view_for("<stdin>", discover(str(tmp_path))) is EMPTY_VIEW
+
+
+def test_shared_classes_config_and_src_roots(tmp_path):
+    write(tmp_path, {
+        "pyproject.toml": "[tool.safestate-lint]\nshared-classes = ['*.Handler']\nsrc = ['lib']\n",
+        "lib/svc/__init__.py": "",
+        "lib/svc/handler.py": "class Handler:\n    def __init__(self):\n        self.n = 0\n\n"
+                              "    def handle(self):\n        self.n += 1\n",
+        "lib/svc/client.py": CLIENT,
+        "app.py": "from svc.client import Client\n\nclient = Client()\n",  # `svc` resolves through the `src` root
+    })
+    found = check(tmp_path, ".")
+    assert lines_of(found, "lib/svc/handler.py") == [(6, "SST101")]
+    assert "matches shared-classes '*.Handler'" in found[[f["path"] for f in found].index("lib/svc/handler.py")]["message"]
+    assert lines_of(found, "lib/svc/client.py") == [(6, "SST101")]
+
+
+def test_a_public_function_every_other_module_calls_under_a_lock_is_locked(tmp_path):
+    store = "_DATA = {}\n\n\ndef put(k, v):\n    _DATA[k] = _DATA.get(k, 0) + v\n"
+    locked = "import threading\nfrom app import store\n\n_LOCK = threading.Lock()\n\n\ndef handle(k):\n" \
+             "    with _LOCK:\n        store.put(k, 1)\n"
+    write(tmp_path, {"pyproject.toml": "", "app/__init__.py": "", "app/store.py": store, "app/api.py": locked})
+    assert lines_of(check(tmp_path, "app/store.py"), "app/store.py") == []
+    (tmp_path / "app" / "worker.py").write_text("from app.store import put\n\n\ndef work():\n    put('k', 2)\n")
+    assert lines_of(check(tmp_path, "app/store.py"), "app/store.py") == [(5, "SST101")]  # one caller holds nothing
+
+
+def test_single_threaded_test_modules_do_not_unlock_a_function(tmp_path):
+    store = "_DATA = {}\n\n\ndef put(k, v):\n    _DATA[k] = _DATA.get(k, 0) + v\n"
+    locked = "import threading\nfrom app import store\n\n_LOCK = threading.Lock()\n\n\ndef handle(k):\n" \
+             "    with _LOCK:\n        store.put(k, 1)\n"
+    write(tmp_path, {"pyproject.toml": "", "app/__init__.py": "", "app/store.py": store, "app/api.py": locked,
+                     "tests/test_store.py": "from app.store import put\n\n\ndef test_put():\n    put('k', 1)\n"})
+    assert lines_of(check(tmp_path, "app/store.py"), "app/store.py") == []
+
+
+@pytest.mark.skipif(os.name == "nt", reason="mtime resolution")
+def test_a_warm_run_reads_no_unchanged_module_again(tmp_path, monkeypatch):
+    from safestate_lint.index import project as project_mod
+
+    write(tmp_path, {"pyproject.toml": "", "app/__init__.py": "", "app/client.py": CLIENT,
+                     "app/state.py": "from .client import Client\n\nclient = Client()\n"})
+    config = discover(str(tmp_path))
+    first = project_mod.ProjectIndex(str(tmp_path), True, config)
+    project_mod.complete(first, first.scan())
+    second = project_mod.ProjectIndex(str(tmp_path), True, config)
+    assert second.scan() == []  # every summary comes from the cache file, by size and mtime
+    assert second.view(str(tmp_path / "app" / "client.py")).shared
