@@ -123,7 +123,7 @@ def reports(analysis: ModuleAnalysis, path: str, *, honour_noqa: bool = True,
                 continue  # state with a declared lock: SST303 holds every use of it to that lock
             message, context = split_message(message)
             if act is not None and contexts is not None:
-                if config.assume_single_event_loop and contexts.loop_confined(act):
+                if (config.assume_single_event_loop or _shared_by_tasks(analysis, act)) and contexts.loop_confined(act):
                     continue  # one event loop: no other task runs inside this window
                 message += contexts.headline(act)
                 context = "; ".join(part for part in (context, contexts.describe(act)) if part)
@@ -137,6 +137,12 @@ def reports(analysis: ModuleAnalysis, path: str, *, honour_noqa: bool = True,
         noqa = noqa_map(lines)
         result = [(f, act) for f, act in result if not _suppressed(f, noqa)]
     return result
+
+
+def _shared_by_tasks(m: ModuleAnalysis, act: Act) -> bool:
+    """State of an instance that another module shares, which only coroutines touch: the evidence
+    is that tasks share it, not threads."""
+    return act.key[0] == "i" and act.key[1] in m.shared_why
 
 
 _VIA = re.compile(r" \((through '[^']*'(?: \(line \d+\))?)\)")

@@ -48,7 +48,8 @@ RUNTIME_LOCKS: Dict[str, bool] = {"RWLock": False, "AsyncRWLock": True}
 RUNTIME_CONTAINERS: Dict[str, str] = {"LockedDict": "dict", "LockedList": "list", "LockedSet": "set"}
 RUNTIME_THREAD_SAFE = frozenset({"AtomicCounter", "StateManager", "TTLCache", "Singleton", "singleton"})
 # methods that run before an instance is shared
-_CONSTRUCTORS = frozenset({"__init__", "__new__", "__post_init__", "__init_subclass__", "__set_name__"})
+_CONSTRUCTORS = frozenset({"__init__", "__new__", "__post_init__", "__attrs_post_init__", "__init_subclass__",
+                           "__set_name__"})
 # an identifier followed by `.` or `[` (through blanks, `)` and backslash continuations)
 _ACCESSED = re.compile(r"(?<![\w])([^\W\d]\w*)[ \t\r\n\\)]*[.\[]")
 # decorators that make a zero-argument factory return one object however many threads call it
@@ -157,7 +158,8 @@ class ModuleBindings(ClassFacts):
             self.instance_lock(name, "")  # the class's own locks first
             for attr, (lock_type, is_async) in locks.items():
                 self.class_attrs.setdefault((name, attr), Binding(attr, "lock", async_lock=is_async, lock_type=lock_type))
-            self.lock_classes.add(name)
+            if any(not is_async for _, is_async in locks.values()):  # an asyncio lock says nothing of threads
+                self.lock_classes.add(name)
             self._collect_instance_attrs(name)
         for name, attrs in view.base_attrs.items():
             for attr, (kind, type_name) in attrs.items():

@@ -380,7 +380,7 @@ def _caller_context(m: ModuleBindings) -> None:
         if key in dropped or (key in ctor_helpers and per_object):
             continue
         held_here = object_held.get(key, act.func.held) if per_object else \
-            tuple(r for r in act.func.held if not _per_instance(m, r))
+            tuple(r for r in act.func.held if not per_instance_lock(m, r))
         if held_here:
             act.locks = held_here + act.locks
             check = act.check
@@ -391,7 +391,7 @@ def _caller_context(m: ModuleBindings) -> None:
     m.acts[:] = kept
 
 
-def _per_instance(m: ModuleBindings, region: LockRegion) -> bool:
+def per_instance_lock(m: ModuleBindings, region: LockRegion) -> bool:
     """A lock each instance creates for itself (`self._lock = Lock()` in `__init__`): it
     excludes the callers of one instance, not the module's globals or class attributes."""
     owner, _, attr = (region.ident or "").partition(".")

@@ -21,7 +21,7 @@ MUTEX_LOCK_TYPES = frozenset({"Lock", "RLock", "Condition", "allocate_lock", "Lo
 # instance every thread shares, ("o", class, attr) attribute of an object whose class owns a lock
 SharedKey = Tuple[str, ...]
 # methods that run before any other thread has the object: construction, unpickling, a unittest fixture
-BEFORE_SHARING = frozenset({"__init__", "__new__", "__post_init__", "__init_subclass__", "__set_name__",
+BEFORE_SHARING = frozenset({"__init__", "__new__", "__post_init__", "__attrs_post_init__", "__init_subclass__", "__set_name__",
                             "__setstate__", "setUp", "setUpClass"})
 # calls that fork the process: the child runs one thread
 FORK_CALLS = frozenset({"os.fork", "os.forkpty", "pty.fork"})

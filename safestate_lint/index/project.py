@@ -34,6 +34,11 @@ def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+# folders whose modules run beside the program, not in it: what they do is no evidence of sharing
+_NOT_THE_PROGRAM = frozenset({"examples", "example", "docs", "doc", "doctests", "benchmarks", "benchmark", "bench",
+                              "scripts", "tools", "demo", "demos", "samples", "tests", "test", "testing"})
+
+
 class ProjectIndex:
     """The modules of one project root and their summaries."""
 
@@ -164,6 +169,15 @@ class ProjectIndex:
             found = self._views[module] = self._tables.view(module)
         return found
 
+    def evidence(self, module: str) -> bool:
+        """Whether what a module does says how the project runs: not a single-threaded test, and
+        not an example, a benchmark, documentation or a script beside the code."""
+        summary = self.summaries.get(module, {})
+        if summary.get("test"):
+            return False
+        rel = os.path.relpath(self.modules.get(module, ""), self.root).replace(os.sep, "/")
+        return not any(part in _NOT_THE_PROGRAM for part in rel.split("/")[:-1])
+
     def where(self, module: str, line: int) -> str:
         path = self.modules.get(module, module)
         return f"{os.path.relpath(path, self.root).replace(os.sep, '/')}:{line}"
@@ -217,7 +231,7 @@ class _Tables:
         owns: Dict[str, List[Tuple[str, str, str]]] = {}
         queue: List[str] = []
         for module, summary in self.summaries.items():
-            if summary.get("test"):
+            if not self.index.evidence(module):
                 continue
             for created, why, line in summary.get("shares", ()):
                 cls = self.resolve(created)
@@ -245,7 +259,7 @@ class _Tables:
         sites: Dict[str, List[Optional[FrozenSet[str]]]] = {}
         for module, summary in self.summaries.items():
             if summary.get("test"):
-                continue
+                continue  # a test that starts no thread calls from one thread: its calls hold nothing
             for callee, uses in summary.get("calls", {}).items():
                 target = self.resolve(callee)
                 owner, _, name = target.rpartition(".")

@@ -24,6 +24,7 @@ import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from safestate_lint.engine.bindings import ModuleBindings
+from safestate_lint.engine.callgraph import per_instance_lock
 from safestate_lint.engine.facts import FunctionInfo
 from safestate_lint.engine.syntax import dotted_name
 from safestate_lint.index.roots import resolve_relative
@@ -93,11 +94,12 @@ class _Scanner:
                 if created is not None:
                     self.shares.append([created, f"'{name}' is bound at module level", node.lineno])  # type: ignore[union-attr]
             annotation = getattr(node, "annotation", None)
-            if annotation is not None and value is None or (isinstance(value, ast.Constant) and value.value is None):
-                inner = annotation.slice if isinstance(annotation, ast.Subscript) else annotation
-                created = self.absolute(inner) if inner is not None else None
+            if annotation is not None and (value is None or (isinstance(value, ast.Constant) and value.value is None)):
+                inner: ast.expr = annotation.slice if isinstance(annotation, ast.Subscript) else annotation
+                created = self.absolute(inner)  # `_client: Optional[Client] = None`, set later
                 if created is not None:
-                    self.shares.append([created, f"'{name}' is a module-level '{dotted_name(inner)}'", node.lineno])  # type: ignore[union-attr]
+                    self.shares.append([created, f"'{name}' is a module-level '{dotted_name(inner)}'",
+                                        getattr(node, "lineno", 0)])
         for cls_name, cls in m.classes.items():
             for stmt in cls.body:  # `db = Singleton(make_db)`: providers held by a module-level class
                 if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call):
@@ -144,7 +146,7 @@ class _FunctionScan:
                 for item in stmt.items:
                     self.expr(item.context_expr, held, stmt)
                     region = self.walker.lock_of(item.context_expr)
-                    if region is not None and not region.async_lock:
+                    if region is not None and not region.async_lock and not per_instance_lock(self.s.m, region):
                         inner = inner + (region.ident or region.name,)
                 self.block(stmt.body, inner)
                 continue
@@ -155,7 +157,7 @@ class _FunctionScan:
                     self.block(value, held)
                 elif isinstance(value, list):
                     for item in value:
-                        if isinstance(item, ast.excepthandler):
+                        if isinstance(item, ast.ExceptHandler):
                             self.block(item.body, held)
                         elif isinstance(item, ast.AST) and type(item).__name__ == "match_case":
                             self.block(item.body, held)  # type: ignore[attr-defined]

@@ -95,7 +95,7 @@ class SharedContainerIteration(Rule):
                 continue  # a LockedDict iterates like a dict (live); LockedList/LockedSet iterate a snapshot
             writer = mutators[act.key]
             if act.key[0] != "g" and (writer.func is act.func or (
-                    act.key[0] == "o" and act.key not in guarded and not _own_thread_meets(m, act, writer))):
+                    act.key not in guarded and not _own_thread_meets(m, act, writer))):
                 continue  # an object's container its class never locks: no sign threads share it
             owner = "module-level " if act.key[0] == "g" else ""
             yield act.node, (
