@@ -81,6 +81,16 @@ MUTATING_FUNCTIONS = frozenset({
     "heapq.heappush", "heapq.heappop", "heapq.heapify", "heapq.heapreplace", "heapq.heappushpop",
     "bisect.insort", "bisect.insort_left", "bisect.insort_right", "random.shuffle",
 })
+# calls that walk their first argument with Python-level steps between items (a key function,
+# `__add__`, a generator) or, on the free-threaded build, without locking it: an iteration,
+# not a snapshot (`sum(X.values())`, `any(X)`, `next(iter(X))`, `copy.deepcopy(X)`)
+ITERATING_CALLS = frozenset({"sum", "min", "max", "any", "all", "next", "copy.deepcopy", "math.fsum",
+                             "statistics.mean", "statistics.median", "functools.reduce"})
+# lazy iterators over their arguments (from this index on): iterating them iterates those
+LAZY_ITERATORS: Dict[str, int] = {"enumerate": 0, "reversed": 0, "iter": 0, "zip": 0, "map": 1, "filter": 1,
+                                  "itertools.islice": 0, "itertools.chain": 0}
+# process-wide containers of the standard library that a module's functions use as caches
+PROCESS_STATE: Dict[str, Binding] = {"sys.modules": Binding("sys.modules", "container", "dict")}
 # calls through which `X.get(k).append(v)` still reaches a container held inside X
 ELEMENT_ACCESSORS = frozenset({"get", "setdefault", "__getitem__"})
 LOCK_METHODS = frozenset({"read", "write", "reader", "writer", "read_lock", "write_lock", "locked",
@@ -193,7 +203,8 @@ class ModuleBindings(ClassFacts):
             hits = self._occurrences(names, follow=".[")
         # a plain container can also be iterated (`for x in X`, `enumerate(X)`): any mention counts
         hits += self._occurrences([name for name, b in self.bindings.items() if b.kind == "container"])
-        hits += self._occurrences(["global", "setattr", "__class__"] + [f.rsplit(".", 1)[-1] for f in MUTATING_FUNCTIONS])
+        hits += self._occurrences(["global", "nonlocal", "setattr", "delattr", "__class__", "modules"]
+                                  + [f.rsplit(".", 1)[-1] for f in MUTATING_FUNCTIONS])
         hits += self._occurrences(["type"], follow="(")
         hits.sort()
         return hits
@@ -739,14 +750,16 @@ class ModuleBindings(ClassFacts):
 
     def binding_of(self, key: SharedKey) -> Optional[Binding]:
         if key[0] == "g":
-            return self.bindings.get(key[1])
+            return self.bindings.get(key[1]) or PROCESS_STATE.get(key[1])
+        if key[0] == "n":
+            return None  # a closure cell: a flag or a counter, never a container we follow
         if key[0] in ("i", "o"):
             return self.instance_attrs.get((key[1], key[2]))
         return self.class_attrs.get((key[1], key[2]))
 
     def describe(self, key: SharedKey) -> str:
-        if key[0] == "g":
-            return key[1]
+        if key[0] in ("g", "n"):
+            return key[-1]
         if key[0] in ("i", "o"):
             return f"self.{key[2]}"
         return f"{key[1]}.{key[2]}"

@@ -63,6 +63,15 @@ def _self_attr(node: ast.AST, self_name: str) -> Optional[str]:
     return None
 
 
+def reflective_attr(node: ast.AST, self_name: str, functions: Sequence[str]) -> Optional[str]:
+    """`hasattr(self, "x")` (any of `functions`) -> "x"."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions \
+            and len(node.args) >= 2 and isinstance(node.args[0], ast.Name) and node.args[0].id == self_name \
+            and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str):
+        return node.args[1].value
+    return None
+
+
 class ClassFacts(TextIndex):
     """Class structure for the analysis; `ModuleBindings` fills `classes` and `class_attrs`."""
 
@@ -126,7 +135,9 @@ class ClassFacts(TextIndex):
                     if attr is not None:
                         found.add(attr)
                 elif isinstance(node, (ast.If, ast.While, ast.IfExp)):
-                    tested.update(a for sub in walk(node.test) for a in [_self_attr(sub, self_name)] if a is not None)
+                    tested.update(a for sub in walk(node.test) for a in
+                                  [_self_attr(sub, self_name) or reflective_attr(sub, self_name, ("hasattr", "getattr"))]
+                                  if a is not None)
                 elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.Delete)):
                     targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
                     for target in targets:
@@ -137,6 +148,10 @@ class ClassFacts(TextIndex):
                             written.add(attr)
                 elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                     attr = _self_attr(node.func.value, self_name)
+                    if attr is not None:
+                        written.add(attr)
+                elif isinstance(node, ast.Call):
+                    attr = reflective_attr(node, self_name, ("setattr", "delattr"))
                     if attr is not None:
                         written.add(attr)
             found |= tested & written
@@ -231,6 +246,9 @@ class ClassFacts(TextIndex):
     def _collect_instance_attrs(self, name: str) -> None:
         """What a class's methods bind to `self.x` (the first informative value)."""
         for self_name, node in _method_statements(self.classes[name]):
+            attr = reflective_attr(node.value, self_name, ("setattr",)) if isinstance(node, ast.Expr) else None
+            if attr is not None:  # `setattr(self, "x", v)`
+                self.instance_attrs.setdefault((name, attr), Binding(attr, "unknown"))
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:

@@ -86,6 +86,7 @@ class FunctionInfo:
     cls_param: Optional[str] = None
     self_param: Optional[str] = None
     globals_declared: Set[str] = field(default_factory=set)
+    nonlocals_declared: Set[str] = field(default_factory=set)
     locals: Set[str] = field(default_factory=set)
     closure: Set[str] = field(default_factory=set)
     import_time: bool = False

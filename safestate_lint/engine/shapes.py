@@ -7,7 +7,9 @@ leaves racing. Rules report them; fixers read the same shapes to rewrite them.
   (`with lock: n += 1` then `return n`);
 - an early publish: a lazy initialisation that binds the shared name first and finishes
   building the object after (`_m = Manager(); _m.validate()`), so another thread can use
-  it half-built.
+  it half-built;
+- an early flag: a flag raised before the value it announces is stored (`_ready = True`
+  then `_value = compute()`), while another function tests the flag and reads the value.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import ast
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple
 
-from safestate_lint.engine.facts import Act, SharedKey
-from safestate_lint.engine.syntax import ast_block_of, inside
+from safestate_lint.engine.facts import BEFORE_SHARING, Act, FunctionInfo, SharedKey
+from safestate_lint.engine.syntax import ast_block_of, dotted_name, inside, terminates
 
 if TYPE_CHECKING:  # pragma: no cover
     from safestate_lint.engine.analysis import ModuleAnalysis
@@ -147,6 +149,85 @@ def early_publish(act: Act) -> Optional[EarlyPublish]:
             and uses_of(act, last) and last.value is uses_of(act, last)[0]:
         return None  # `_m = Manager(); return _m`: nothing happens to it after it is published
     return EarlyPublish(act, block, start, end, isinstance(last, ast.Return))
+
+
+_IMPORT_CALLS = frozenset({"import_module", "reload", "__import__"})
+
+
+def reimport_after_delete(act: Act) -> Optional[ast.AST]:
+    """`del sys.modules[name]` (or `sys.modules.pop(name)`) and, later in the same function, an
+    import (`import x`, `importlib.import_module`, `importlib.reload`): the import that runs
+    the module again, which another thread doing the same can interleave with."""
+    if act.key != ("g", "sys.modules") or act.kind != "mutate" or act.detail not in ("del", ".pop()"):
+        return None
+    after = getattr(act.stmt, "end_lineno", act.stmt.lineno) or act.stmt.lineno
+    for node in walk_scope(act.func.node):
+        if getattr(node, "lineno", 0) > after and (isinstance(node, (ast.Import, ast.ImportFrom)) or (
+                isinstance(node, ast.Call) and (dotted_name(node.func) or "").rsplit(".", 1)[-1] in _IMPORT_CALLS)):
+            return node
+    return None
+
+
+@dataclass
+class EarlyFlag:
+    """`_ready = True` then `_value = compute()`, while another function tests `_ready` and
+    reads `_value`: the flag announces a value that is not there yet."""
+
+    flag: Act  # the store of the flag
+    value: Act  # the store of the value it announces, after it
+    reader: FunctionInfo  # a function that tests the flag and then reads the value
+    test: ast.AST  # its test
+
+
+def early_flags(m: "ModuleAnalysis") -> List[EarlyFlag]:
+    """Flags of module globals, and of the shared instance's attributes, set (without a lock)
+    before the value they announce is stored, in a function other threads run."""
+    found: List[EarlyFlag] = []
+    stores = [a for a in m.acts if a.kind == "rebind" and a.key[0] in ("g", "i") and a.via is None
+              and not a.locks and a.func.name not in BEFORE_SHARING]
+    for flag in stores:
+        value = getattr(flag.stmt, "value", None)
+        if not (isinstance(flag.stmt, ast.Assign) and isinstance(value, ast.Constant) and value.value
+                and value.value is not ...):
+            continue  # a flag raised (`True`, `1`, `"ready"`); a reset announces nothing
+        for later in stores:
+            if later.func is not flag.func or later.key == flag.key or later.key[0] != flag.key[0] \
+                    or later.stmt.lineno <= flag.stmt.lineno:
+                continue
+            reader = _reader(m, flag, later)
+            if reader is not None:
+                found.append(EarlyFlag(flag, later, reader[0], reader[1]))
+                break
+    return found
+
+
+def _reader(m: "ModuleAnalysis", flag: Act, value: Act) -> Optional[Tuple[FunctionInfo, ast.AST]]:
+    """Another function that tests the flag and reads the value under (or after) the test."""
+    for other in m.functions:
+        if other is flag.func or other.import_time or other.name in BEFORE_SHARING:
+            continue
+        other.ensure_scope()
+        for node in walk_scope(other.node):
+            if not isinstance(node, (ast.If, ast.IfExp)) or not _denotes(flag.key, other, node.test):
+                continue
+            guarded: List[ast.AST] = [node.body] if isinstance(node, ast.IfExp) else list(node.body)
+            if isinstance(node, ast.If) and terminates(node.body):  # `if not ready: return`: the rest
+                guarded += [n for n in walk_scope(other.node) if getattr(n, "lineno", 0) > (node.end_lineno or 0)]
+            if any(_denotes(value.key, other, part) for part in guarded):
+                return other, node.test
+    return None
+
+
+def _denotes(key: SharedKey, func: FunctionInfo, node: ast.AST) -> bool:
+    """Whether `node` mentions the global or the `self` attribute `key` in `func`."""
+    for sub in walk_scope(node):
+        if key[0] == "g" and isinstance(sub, ast.Name) and sub.id == key[1] \
+                and (sub.id not in func.locals or sub.id in func.globals_declared):
+            return True
+        if key[0] == "i" and isinstance(sub, ast.Attribute) and sub.attr == key[2] and func.class_name == key[1] \
+                and isinstance(sub.value, ast.Name) and sub.value.id == func.self_param:
+            return True
+    return False
 
 
 def has_unlocked_fast_path(act: Act) -> bool:

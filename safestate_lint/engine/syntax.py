@@ -155,6 +155,7 @@ def collect_scope(info: Any) -> None:
     if not getattr(info, "walrus", True):
         _statement_scope(info.node.body, names, info.globals_declared, nonlocal_names)
         info.locals = (names - info.globals_declared) | nonlocal_names
+        info.nonlocals_declared = nonlocal_names
         return
     for node in iter_scope_nodes(info.node.body):
         if isinstance(node, ast.Global):
@@ -175,6 +176,7 @@ def collect_scope(info: Any) -> None:
         elif type(node).__name__ == "MatchMapping" and getattr(node, "rest", None):
             names.add(node.rest)  # type: ignore[attr-defined]
     info.locals = (names - info.globals_declared) | nonlocal_names
+    info.nonlocals_declared = nonlocal_names
 
 
 

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple, Union
 
 from safestate_lint.engine.bindings import (
-    _CONSTRUCTORS, ANY_MUTATOR, ELEMENT_ACCESSORS, LOCK_CTORS, LOCK_METHODS, MUTATING_FUNCTIONS, MUTATORS,
-    ModuleBindings,
+    _CONSTRUCTORS, ANY_MUTATOR, ELEMENT_ACCESSORS, ITERATING_CALLS, LAZY_ITERATORS, LOCK_CTORS, LOCK_METHODS,
+    MUTATING_FUNCTIONS, MUTATORS, PROCESS_STATE, ModuleBindings,
 )
+from safestate_lint.engine.cells import shared_cell
 from safestate_lint.engine.facts import FORK_CALLS, Act, CallSite, Check, FunctionInfo, LockRegion, SharedKey
 from safestate_lint.engine.syntax import (
     COMPREHENSIONS, _acquire_target, _is_none, _is_reset, _release_target, _target_names, terminates,
@@ -51,8 +52,12 @@ class FunctionWalker:
         info = self.info
         if name in info.globals_declared:
             return ("g", name)
+        if name in info.nonlocals_declared:
+            return shared_cell(self.m, info, name)  # a decorator's cell every call shares
         if name in info.locals or name in info.closure:
             return None
+        if self.m.imports.get(name) in PROCESS_STATE:  # `from sys import modules`
+            return ("g", self.m.imports[name])
         binding = self.m.bindings.get(name)
         if binding is None or binding.kind in ("function", "class", "lock", "threadsafe"):
             return None
@@ -79,6 +84,9 @@ class FunctionWalker:
         if isinstance(node, ast.Name):
             return self.key_of_name(node.id)
         if isinstance(node, ast.Attribute):
+            if isinstance(node.value, ast.Name) and node.value.id not in self.info.locals \
+                    and self.m.qualify(node) in PROCESS_STATE:
+                return ("g", self.m.qualify(node) or "")  # `sys.modules`: the process's import cache
             cls = self.class_of(node.value)
             if cls is not None and not node.attr.startswith("__"):
                 binding = self.m.class_attrs.get((cls, node.attr))
@@ -89,6 +97,31 @@ class FunctionWalker:
             if info.self_param and isinstance(node.value, ast.Name) and node.value.id == info.self_param \
                     and info.class_name is not None and not node.attr.startswith("__"):
                 return self._self_key(info.class_name, node.attr)
+        return None
+
+    def attr_key(self, target: ast.AST, attr: ast.AST) -> Optional[SharedKey]:
+        """The state `hasattr`/`getattr`/`setattr`/`delattr(target, "attr")` or `"attr" in
+        target.__dict__` names: a class attribute, or an attribute of a shared `self`."""
+        if not (isinstance(attr, ast.Constant) and isinstance(attr.value, str)) or attr.value.startswith("__"):
+            return None
+        cls = self.class_of(target)
+        if cls is not None:
+            return ("c", cls, attr.value)
+        info = self.info
+        if isinstance(target, ast.Name) and info.self_param and target.id == info.self_param and info.class_name:
+            return self._self_key(info.class_name, attr.value)
+        return None
+
+    def _own_dict_test(self, node: ast.AST) -> Optional[SharedKey]:
+        """`"x" in cls.__dict__` / `"x" not in vars(cls)`: whether the class has its own `x`."""
+        if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn))):
+            return None
+        where = node.comparators[0]
+        if isinstance(where, ast.Attribute) and where.attr == "__dict__":
+            return self.attr_key(where.value, node.left)
+        if isinstance(where, ast.Call) and isinstance(where.func, ast.Name) and where.func.id == "vars" \
+                and len(where.args) == 1:
+            return self.attr_key(where.args[0], node.left)
         return None
 
     def _self_key(self, cls: str, attr: str) -> Optional[SharedKey]:
@@ -202,10 +235,13 @@ class FunctionWalker:
                 continue
             if isinstance(current, ast.Call) and isinstance(current.func, ast.Name) \
                     and current.func.id in ("hasattr", "getattr") and len(current.args) >= 2:
-                target, attr = current.args[0], current.args[1]
-                cls = self.class_of(target)
-                if cls is not None and isinstance(attr, ast.Constant) and isinstance(attr.value, str):
-                    found.add(("c", cls, attr.value))
+                key = self.attr_key(current.args[0], current.args[1])
+                if key is not None:
+                    found.add(key)
+            elif isinstance(current, ast.Compare):
+                key = self._own_dict_test(current)
+                if key is not None:
+                    found.add(key)
             for child in child_nodes(current):
                 stack.append((child, names))
         return found
@@ -222,6 +258,8 @@ class FunctionWalker:
                 stack.extend(node.values)
             elif isinstance(node, ast.NamedExpr):
                 stack.append(node.value)
+            elif isinstance(node, ast.Compare) and self._own_dict_test(node) is not None:
+                found.add(self._own_dict_test(node))  # type: ignore[arg-type]
             elif isinstance(node, ast.Compare) and len(node.ops) == 1 \
                     and isinstance(node.ops[0], (ast.Is, ast.IsNot, ast.Eq, ast.NotEq)):
                 left, right = node.left, node.comparators[0]
@@ -451,14 +489,18 @@ class FunctionWalker:
             self.block(try_stmt.body, inner_locks, checks)
             # `try: return X[k] except KeyError: X[k] = make()`: the lookup tests, the handler acts
             looked_up = self._lookups(try_stmt.body)
+            escaped: Tuple[Check, ...] = ()
             for handler in try_stmt.handlers:
-                caught = dotted_name(handler.type) if handler.type is not None else None
-                lookup = looked_up if caught in ("KeyError", "LookupError", "IndexError") else set()
+                types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+                caught = {dotted_name(t) for t in types if t is not None}
+                lookup = looked_up if caught & {"KeyError", "LookupError", "IndexError"} else set()
                 guard = (Check(frozenset(lookup), frozenset(), try_stmt, try_stmt, inner_locks),) if lookup else ()
                 self.block(handler.body, inner_locks, checks + guard)
+                if guard and terminates(try_stmt.body) and not terminates(handler.body):
+                    escaped += guard  # `try: return X[k]` / `except KeyError: pass`, then `X[k] = v`
             self.block(try_stmt.orelse, inner_locks, checks)
             self.block(try_stmt.finalbody, locks, checks)
-            return ()
+            return escaped
         if isinstance(stmt, (ast.For, ast.AsyncFor)):
             self.record_iteration(stmt.iter, stmt, locks, checks)
             self.record_calls(stmt.iter, stmt, locks, checks)
@@ -547,8 +589,9 @@ class FunctionWalker:
             if target.id in self.info.globals_declared and not augmented and not deleting \
                     and self._same_object(getattr(stmt, "value", None), target.id):
                 return  # `x = x`, `x = cast(T, x)`: a rebinding for the type checker, the same object
-            if target.id in self.info.globals_declared:
-                key: SharedKey = ("g", target.id)
+            cell = self.key_of_name(target.id) if target.id in self.info.nonlocals_declared else None
+            if target.id in self.info.globals_declared or cell is not None:
+                key: SharedKey = cell or ("g", target.id)
                 detail = "del" if deleting else ("augmented assignment" if augmented else "assignment")
                 self.add(Act(key, "rebind", stmt, stmt, locks, self.info, detail,
                              reads_self=augmented or bool(value_reads and key in value_reads),
@@ -589,6 +632,9 @@ class FunctionWalker:
                 continue
             if isinstance(node, ast.Call):
                 func = node.func
+                consumer = self.m.qualify(func)
+                if consumer in ITERATING_CALLS and node.args and (len(node.args) == 1 or consumer not in ("min", "max")):
+                    self.record_iteration(node.args[0], stmt, locks, checks)
                 callee = self.callee(node)
                 # a sync function calling a coroutine function only creates the coroutine: its
                 # body runs later, on the loop that awaits it, under none of the caller's locks
@@ -608,11 +654,11 @@ class FunctionWalker:
                         key, depth = self.root_key(node.args[0], through_calls=True)
                         if key is not None and self._container_key(key):
                             self.add(Act(key, "mutate", stmt, node, locks, self.info, f"{func.attr}()"), checks)
-                elif isinstance(func, ast.Name) and func.id == "setattr" and len(node.args) >= 2:
-                    cls = self.class_of(node.args[0])
-                    attr = node.args[1]
-                    if cls is not None and isinstance(attr, ast.Constant) and isinstance(attr.value, str):
-                        self.add(Act(("c", cls, attr.value), "rebind", stmt, stmt, locks, self.info, "setattr"), checks)
+                elif isinstance(func, ast.Name) and func.id in ("setattr", "delattr") and len(node.args) >= 2:
+                    attr_key = self.attr_key(node.args[0], node.args[1])
+                    if attr_key is not None:
+                        self.add(Act(attr_key, "rebind", stmt, stmt, locks, self.info, func.id,
+                                     resets=func.id == "delattr"), checks)
                 elif self.m.qualify(func) in MUTATING_FUNCTIONS and node.args:
                     key, depth = self.root_key(node.args[0], through_calls=True)
                     if key is not None and self._container_key(key):
@@ -639,12 +685,15 @@ class FunctionWalker:
 
     def record_iteration(self, iterable: ast.AST, stmt: ast.stmt, locks: Tuple[LockRegion, ...],
                          checks: Tuple[Check, ...]) -> None:
-        """`for x in X`, `X.items()`/`keys()`/`values()`, `enumerate(...)`/`reversed(...)` of them.
+        """`for x in X`, `X.items()`/`keys()`/`values()`, and the lazy iterators over them
+        (`enumerate`, `reversed`, `zip`, `map`, `filter`, `iter`, `itertools.islice`/`chain`).
         Copies (`list(X)`, `sorted(X)`, ...) are snapshots taken in one C call: not recorded."""
         node = iterable
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("enumerate", "reversed") \
-                and node.args:
-            node = node.args[0]
+        if isinstance(node, ast.Call) and self.m.qualify(node.func) in LAZY_ITERATORS:
+            first = LAZY_ITERATORS[self.m.qualify(node.func) or ""]
+            for argument in node.args[first:]:
+                self.record_iteration(argument, stmt, locks, checks)
+            return
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not node.args \
                 and node.func.attr in ("items", "keys", "values"):
             node = node.func.value

@@ -8,6 +8,7 @@ unsafe, exactly as `check` does.
 from __future__ import annotations
 
 import ast
+import re
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 import libcst as cst
@@ -409,7 +410,7 @@ class FixContext:
         return lock
 
     def _new_module_lock(self, name: str, node: Optional[ast.AST]) -> str:
-        base = name.strip('_').lower() or 'state'
+        base = re.sub(r"\W+", "_", name).strip('_').lower() or 'state'  # `sys.modules` -> `_sys_modules_lock`
         lock = self.fresh_name(f"_{base}_lock", alternative=f"_{base}_thread_lock")  # never adopt a lock by name
         self.imports.add(("threading", None))
         statement = self._new_locks[lock] = LockDecl(lock)

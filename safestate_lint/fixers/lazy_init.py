@@ -37,6 +37,9 @@ CODES = ("SST201", "SST202", "SST203")
 
 def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
     def fix_one(finding: Finding, act: Act) -> bool:
+        if act.key[0] == "n":
+            raise Unfixable(f"'{act.key[2]}' is a closure variable of '{act.key[1]}()': create a lock beside it "
+                            f"there and hold it across the test and the set")
         status = ctx.m.lazy_init_status(act)
         publish = early_publish(act)
         if publish is not None:

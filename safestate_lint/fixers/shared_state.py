@@ -28,7 +28,9 @@ import libcst as cst
 
 from safestate_lint.engine.analysis import Act, ModuleAnalysis, dotted_name
 from safestate_lint.finding import Finding
-from safestate_lint.engine.shapes import StaleRead, check_then_act_span, nested_writes, uses_of
+from safestate_lint.engine.shapes import (
+    StaleRead, check_then_act_span, index_holding, nested_writes, reimport_after_delete, uses_of,
+)
 from safestate_lint.engine.syntax import ast_block_of, inside
 from safestate_lint.fixers.base import FixContext, Unfixable, plan_each, plan_recheck
 
@@ -79,7 +81,14 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
             return True  # `for k in X.snapshot()`: the runtime's one way to iterate while others write
         if act.key[0] == "g" and finding.code in REPLACEABLE and replaced.get(act.key[1]):
             return True  # the container becomes a runtime container
-        if finding.code in LONE_MUTATIONS:
+        reimport = reimport_after_delete(act) if finding.code == "SST102" else None
+        if reimport is not None:  # `del sys.modules[n]` ... `import_module(n)`: both under one lock
+            block = ast_block_of(act.func.node, act.stmt)
+            end = index_holding(block, reimport, block.index(act.stmt)) if block is not None else None
+            if block is None or end is None:
+                raise Unfixable("the import that follows the delete is not in the delete's block")
+            wrap_statements(ctx, act, [act.stmt, block[end]])
+        elif finding.code in LONE_MUTATIONS:
             wrap_statements(ctx, act, [_read_just_before(act), act.stmt])
         elif finding.code == "SST101":
             stale = next((s for s in ctx.m.stale_reads() if s.act is act and s.reads[0].lineno == finding.line), None)

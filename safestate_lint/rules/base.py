@@ -59,12 +59,13 @@ def unlocked_container_mutations(m: ModuleAnalysis, key_fn: Callable[[Act], obje
         yield act, binding
 
 
-def lazy_inits(m: ModuleAnalysis, key_kind: str = "") -> Iterator[Tuple[Act, str]]:
+def lazy_inits(m: ModuleAnalysis, key_kinds: str = "") -> Iterator[Tuple[Act, str]]:
     """Each lazy initialisation that is not protected, once per test, with how
-    (`ModuleAnalysis.lazy_init_status`); `key_kind` holds the key kinds wanted: "g" (module globals), "c" (class attributes), "i" (attributes
-    of a shared instance)."""
+    (`ModuleAnalysis.lazy_init_status`); `key_kinds` the kinds of state wanted: "g" (module
+    globals), "n" (a decorator's closure cells), "i" (the shared instance's attributes), "c"
+    (class attributes); all when empty."""
     for act in once_per(m.acts, lambda a: (id(a.check.site) if a.check else 0, a.key)):
-        if act.check is None or (key_kind and act.key[0] not in key_kind):
+        if act.check is None or (key_kinds and act.key[0] not in key_kinds):
             continue
         status = m.lazy_init_status(act)
         if status is not None:
@@ -86,6 +87,8 @@ def shared_name(m: ModuleAnalysis, act: Act, noun: str = " instance") -> str:
         return f"'self.{act.key[2]}' of the shared '{act.key[1]}'{noun}" + (f" ({why})" if why else "")
     if act.key[0] == "o":
         return f"'self.{act.key[2]}' of '{act.key[1]}'"
+    if act.key[0] == "n":
+        return f"closure '{act.key[2]}' of '{act.key[1]}()'"
     return f"'{act.key[1]}'"
 
 

@@ -67,6 +67,9 @@ class SharedGlobalReadModifyWrite(Rule):
     The fix holds one lock from the test to the rebinding, and captures the value inside
     the lock (`with lock: _counter += 1; counter = _counter`).
 
+    A decorator's closure variable (`nonlocal count; count += 1` in the wrapper it returns)
+    is shared by every thread that calls the decorated function: it is reported as a global is.
+
     The same holds for the attributes of an object every thread shares: the instance of a
     class that is created once per process (a module-level `manager = Manager()`, a
     `global _m; _m = Manager()` getter, an `Optional[Manager]` module global, or a class
@@ -115,6 +118,7 @@ class SharedGlobalReadModifyWrite(Rule):
         "import threading\n_lock = threading.Lock()\n_n = 0\ndef inc():\n    global _n\n    v = _n\n    with _lock:\n        _n = v + 1  # SST101\n",
         "from safestate_lint.runtime import LockedDict\nSTATS = LockedDict(hits=0)\ndef hit():\n    STATS.update(hits=STATS['hits'] + 1)  # SST101\n",
         "import functools\n_calls = 0\ndef counted(fn):\n    @functools.wraps(fn)\n    def wrapper(*a):\n        global _calls\n        _calls += 1  # SST101\n        return fn(*a)\n    return wrapper\n@counted\ndef work():\n    return 1\n",
+        'def counted(f):\n    count = 0\n    def wrapper(*a):\n        nonlocal count\n        count += 1  # SST101\n        return f(*a)\n    return wrapper\n',
     ]
 
     @classmethod
@@ -126,7 +130,7 @@ class SharedGlobalReadModifyWrite(Rule):
                 f"another thread can change it in between"
             ), act
         for act in once_per(m.acts, lambda a: (id(a.stmt), a.key)):
-            if act.key[0] not in ("g", "i"):
+            if act.key[0] not in ("g", "i", "n"):
                 continue
             if m.is_locked(act):
                 if act.kind == "rebind" and act.key[0] == "g" and act.read_outside_lock(m.thread_capable):

@@ -4,7 +4,7 @@ from typing import Iterator
 
 from safestate_lint.engine.analysis import ModuleAnalysis
 from safestate_lint.engine.races import non_atomic
-from safestate_lint.engine.shapes import nested_writes
+from safestate_lint.engine.shapes import nested_writes, reimport_after_delete
 from safestate_lint.rules.base import Report, Rule, shared_name, unlocked_container_mutations, where
 
 
@@ -43,6 +43,9 @@ class SharedContainerMutation(Rule):
     Containers that are only filled at import time are constants and stay quiet, as do
     `queue.Queue`, `collections.deque`, `threading.local`, `ContextVar` and the runtime's
     `LockedDict`/`LockedList`/`LockedSet`.
+
+    Deleting a module from `sys.modules` (`del`, `pop`) and importing it again in the same
+    function is reported too: two threads reloading at once can both run the module.
 
     ## Why is this bad?
     The operation itself is the race: no other code needs to run for a write to be lost or a
@@ -95,6 +98,7 @@ class SharedContainerMutation(Rule):
         "from collections import deque\nd = deque()\ndef f(x):\n    d.append(x)\n",
         "from collections import Counter\nC = Counter()\ndef _setup():\n    C.update(['a'])\n_setup()\n",
         "class PerRequest:\n    def __init__(self):\n        self.data = []\n    def add(self, k):\n        self.data.sort()\n",
+        'import sys\ndef forget(name):\n    sys.modules.pop(name, None)\n',
     ]
     INVALID = [
         "from collections import defaultdict\n_by = defaultdict(list)\ndef add(k, v):\n    _by[k].append(v)  # SST102\n",
@@ -106,6 +110,7 @@ class SharedContainerMutation(Rule):
         "_queue = []\ndef urgent(j):\n    _queue.insert(0, j)  # SST102\n",
         "class Board:\n    def __init__(self):\n        self.scores = []\n    def add(self, s):\n        self.scores.append(s)\n"
         "        self.scores.sort()  # SST102\nboard = Board()\n",
+        'import importlib, sys\ndef reload(name):\n    del sys.modules[name]  # SST102\n    return importlib.import_module(name)\n',
     ]
 
     @classmethod
@@ -113,6 +118,15 @@ class SharedContainerMutation(Rule):
         for act, binding in unlocked_container_mutations(m, lambda a: (id(a.func), a.key, a.detail)):
             if act.check is not None and act.key in act.check.keys:
                 continue  # tested first: SST103's race, reported once there
+            reimport = reimport_after_delete(act)
+            if reimport is not None:
+                yield act.node, (
+                    f"{shared_name(m, act)} is mutated ({act.detail}) {where(act)} without a lock, and the module "
+                    f"imported again (line {getattr(reimport, 'lineno', '?')}): it can run twice"
+                    f"\ntwo threads reloading at once can both run the module (two module objects, each with its "
+                    f"own state), or the second delete raises KeyError"
+                ), act
+                continue
             unsafe = non_atomic(act, binding.type_name)
             if unsafe is None:
                 continue

@@ -14,7 +14,10 @@ class SharedContainerCheckThenAct(Rule):
     are not under one acquisition of a lock: no lock at all, a lock taken only after the
     test, or a test inside a lock whose result is acted on after the lock is released.
     The runtime's `LockedDict`/`LockedList`/`LockedSet` are included: each operation is
-    atomic, but two operations are not.
+    atomic, but two operations are not. A lookup in `try:` whose `except KeyError:` (or
+    `LookupError`, alone or in a tuple) stores the missing entry, in the handler or after
+    it, is the same test; `sys.modules` used as a cache (`if name in sys.modules: return
+    sys.modules[name]` ... `sys.modules[name] = module`) is a shared dict too.
 
     ## Why is this bad?
     Between the test and the act another thread can make the test false: two threads both
@@ -62,6 +65,7 @@ class SharedContainerCheckThenAct(Rule):
         "_cache = {}\ndef get(k):\n    if k in _cache:\n        return _cache[k]\n    return None\n",
         "def f(d, k):\n    if k not in d:\n        d[k] = 1\n",
         "from safestate_lint.runtime import LockedDict\n_c = LockedDict()\ndef get(k):\n    with _c.lock:\n        if k not in _c:\n            _c[k] = 1\n",
+        "import sys\ndef install(m):\n    sys.modules['plugins'] = m\n",
     ]
     INVALID = [
         "_cache = {}\ndef get(k):\n    if k not in _cache:  # SST103\n        _cache[k] = k * 2\n    return _cache[k]\n",
@@ -72,6 +76,8 @@ class SharedContainerCheckThenAct(Rule):
         "import threading\n_lock = threading.Lock()\n_cache = {}\ndef get(k):\n    if k not in _cache:  # SST103\n        with _lock:\n            _cache[k] = 1\n",
         "from safestate_lint.runtime import LockedDict\n_c = LockedDict()\ndef drop(k):\n    if k in _c:  # SST103\n        del _c[k]\n",
         "from safestate_lint.runtime import LockedDict\n_c = LockedDict()\ndef get(k):\n    try:  # SST103\n        return _c[k]\n    except KeyError:\n        _c[k] = object()\n        return _c[k]\n",
+        'import sys, importlib\ndef load(name):\n    if name in sys.modules:  # SST103\n        return sys.modules[name]\n    m = importlib.import_module(name)\n    sys.modules[name] = m\n    return m\n',
+        '_fns = {}\ndef get(k):\n    try:  # SST103\n        return _fns[k]\n    except (KeyError, TypeError):\n        pass\n    v = _fns[k] = object()\n    return v\n',
     ]
 
     @classmethod

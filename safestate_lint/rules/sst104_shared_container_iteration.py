@@ -12,7 +12,10 @@ class SharedContainerIteration(Rule):
     ## What it does
     Flags a loop or comprehension over a module-level mutable container (`for k in d`,
     `d.items()`, `d.keys()`, `d.values()`, `enumerate(l)`, `reversed(l)`) without holding a
-    lock, when a function in the module mutates that container. Copies made in one call
+    lock, when a function in the module mutates that container. Calls that walk it item by
+    item count as loops: `sum`, `min`, `max`, `any`, `all`, `next(iter(d))`, `copy.deepcopy`,
+    and the lazy iterators `zip`, `map`, `filter`, `iter`, `itertools.islice`/`chain` over it
+    (or over its `keys()`/`values()`/`items()`). Copies made in one call
     (`list(d)`, `sorted(d)`, `dict(d)`, `d.snapshot()`, ...) are snapshots and stay quiet, as
     do containers that are only filled at import time, and the runtime's `LockedList` and
     `LockedSet`, whose iteration walks a snapshot. A `LockedDict` iterates live, as a dict
@@ -70,12 +73,17 @@ class SharedContainerIteration(Rule):
         "HANDLERS = {'a': 1}\ndef show():\n    for k in HANDLERS:\n        print(k)\n",
         "from safestate_lint.runtime import LockedDict\n_c = LockedDict()\ndef add(k):\n    _c[k] = 1\ndef show():\n    for k in _c.snapshot().items():\n        print(k)\n",
         "from safestate_lint.runtime import LockedList\n_c = LockedList()\ndef add(k):\n    _c.append(k)\ndef show():\n    for k in _c:\n        print(k)\n",
+        '_load = {}\ndef put(k, v):\n    _load[k] = v\ndef names():\n    return sorted(_load.keys())\n',
     ]
     INVALID = [
         "_clients = {}\ndef register(n, c):\n    _clients[n] = c\ndef broadcast(m):\n    for c in _clients.values():  # SST104\n        c.send(m)\n",
         "_seen = set()\ndef see(x):\n    _seen.add(x)\ndef dump():\n    return [x for x in _seen]  # SST104\n",
         "_jobs = []\ndef add(j):\n    _jobs.append(j)\ndef report():\n    for i, j in enumerate(_jobs):  # SST104\n        print(i, j)\n",
         "from safestate_lint.runtime import LockedDict\n_c = LockedDict()\ndef add(k):\n    _c[k] = 1\ndef show():\n    for k in _c.items():  # SST104\n        print(k)\n",
+        '_load = {}\ndef put(k, v):\n    _load[k] = v\ndef total():\n    return sum(_load.values())  # SST104\n',
+        '_load = {}\ndef put(k, v):\n    _load[k] = v\ndef busiest():\n    return max(_load.items(), key=lambda kv: kv[1])  # SST104\n',
+        '_load = {}\ndef put(k, v):\n    _load[k] = v\ndef first():\n    return next(iter(_load))  # SST104\n',
+        '_load = {}\ndef put(k, v):\n    _load[k] = v\ndef pairs(other):\n    for a, b in zip(_load, other):  # SST104\n        print(a, b)\n',
     ]
 
     @classmethod

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from safestate_lint.engine.analysis import ModuleAnalysis
-from safestate_lint.rules.base import Report, Rule, lazy_inits, where
+from safestate_lint.engine.analysis import Act, ModuleAnalysis
+from safestate_lint.engine.shapes import early_flags
+from safestate_lint.rules.base import Report, Rule, lazy_inits, shared_name, where
 
 
 class CheckThenActSingleton(Rule):
@@ -16,6 +17,12 @@ class CheckThenActSingleton(Rule):
 
     The assignment can also be made by a helper of the module that the test calls
     (`if default_app is None: set_default_app(App())`).
+
+    The same holds for a decorator's closure variable (`def once(f): done = False; def
+    wrapper(*a): nonlocal done; if not done: ...`: every thread calling the decorated function
+    shares the cell). An attribute of an object every thread shares is SST202's. A flag raised before the value it announces
+    (`_ready = True` then `_value = compute()`, while another function tests `_ready` and
+    reads `_value`) is reported on the flag: set the value first.
 
     ## Why is this bad?
     Two threads can both see `None` and both run the constructor: two health monitors,
@@ -79,6 +86,9 @@ class CheckThenActSingleton(Rule):
         "_x = None\ndef get():\n    if _x is None:\n        return None\n    return _x\n",
         "_x = None\nif _x is None:\n    _x = object()\n",
         "import asyncio\n_m = None\n_lock = asyncio.Lock()\nasync def get():\n    global _m\n    if _m is None:\n        async with _lock:\n            if _m is None:\n                _m = object()\n    return _m\n",
+        'def outer():\n    done = False\n    def inner():\n        nonlocal done\n        if not done:\n            done = True\n    inner()\n',
+        'import threading\ndef once(f):\n    done = False\n    lock = threading.Lock()\n    def wrapper(*a):\n        nonlocal done\n        with lock:\n            if not done:\n                done = True\n                f(*a)\n    return wrapper\n',
+        '_ready = False\n_value = None\ndef compute():\n    global _ready, _value\n    _value = object()\n    _ready = True\ndef get():\n    if not _ready:\n        return None\n    return _value\n',
     ]
     INVALID = [
         "_health_monitor = None\nasync def get_health_monitor():\n    global _health_monitor\n    if _health_monitor is None:  # SST201\n        _health_monitor = object()\n    return _health_monitor\n",
@@ -86,15 +96,27 @@ class CheckThenActSingleton(Rule):
         "_client = None\ndef client():\n    global _client\n    if _client is not None:  # SST201\n        return _client\n    _client = object()\n    return _client\n",
         "_loaded = False\n_data = {}\ndef load():\n    global _loaded\n    if not _loaded:  # SST201\n        _data.update({'a': 1})\n        _loaded = True\n",
         "default_app = None\ndef set_default_app(app):\n    global default_app\n    default_app = app\ndef get_app():\n    if default_app is None:  # SST201\n        set_default_app(object())\n    return default_app\n",
+        'def once(f):\n    done = False\n    def wrapper(*a):\n        nonlocal done\n        if not done:  # SST201\n            done = True\n            f(*a)\n    return wrapper\n',
+        '_ready = False\n_value = None\ndef compute():\n    global _ready, _value\n    _ready = True  # SST201\n    _value = object()\ndef get():\n    if not _ready:\n        return None\n    return _value\n',
     ]
 
     @classmethod
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
-        for act, status in lazy_inits(m, "g"):
+        for early in early_flags(m):
+            flag, value = early.flag, early.value
+            yield flag.stmt, (
+                f"{_name(m, flag)} is raised {where(flag)} before '{m.describe(value.key)}', which it announces, is set "
+                f"(line {value.stmt.lineno})\n'{early.reader.qualname}()' can see the flag and read the value "
+                f"before it is set (line {getattr(early.test, 'lineno', '?')}): set the value first"
+            ), flag
+        for act, status in lazy_inits(m, "gn"):
             if status != "unlocked":
                 continue
             assert act.check is not None
             yield act.check.site, (
-                f"global '{act.key[1]}' is tested and then set {where(act)} without a lock; "
-                f"two threads can both initialise it"
+                f"{_name(m, act)} is tested and then set {where(act)} without a lock; two threads can both initialise it"
             ), act
+
+
+def _name(m: ModuleAnalysis, act: Act) -> str:
+    return f"global '{act.key[1]}'" if act.key[0] == "g" else shared_name(m, act)

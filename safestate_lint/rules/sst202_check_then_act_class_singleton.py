@@ -13,9 +13,12 @@ class CheckThenActClassSingleton(Rule):
     `if cls._instance is None: cls._instance = cls()` in a classmethod, `Cls._instance`
     in a staticmethod, `__new__` singletons, metaclass `__call__` with
     `if cls not in cls._instances: cls._instances[cls] = ...`, `hasattr(cls, "_x")` tests,
+    copy-on-first-write (`if "hooks" not in cls.__dict__: cls.hooks = []`), a
+    `try: return cls._fns[k]` / `except KeyError:` get-or-create,
     and `type(self)._x` / `self.__class__._x` in methods. The same on an attribute of an
     instance every thread shares (bound at module level, returned by a once-factory, or
-    shared by another module of the project): `if self._token is None: self._token = fetch()`.
+    shared by another module of the project): `if self._token is None: self._token = fetch()`,
+    `if not hasattr(self, "_conn"): self._conn = connect()`.
 
     ## Why is this bad?
     Two threads that call `Config.instance()` at the same time both see no instance and
@@ -70,6 +73,7 @@ class CheckThenActClassSingleton(Rule):
         "import threading\nclass C:\n    _instance = None\n    _lock = threading.Lock()\n    @classmethod\n    def get(cls):\n        if cls._instance is None:\n            with cls._lock:\n                if cls._instance is None:\n                    cls._instance = cls()\n        return cls._instance\n",
         "class C:\n    def __init__(self):\n        self._cache = None\n    def get(self):\n        if self._cache is None:\n            self._cache = {}\n        return self._cache\n",
         "from safestate_lint.runtime import Singleton\nclass C(Singleton):\n    pass\n",
+        "class Base:\n    handlers = {}\n    def __init_subclass__(cls, **kw):\n        if 'handlers' not in cls.__dict__:\n            cls.handlers = cls.handlers.copy()\n",
     ]
     INVALID = [
         "class Config:\n    _instance = None\n    @classmethod\n    def instance(cls):\n        if cls._instance is None:  # SST202\n            cls._instance = cls()\n        return cls._instance\n",
@@ -80,6 +84,9 @@ class CheckThenActClassSingleton(Rule):
         "class Client:\n    def __init__(self):\n        self._token = None\n    def token(self):\n"
         "        if self._token is None:  # SST202\n            self._token = object()\n        return self._token\n"
         "client = Client()\n",
+        "class Db:\n    def conn(self):\n        if not hasattr(self, '_conn'):  # SST202\n            self._conn = object()\n        return self._conn\ndb = Db()\n",
+        "class Base:\n    hooks = []\n    @classmethod\n    def add(cls, h):\n        if 'hooks' not in cls.__dict__:  # SST202\n            cls.hooks = []\n        cls.hooks.append(h)\n",
+        'import weakref\nclass Dispatch:\n    _fns = weakref.WeakKeyDictionary()\n    @classmethod\n    def get(cls, k):\n        try:  # SST202\n            return cls._fns[k]\n        except KeyError:\n            pass\n        v = cls._fns[k] = object()\n        return v\n',
     ]
 
     @classmethod

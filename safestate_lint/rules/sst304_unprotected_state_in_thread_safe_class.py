@@ -25,7 +25,8 @@ class UnprotectedStateInThreadSafeClass(Rule):
     In its public methods and in the methods its threads run, an attribute that no method
     ever touches under a lock is reported when the write has a consequence: a read-modify-write
     (`self.misses += 1`: a lost update), a test and then a write (`if self._token is None:
-    self._token = fetch()`: both threads fetch), or a container operation that is not atomic.
+    self._token = fetch()`: both threads fetch; also `hasattr(self, "_busy")` then
+    `setattr(self, "_busy", True)`), or a container operation that is not atomic.
     An attribute some method writes under the class's lock is SST302's; constructors,
     `__del__` and private helpers are not reported.
 
@@ -101,6 +102,7 @@ class UnprotectedStateInThreadSafeClass(Rule):
         "class Client:\n    \"\"\"Thread-safe: share one client.\"\"\"\n    def __init__(self):\n        self._token = None\n"
         "    def token(self):\n        if self._token is None:  # SST304\n            self._token = object()\n"
         "        return self._token\n",
+        'class Worker:\n    """Thread-safe worker."""\n    def run(self):\n        if hasattr(self, \'_busy\'):  # SST304\n            return\n        setattr(self, \'_busy\', True)\n        self.work()\n        delattr(self, \'_busy\')\n    def work(self):\n        pass\n',
     ]
 
     @classmethod
