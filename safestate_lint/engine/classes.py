@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
+from safestate_lint.config import Config
 from safestate_lint.engine.facts import Binding
 from safestate_lint.engine.prepass import TextIndex
 from safestate_lint.engine.syntax import dotted_name, iter_scope_nodes, walk
@@ -79,6 +80,7 @@ class ClassFacts(TextIndex):
     class_attrs: Dict[Tuple[str, str], Binding]
     instance_attrs: Dict[Tuple[str, str], Binding]
     shared_classes: Set[str]
+    config: Config
     _instance_attrs_done: Set[str]
     lines: Optional[Sequence[str]]
 
@@ -97,6 +99,9 @@ class ClassFacts(TextIndex):
 
     def classify_value(self, value: Optional[ast.AST], annotation: Optional[ast.AST] = None) -> Binding:
         raise NotImplementedError  # pragma: no cover - ModuleBindings classifies values
+
+    def qualify(self, node: ast.AST) -> Optional[str]:
+        raise NotImplementedError  # pragma: no cover - ModuleBindings resolves imports
 
     def _watched_offsets(self, class_name: str) -> List[int]:
         """Where a class's methods mention the attributes worth a walk: its class-level
@@ -164,11 +169,12 @@ class ClassFacts(TextIndex):
         a `threading.Thread` subclass, its docstring says it is thread-safe, or its line carries
         `# safestate: shared`. They join `lock_classes`: their attributes are shared state."""
         offsets = self._occurrences(("Thread", "Timer", "submit", "to_thread", "run_in_executor",
-                                     "thread-safe", "thread safe", "threadsafe", "safestate: shared"))
+                                     "thread-safe", "thread safe", "threadsafe", "safestate: shared", "shared"))
         if self._text is not None and not offsets:
             return
         for name, cls in self.classes.items():
-            if name in self.lock_classes or not self._node_contains(offsets, cls):
+            # decorators sit above the class line: a class's text starts at `class`
+            if name in self.lock_classes or not (self._node_contains(offsets, cls) or cls.decorator_list):
                 continue
             why = self._why_shared(cls)
             if why is not None:
@@ -183,6 +189,11 @@ class ClassFacts(TextIndex):
             return BuiltForThreads("its docstring says it is thread-safe")
         if self.lines is not None and "safestate: shared" in self.lines[cls.lineno - 1]:
             return BuiltForThreads("it is marked '# safestate: shared'")
+        for decorator in cls.decorator_list:
+            qualified = self.qualify(decorator) or ""
+            if qualified.rsplit(".", 1)[-1] == "shared" and (
+                    qualified == "shared" or qualified.startswith(("safestate_lint.runtime", self.config.runtime_module))):
+                return BuiltForThreads("it is marked '@shared'")
         if any(dotted_name(base) in ("threading.Thread", "Thread") for base in cls.bases):
             return BuiltForThreads("it is a Thread whose run() races with its callers", f"{cls.name}.run")
         for self_name, node in _method_statements(cls):
