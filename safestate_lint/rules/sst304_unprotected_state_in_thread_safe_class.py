@@ -20,7 +20,9 @@ class UnprotectedStateInThreadSafeClass(Rule):
     - the class takes a lock in some method (it owns a `threading` lock or condition);
     - or it starts a thread, timer or executor job on one of its own methods
       (`Thread(target=self._run)`, `executor.submit(self.work)`), or is a `threading.Thread`;
-    - or its docstring says it is thread-safe, or its line says `# safestate: shared`.
+    - or its docstring says it is thread-safe, its line says `# safestate: shared`, or it is
+      decorated with the runtime's `@shared`;
+    - or a base class in another module of the project is one of these (the project index).
 
     In its public methods and in the methods its threads run, an attribute that no method
     ever touches under a lock is reported when the write has a consequence: a read-modify-write
@@ -103,6 +105,8 @@ class UnprotectedStateInThreadSafeClass(Rule):
         "    def token(self):\n        if self._token is None:  # SST304\n            self._token = object()\n"
         "        return self._token\n",
         'class Worker:\n    """Thread-safe worker."""\n    def run(self):\n        if hasattr(self, \'_busy\'):  # SST304\n            return\n        setattr(self, \'_busy\', True)\n        self.work()\n        delattr(self, \'_busy\')\n    def work(self):\n        pass\n',
+        "from safestate_lint.runtime import shared\n@shared\nclass Stats:\n    def __init__(self):\n        self.n = 0\n"
+        "    def hit(self):\n        self.n += 1  # SST304\n",
     ]
 
     @classmethod
