@@ -5,7 +5,7 @@ A test module (`test_*.py`, `*_test.py`, `conftest.py`, or any file under a `tes
 them: its module state is not shared between threads, and nothing in it is reported, unless
 the module itself brings concurrency in (imports `threading`, `concurrent.futures`, ...,
 creates tasks that interleave, or uses the `hammer`/`interleavings` fixtures). The config key
-`single-threaded-tests = false` turns this off.
+`tests-single-threaded = false` (also spelled `single-threaded-tests`) turns this off.
 """
 
 from __future__ import annotations
