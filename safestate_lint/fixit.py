@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     raise ImportError("safestate_lint.fixit needs Fixit 2: python -m pip install 'safestate-lint[fixit]'") from None
 
 import libcst as cst
-from libcst.metadata import CodePosition, CodeRange
+from libcst.metadata import CodePosition, CodeRange, FilePathProvider
 
 from safestate_lint.config import Config, discover
 from safestate_lint.finding import Finding, SourceError
@@ -36,13 +36,14 @@ def _config() -> Config:
 
 
 @functools.lru_cache(maxsize=64)
-def analysed(code: str) -> _Analysed:
+def analysed(code: str, path: str = "<fixit>.py") -> _Analysed:
     """The findings (`fixable` set as `check --format json` sets it) and the fixed code (None when
-    `fix` changes nothing), once per module."""
+    `fix` changes nothing), once per module; `path` places it in its project (the project index)."""
     from safestate_lint.fixers import FixError, fix_source
 
     try:
-        result = fix_source(code, "<fixit>.py", _config())
+        result = fix_source(code, path, discover(os.path.dirname(os.path.abspath(path))) if os.path.isfile(path)
+                            else _config())
     except (SourceError, FixError):
         return [], None
     return result.marked(), result.source if result.changed else None
@@ -52,9 +53,11 @@ class SafeStateRule(LintRule):
     """Reports one safestate-lint code (see `safestate-lint rule CODE`)."""
 
     CODE = ""
+    METADATA_DEPENDENCIES = (FilePathProvider,)  # the file's project: what its other modules share
 
     def visit_Module(self, node: cst.Module) -> None:
-        findings, fixed = analysed(node.code)
+        path = self.get_metadata(FilePathProvider, node, None)
+        findings, fixed = analysed(node.code, str(path) if path is not None else "<fixit>.py")
         carrier = next((f for f in findings if f.fixable), None)
         for finding in findings:
             if finding.code != self.CODE:

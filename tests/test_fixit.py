@@ -58,3 +58,16 @@ def test_without_fixit_the_import_says_how_to_install_it():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.stdout.strip() == "safestate_lint.fixit needs Fixit 2: python -m pip install 'safestate-lint[fixit]'"
+
+
+def test_fixit_sees_the_project_a_file_belongs_to(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("")
+    (tmp_path / "app" / "client.py").write_text(
+        "class Client:\n    def __init__(self):\n        self._token = None\n\n    def token(self):\n"
+        "        if self._token is None:\n            self._token = object()\n        return self._token\n")
+    (tmp_path / "app" / "state.py").write_text("from .client import Client\n\nclient = Client()\n")
+    done = fixit(tmp_path, "lint", "app/client.py")
+    assert "app/client.py@6:8 SST202" in done.stdout, done.stdout + done.stderr
+    assert "(app/state.py:3)" in done.stdout  # shared by the module fixit was not given
