@@ -138,6 +138,8 @@ class ModuleBindings(ClassFacts):
         self.shared_why: Dict[str, str] = {}
         # functions that every call from another module makes holding these locks
         self.external_held: Dict[str, Tuple[str, ...]] = {}
+        # public functions and methods no other module of the program names: called only from here
+        self.module_only: FrozenSet[str] = frozenset()
         self._init_class_facts()
         self._index_text(lines, prefilter)
         # whether the module's text says `fork` at all: the walk looks for fork branches only then
@@ -183,6 +185,7 @@ class ModuleBindings(ClassFacts):
             if local in self.imports and local not in self.bindings:
                 self.bindings[local] = Binding(local, "container", type_name, origin=origin)
         self.external_held = dict(view.caller_locked)
+        self.module_only = frozenset(view.module_only)
 
     def _candidate_offsets(self) -> List[int]:
         """Where a function body can produce a fact.

@@ -235,7 +235,9 @@ class Uses:
 
     def _compute(self, info: FunctionInfo) -> bool:
         m = self.m
-        if not is_private(info) or info.name in self.exported or info.name in _CONSTRUCTORS:
+        # public, but no other module of the program names it (the project index): its callers are here
+        if not (is_private(info) or info.name in m.module_only) or info.name in self.exported \
+                or info.name in _CONSTRUCTORS:
             return False
         if any(dotted_name(d) not in _PLAIN_DECORATORS for d in info.node.decorator_list):
             return False

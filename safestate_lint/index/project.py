@@ -196,6 +196,13 @@ class _Tables:
         self.shared: Dict[str, str] = {}
         self._share()
         self.locked = self._caller_locked()
+        self.mentioned: Dict[str, int] = {}  # name -> how many modules (tests that start no thread aside) use it
+        for summary in self.summaries.values():
+            if summary.get("test"):
+                continue
+            used = set(summary.get("mentions", ())) | {full.rpartition(".")[2] for full in summary.get("imports", {}).values()}
+            for name in used:
+                self.mentioned[name] = self.mentioned.get(name, 0) + 1
 
     def resolve(self, name: str, depth: int = 0) -> str:
         """Follow re-exports (`from .client import Client` in `app/__init__.py`) to the definition."""
@@ -317,7 +324,9 @@ class _Tables:
                 containers[local] = (target, facts[1])
         locked = {target.rpartition(".")[2]: held for target, held in self.locked.items()
                   if target.rpartition(".")[0] == module}
-        return ModuleView(shared, thread_bases, lock_bases, containers, locked, base_attrs)
+        own = set(summary.get("mentions", ())) if not summary.get("test") else set()
+        module_only = tuple(name for name in summary.get("defs", ()) if self.mentioned.get(name, 0) <= (name in own))
+        return ModuleView(shared, thread_bases, lock_bases, containers, locked, base_attrs, module_only)
 
 
 def _configured(cls: str, facts: Dict[str, Any], patterns: Tuple[str, ...]) -> Optional[str]:

@@ -14,12 +14,15 @@ module's function. Everything is plain JSON (cached per file by content hash):
 * ``owns``: ``[class, created, attr, line]``: ``self.attr = C()`` (a shared owner shares it);
 * ``calls``: absolute callee -> ``[[lock idents], line]`` for calls to imported functions
   (an empty list of idents: called without a lock; ``None``: used as a value);
-* ``test``: a single-threaded test module (its calls run on one thread).
+* ``test``: a single-threaded test module (its calls run on one thread);
+* ``defs``: the module's function and method names; ``mentions``: every ``.name`` in its text
+  (what it can call on objects of other modules).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -33,6 +36,7 @@ from safestate_lint.index.view import SUMMARY_VERSION, Summary
 _HANDOFF_FIRST = frozenset({"submit", "to_thread", "start_new_thread", "call_soon_threadsafe", "map", "apply_async"})
 _HANDOFF_WORDS = ("Thread", "Timer", "submit", "to_thread", "start_new_thread", "run_in_executor", "map",
                   "apply_async", "call_soon_threadsafe", "global", "lru_cache", "cache")
+_ATTRIBUTE = re.compile(r"\.\s*([A-Za-z_]\w*)")  # `obj.name`: a method or attribute another module may use
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"threading", "os", "sys", "typing", "collections"}
 
 
@@ -293,6 +297,9 @@ def summarise(m: ModuleBindings, module: str, is_package: bool, single_threaded:
             globals_[name] = ["container", binding.type_name, getattr(binding.node, "lineno", 0)]
         elif binding.kind == "lock":
             globals_[name] = ["lock", binding.lock_type, getattr(binding.node, "lineno", 0)]
+    text = "".join(m.lines) if m.lines is not None else ""
+    defs = sorted({info.name for info in m.functions if not info.parents and not info.name.startswith("__")})
     return {"v": SUMMARY_VERSION, "module": module, "package": is_package, "test": single_threaded,
+            "defs": defs, "mentions": sorted(set(_ATTRIBUTE.findall(text))),
             "imports": scanner.imports, "classes": classes, "globals": globals_, "shares": scanner.shares,
             "owns": scanner.owns, "calls": scanner.calls}

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any, Dict, NamedTuple, Tuple
 
-SUMMARY_VERSION = 3  # the format of a module's summary (:mod:`.summary`) in the index cache
+SUMMARY_VERSION = 4  # the format of a module's summary (:mod:`.summary`) in the index cache
 Summary = Dict[str, Any]
 
 
@@ -19,6 +19,7 @@ class ModuleView(NamedTuple):
     containers: Dict[str, Tuple[str, str]] = {}  # local name -> (absolute name, type) of another module's container
     caller_locked: Dict[str, Tuple[str, ...]] = {}  # function -> the locks every caller elsewhere holds
     base_attrs: Dict[str, Dict[str, Tuple[str, str]]] = {}  # class -> {attribute: (kind, type)} its bases elsewhere set
+    module_only: Tuple[str, ...] = ()  # function and method names no other module of the program uses
 
     def empty(self) -> bool:
         return not any(self)
