@@ -170,7 +170,10 @@ class ModuleBindings(ClassFacts):
             self.instance_lock(name, "")  # the class's own locks first
             for attr, (lock_type, is_async) in locks.items():
                 self.class_attrs.setdefault((name, attr), Binding(attr, "lock", async_lock=is_async, lock_type=lock_type))
-            if any(not is_async for _, is_async in locks.values()):  # an asyncio lock says nothing of threads
+            # the class takes part in the locking when its own methods take a thread lock the base
+            # owns (an asyncio lock, or a lock only the base's methods take, says nothing of its callers)
+            thread_locks = [attr for attr, (_, is_async) in locks.items() if not is_async]
+            if thread_locks and self._node_contains(self._occurrences(thread_locks), self.classes[name]):
                 self.lock_classes.add(name)
             self._collect_instance_attrs(name)
         for name, attrs in view.base_attrs.items():

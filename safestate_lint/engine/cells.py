@@ -39,8 +39,10 @@ def shared_cell(m: "ModuleBindings", info: FunctionInfo, name: str) -> Optional[
 
 def _hands_out_wrapper(m: "ModuleBindings", outer: FunctionInfo, inner: FunctionInfo) -> bool:
     """`outer` returns `inner` (as is, or through `functools.wraps`), and it is a decorator:
-    the module applies it (`@outer`), or `inner` calls a parameter of `outer` (the function
-    it wraps)."""
+    the module applies it (`@outer`), or `inner` calls `outer`'s first parameter (the function
+    it wraps). A factory whose inner function calls another parameter (`actor_class(fn)` in a
+    `def decorator(fn)` that `actor(fn=None, *, actor_class=Actor)` returns) hands out the
+    decorator itself, which runs once per decorated function, not a wrapper."""
     returned = any(isinstance(node, ast.Return) and node.value is not None
                    and any(isinstance(n, ast.Name) and n.id == inner.name for n in walk(node.value))
                    for node in iter_scope_nodes(outer.node.body))
@@ -48,10 +50,14 @@ def _hands_out_wrapper(m: "ModuleBindings", outer: FunctionInfo, inner: Function
         return False
     if outer.name in _decorator_names(m):
         return True
-    args = outer.node.args
-    params = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
-    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in params
-               and node.func.id not in inner.locals for node in iter_scope_nodes(inner.node.body))
+    positional = [a.arg for a in outer.node.args.posonlyargs + outer.node.args.args]
+    if outer.class_name is not None and outer.method_kind != "staticmethod":
+        positional = positional[1:]  # `self`/`cls`
+    if not positional:
+        return False
+    wrapped = positional[0]
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == wrapped
+               and wrapped not in inner.locals for node in iter_scope_nodes(inner.node.body))
 
 
 def _decorator_names(m: "ModuleBindings") -> Set[str]:
