@@ -144,3 +144,14 @@ def test_a_warm_run_reads_no_unchanged_module_again(tmp_path, monkeypatch):
     second = project_mod.ProjectIndex(str(tmp_path), True, config)
     assert second.scan() == []  # every summary comes from the cache file, by size and mtime
     assert second.view(str(tmp_path / "app" / "client.py")).shared
+
+
+def test_a_public_method_no_other_module_names_takes_its_callers_lock(tmp_path):
+    channel = ("import threading\n\n\nclass Channel:\n    def __init__(self):\n        self.lock = threading.Lock()\n"
+               "        self.sent = 0\n\n    def received(self):\n        with self.lock:\n            self.send()\n\n"
+               "    def service(self):\n        with self.lock:\n            self.sent += 2\n\n"
+               "    def send(self):\n        self.sent += 1\n")
+    write(tmp_path, {"pyproject.toml": "", "app/__init__.py": "", "app/channel.py": channel})
+    assert lines_of(check(tmp_path, "."), "app/channel.py") == []  # every caller holds the lock
+    (tmp_path / "app" / "server.py").write_text("def flush(channel):\n    channel.send()\n")
+    assert lines_of(check(tmp_path, "."), "app/channel.py") == [(18, "SST302")]  # now it is called from outside

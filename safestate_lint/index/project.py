@@ -324,8 +324,10 @@ class _Tables:
                 containers[local] = (target, facts[1])
         locked = {target.rpartition(".")[2]: held for target, held in self.locked.items()
                   if target.rpartition(".")[0] == module}
-        own = set(summary.get("mentions", ())) if not summary.get("test") else set()
-        module_only = tuple(name for name in summary.get("defs", ()) if self.mentioned.get(name, 0) <= (name in own))
+        module_only: Tuple[str, ...] = ()
+        if self.index.marked:  # a directory that is no project may have callers anywhere
+            own = set(summary.get("mentions", ())) if not summary.get("test") else set()
+            module_only = tuple(name for name in summary.get("defs", ()) if self.mentioned.get(name, 0) <= (name in own))
         return ModuleView(shared, thread_bases, lock_bases, containers, locked, base_attrs, module_only)
 
 
