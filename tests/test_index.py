@@ -140,7 +140,8 @@ def test_a_warm_run_reads_no_unchanged_module_again(tmp_path, monkeypatch):
                      "app/state.py": "from .client import Client\n\nclient = Client()\n"})
     config = discover(str(tmp_path))
     first = project_mod.ProjectIndex(str(tmp_path), True, config)
-    project_mod.complete(first, first.scan())
+    first.scan()
+    project_mod.fill(first)
     second = project_mod.ProjectIndex(str(tmp_path), True, config)
     assert second.scan() == []  # every summary comes from the cache file, by size and mtime
     assert second.view(str(tmp_path / "app" / "client.py")).shared

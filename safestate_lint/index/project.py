@@ -44,7 +44,8 @@ class ProjectIndex:
 
     def __init__(self, root: str, marked: bool, config: Config, use_cache: bool = True) -> None:
         self.root = root
-        self.use_cache = use_cache and marked  # no cache file in a directory that is no project
+        self.use_cache = use_cache
+        self._missing: List[Tuple[str, str, bool]] = []
         self.config = config
         self.roots = source_roots(root, config.src, config.root)
         self.marked = marked
@@ -55,8 +56,13 @@ class ProjectIndex:
         self._dirty = False
         self._tables: Optional[_Tables] = None
         self._views: Dict[str, ModuleView] = {}
-        self._cache_file = os.path.join(root, CACHE_DIR_NAME, __version__,
-                                        f"index-{SUMMARY_VERSION}-{config.fingerprint()}.json")
+        # a project keeps its index in its root; a directory that is no project, where the config
+        # (or the current directory) keeps its findings
+        base = root if marked else (config.root or os.getcwd())
+        tag = "" if marked else "-" + _digest(root.encode())[:12]
+        self._cache_base = os.path.join(base, CACHE_DIR_NAME)
+        self._cache_file = os.path.join(self._cache_base, __version__,
+                                        f"index-{SUMMARY_VERSION}-{config.fingerprint()}{tag}.json")
 
     # -- files --------------------------------------------------------------------------------
     def _files(self) -> Iterator[str]:
@@ -101,7 +107,25 @@ class ProjectIndex:
         self._entries = fresh
         self._tables = None
         self._views.clear()
+        self._missing = missing
         return missing
+
+    def take_missing(self) -> List[Tuple[str, str, bool, bytes]]:
+        """The modules whose summary must be made, with their bytes (a file whose stat changed
+        but whose bytes did not keeps its summary; one that cannot be read shares nothing)."""
+        from safestate_lint.files import read_bytes
+
+        found = []
+        for path, module, package in self._missing:
+            try:
+                data = read_bytes(path)
+            except OSError:
+                self.add(path, b"", None)
+                continue
+            if not self.digest_matches(path, data):
+                found.append((path, module, package, data))
+        self._missing = []
+        return found
 
     def digest_matches(self, path: str, data: bytes) -> bool:
         """A file whose stat changed but whose bytes did not keeps its summary."""
@@ -147,7 +171,7 @@ class ProjectIndex:
 
         try:
             os.makedirs(os.path.dirname(self._cache_file), exist_ok=True)
-            gitignore = os.path.join(self.root, CACHE_DIR_NAME, ".gitignore")
+            gitignore = os.path.join(self._cache_base, ".gitignore")
             if not os.path.exists(gitignore):
                 with open(gitignore, "w") as handle:
                     handle.write("# created by safestate-lint\n*\n")
@@ -345,17 +369,21 @@ def _configured(cls: str, facts: Dict[str, Any], patterns: Tuple[str, ...]) -> O
 _INDEXES: Dict[Tuple[str, str, bool], ProjectIndex] = {}
 
 
-def index_for(path: str, config: Config, mapper: Optional["Mapper"] = None, use_cache: bool = True) -> ProjectIndex:
+def index_for(path: str, config: Config, mapper: Optional["Mapper"] = None, use_cache: bool = True,
+              complete: bool = True) -> ProjectIndex:
     """The project index of the project that holds `path` (built or refreshed on first use in
-    this process; `mapper` computes missing summaries, one file at a time by default; without
-    `use_cache` the index cache file is neither read nor written)."""
+    this process; `mapper` computes missing summaries, one file at a time by default, or the
+    caller does, with `take_missing`, when not `complete`; without `use_cache` the index cache
+    file is neither read nor written)."""
     directory = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     root, marked = project_root(directory)
     key = (root, config.fingerprint(), use_cache)
     index = _INDEXES.get(key)
     if index is None:
         index = _INDEXES[key] = ProjectIndex(root, marked, _index_config(config, root), use_cache)
-        complete(index, index.scan(), mapper)
+        index.scan()
+        if complete:
+            fill(index, mapper)
     return index
 
 
@@ -368,22 +396,11 @@ def _index_config(config: Config, root: str) -> Config:
     return own if own.fingerprint() == config.fingerprint() else config
 
 
-def complete(index: ProjectIndex, missing: List[Tuple[str, str, bool]], mapper: Optional[Mapper] = None) -> None:
-    """Fill in missing summaries (`mapper` runs the summaries to compute, e.g. on a process pool)."""
-    from safestate_lint.files import read_bytes
-
-    tasks: List[Tuple[bytes, str, str, bool, Config]] = []
-    for path, module, package in missing:
-        try:
-            data = read_bytes(path)
-        except OSError:
-            index.add(path, b"", None)
-            continue
-        if not index.digest_matches(path, data):
-            tasks.append((data, path, module, package, index.config))
+def fill(index: ProjectIndex, mapper: Optional["Mapper"] = None) -> None:
+    """Make the index's missing summaries (`mapper` runs them, e.g. on a process pool)."""
+    tasks = [(data, path, module, package, index.config) for path, module, package, data in index.take_missing()]
     if tasks:
-        results = (mapper or _serial)(summary_task, tasks)
-        for task, summary in zip(tasks, results):
+        for task, summary in zip(tasks, (mapper or _serial)(summary_task, tasks)):
             index.add(task[1], task[0], summary)
     index.save()
 
@@ -402,19 +419,28 @@ def summary_task(task: Tuple[bytes, str, str, bool, Config]) -> Optional[Summary
 
 def summary_of(data: bytes, path: str, module: str, package: bool, config: Config) -> Optional[Summary]:
     """Parse and summarise one module; None when it cannot be read as Python."""
-    from safestate_lint.engine import decode_source, no_cyclic_gc, parse_source, single_threaded_test
-    from safestate_lint.engine.bindings import ModuleBindings
+    from safestate_lint.engine import decode_source, no_cyclic_gc, parse_source
     from safestate_lint.engine.syntax import physical_lines
     from safestate_lint.finding import SourceError
-    from safestate_lint.index.summary import summarise
 
     try:
         with no_cyclic_gc():
             source = decode_source(data)
-            tree = parse_source(source, path)
-            lines = physical_lines(source)
-            m = ModuleBindings(tree, config, lines)
-            return summarise(m, module, package, single_threaded_test(config, path, lines))
-    except (SourceError, RecursionError):
+            return summary_of_tree(parse_source(source, path), physical_lines(source), path, module, package, config)
+    except SourceError:
+        return None
+
+
+def summary_of_tree(tree: Any, lines: List[str], path: str, module: str, package: bool,
+                    config: Config) -> Optional[Summary]:
+    """Summarise one parsed module (the runner parses a module it also checks once)."""
+    from safestate_lint.engine import single_threaded_test
+    from safestate_lint.engine.bindings import ModuleBindings
+    from safestate_lint.index.summary import summarise
+
+    try:
+        m = ModuleBindings(tree, config, lines)
+        return summarise(m, module, package, single_threaded_test(config, path, lines))
+    except RecursionError:
         return None
 

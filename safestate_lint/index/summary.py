@@ -34,8 +34,9 @@ from safestate_lint.index.roots import resolve_relative
 from safestate_lint.index.view import SUMMARY_VERSION, Summary
 # calls that run their target on another thread (or task): the object they are given is shared
 _HANDOFF_FIRST = frozenset({"submit", "to_thread", "start_new_thread", "call_soon_threadsafe", "map", "apply_async"})
-_HANDOFF_WORDS = ("Thread", "Timer", "submit", "to_thread", "start_new_thread", "run_in_executor", "map",
-                  "apply_async", "call_soon_threadsafe", "global", "lru_cache", "cache")
+# words a function must contain to be scanned (besides the names it imports and the module's containers)
+_HANDOFF_WORDS = ("Thread", "Timer", "submit", "to_thread", "start_new_thread", "run_in_executor",
+                  "apply_async", "call_soon_threadsafe", "global")
 _ATTRIBUTE = re.compile(r"\.\s*([A-Za-z_]\w*)")  # `obj.name`: a method or attribute another module may use
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"threading", "os", "sys", "typing", "collections"}
 
@@ -117,11 +118,12 @@ class _Scanner:
         imported = [name for name, full in self.imports.items() if self._project_import(full)]
         words = list(_HANDOFF_WORDS) + imported + [n for n, b in m.bindings.items() if b.kind == "container"]
         offsets = m._occurrences(words)
+        imports = m._occurrences(["import"])
         for info in m.functions:
             if not m._node_contains(offsets, info.node):  # import-time code registers objects too
                 continue
             info.ensure_scope()
-            _FunctionScan(self, info).run()
+            _FunctionScan(self, info).run(m._node_contains(imports, info.node))
 
 
 class _FunctionScan:
@@ -135,10 +137,11 @@ class _FunctionScan:
         self.walker = FunctionWalker(scanner.m, info)
         self.made: Dict[str, str] = {}  # local -> the absolute name of what made it (`p = Pool()`)
 
-    def run(self) -> None:
-        for node in ast.walk(self.info.node):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                self.s.add_import(node)
+    def run(self, imports: bool) -> None:
+        if imports:  # `from .registry import POOLS` inside the function
+            for node in ast.walk(self.info.node):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    self.s.add_import(node)
         self.block(self.info.node.body, ())
 
     def block(self, body: Sequence[ast.stmt], held: Tuple[str, ...]) -> None:
@@ -282,6 +285,8 @@ def summarise(m: ModuleBindings, module: str, is_package: bool, single_threaded:
     scanner.functions()
     _once_factories(scanner)
     classes: Dict[str, Any] = {}
+    for name in m.classes:
+        m.instance_lock(name, "")  # found on first use: the same facts whether or not m was walked
     for name, cls in m.classes.items():
         locks = {attr: [binding.lock_type, binding.async_lock] for (owner, attr), binding in m.class_attrs.items()
                  if owner == name and binding.kind == "lock"}
