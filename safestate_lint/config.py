@@ -120,21 +120,27 @@ class Config(NamedTuple):
 
     def fingerprint(self) -> str:
         """A hash of everything that changes findings (used as a cache key)."""
-        data = {
-            "lock_names": self.lock_names,
-            "synchronized_decorators": self.synchronized_decorators,
-            "thread_safe_types": self.thread_safe_types,
-            "blocking_calls": self.blocking_calls,
-            "runtime_module": self.runtime_module,
-            "assume_single_event_loop": self.assume_single_event_loop,
-            "single_threaded_tests": self.single_threaded_tests,
-            "src": self.src,
-            "shared_classes": self.shared_classes,
-        }
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+        return _fingerprint(self)
 
     def with_overrides(self, **changes: Any) -> "Config":
         return self._replace(**changes)
+
+
+@functools.lru_cache(maxsize=64)
+def _fingerprint(config: Config) -> str:
+    """`Config.fingerprint`, once per configuration (a config is immutable)."""
+    data = {
+        "lock_names": config.lock_names,
+        "synchronized_decorators": config.synchronized_decorators,
+        "thread_safe_types": config.thread_safe_types,
+        "blocking_calls": config.blocking_calls,
+        "runtime_module": config.runtime_module,
+        "assume_single_event_loop": config.assume_single_event_loop,
+        "single_threaded_tests": config.single_threaded_tests,
+        "src": config.src,
+        "shared_classes": config.shared_classes,
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @functools.lru_cache(maxsize=64)

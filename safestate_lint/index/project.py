@@ -46,6 +46,7 @@ class ProjectIndex:
         self.root = root
         self.use_cache = use_cache
         self._missing: List[Tuple[str, str, bool]] = []
+        self._rel: Dict[str, str] = {}
         self.config = config
         self.roots = source_roots(root, config.src, config.root)
         self.marked = marked
@@ -199,12 +200,18 @@ class ProjectIndex:
         summary = self.summaries.get(module, {})
         if summary.get("test"):
             return False
-        rel = os.path.relpath(self.modules.get(module, ""), self.root).replace(os.sep, "/")
-        return not any(part in _NOT_THE_PROGRAM for part in rel.split("/")[:-1])
+        return not any(part in _NOT_THE_PROGRAM for part in self._relative(module).split("/")[:-1])
 
     def where(self, module: str, line: int) -> str:
-        path = self.modules.get(module, module)
-        return f"{os.path.relpath(path, self.root).replace(os.sep, '/')}:{line}"
+        return f"{self._relative(module)}:{line}"
+
+    def _relative(self, module: str) -> str:
+        """A module's path relative to the root, with `/` (computed once)."""
+        found = self._rel.get(module)
+        if found is None:
+            path = self.modules.get(module, module)
+            found = self._rel[module] = os.path.relpath(path, self.root).replace(os.sep, "/")
+        return found
 
 
 class _Tables:
