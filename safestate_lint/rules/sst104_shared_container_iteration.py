@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Dict, Iterator, Set
 
 from safestate_lint.engine.analysis import Act, ModuleAnalysis, SharedKey
+from safestate_lint.engine.bindings import PROCESS_STATE
 from safestate_lint.engine.facts import BEFORE_SHARING
 from safestate_lint.rules.base import Report, Rule, container_word, once_per, shared_name, where
 
@@ -15,7 +16,9 @@ class SharedContainerIteration(Rule):
     lock, when a function in the module mutates that container. Calls that walk it item by
     item count as loops: `sum`, `min`, `max`, `any`, `all`, `next(iter(d))`, `copy.deepcopy`,
     and the lazy iterators `zip`, `map`, `filter`, `iter`, `itertools.islice`/`chain` over it
-    (or over its `keys()`/`values()`/`items()`). Copies made in one call
+    (or over its `keys()`/`values()`/`items()`). `sys.modules` is iterated while any import
+    in another thread adds to it: a loop over it in a function is reported without a writer
+    in the module. Copies made in one call
     (`list(d)`, `sorted(d)`, `dict(d)`, `d.snapshot()`, ...) are snapshots and stay quiet, as
     do containers that are only filled at import time, and the runtime's `LockedList` and
     `LockedSet`, whose iteration walks a snapshot. A `LockedDict` iterates live, as a dict
@@ -74,6 +77,7 @@ class SharedContainerIteration(Rule):
         "from safestate_lint.runtime import LockedDict\n_c = LockedDict()\ndef add(k):\n    _c[k] = 1\ndef show():\n    for k in _c.snapshot().items():\n        print(k)\n",
         "from safestate_lint.runtime import LockedList\n_c = LockedList()\ndef add(k):\n    _c.append(k)\ndef show():\n    for k in _c:\n        print(k)\n",
         '_load = {}\ndef put(k, v):\n    _load[k] = v\ndef names():\n    return sorted(_load.keys())\n',
+        "import sys\ndef get_files():\n    return [m.__file__ for m in list(sys.modules.values()) if hasattr(m, '__file__')]\n",
     ]
     INVALID = [
         "_clients = {}\ndef register(n, c):\n    _clients[n] = c\ndef broadcast(m):\n    for c in _clients.values():  # SST104\n        c.send(m)\n",
@@ -84,6 +88,7 @@ class SharedContainerIteration(Rule):
         '_load = {}\ndef put(k, v):\n    _load[k] = v\ndef busiest():\n    return max(_load.items(), key=lambda kv: kv[1])  # SST104\n',
         '_load = {}\ndef put(k, v):\n    _load[k] = v\ndef first():\n    return next(iter(_load))  # SST104\n',
         '_load = {}\ndef put(k, v):\n    _load[k] = v\ndef pairs(other):\n    for a, b in zip(_load, other):  # SST104\n        print(a, b)\n',
+        "import re, sys\ndef get_files():\n    return [re.sub('py[co]$', 'py', m.__file__)\n            for m in sys.modules.values()  # SST104\n            if hasattr(m, '__file__')]\n",
     ]
 
     @classmethod
@@ -96,6 +101,12 @@ class SharedContainerIteration(Rule):
             if act.key[0] != "g" and any(m.thread_capable(region) for region in act.locks):
                 guarded.add(act.key)
         for act in once_per(m.acts, lambda a: (id(a.node), a.key)):
+            if act.kind == "iterate" and not m.is_locked(act) and act.key[0] == "g" and act.key[1] in PROCESS_STATE:
+                yield act.node, (  # `sys.modules`: every import, in any thread, adds to it
+                    f"{shared_name(m, act)} is iterated {where(act)} without a copy: an import in another thread "
+                    f"changes its size meanwhile\niterate over list({act.key[1]}.items()) instead"
+                ), act
+                continue
             if act.kind != "iterate" or m.is_locked(act) or act.key not in mutators:
                 continue
             binding = m.binding_of(act.key)
