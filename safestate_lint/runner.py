@@ -43,17 +43,19 @@ def analysis_config(config: Config) -> Config:
 
 
 def analyse(data: bytes, display: str, config: Config, fixability: bool = False,
-            view: Optional[ModuleView] = None, parsed: Any = None) -> Outcome:
+            view: Optional[ModuleView] = None, parsed: Any = None, keep: Optional[List[Any]] = None) -> Outcome:
     """All findings of one file, or the reason it could not be checked. Never raises for bad input.
     With `fixability`, each finding's `fixable` says whether `fix` would fix it (this runs the
     fixer in memory, so it is asked for only by the formats that print it). `parsed` is the
-    file's (tree, lines) when the caller parsed it already."""
-    from safestate_lint.engine import check_bytes, check_tree, no_cyclic_gc
+    file's (tree, lines) when the caller parsed it already; `keep` receives the analysis built."""
+    from safestate_lint.engine import analyse_tree, check_bytes, no_cyclic_gc
 
     try:
         if parsed is not None:
             with no_cyclic_gc():
-                findings = check_tree(parsed[0], parsed[1], display, config, view=view)
+                findings, analysis = analyse_tree(parsed[0], parsed[1], display, config, view=view)
+            if keep is not None:
+                keep.append(analysis)
         else:
             findings = check_bytes(data, display, config, view)
     except SourceError as exc:
@@ -87,10 +89,16 @@ def _analyse_task(task: Tuple[AnalyseTask, SummaryRequest]) -> Tuple[Outcome, Op
             source = decode_source(data)
             tree = parse_source(source, display)
             lines = physical_lines(source)
-            summary = summary_of_tree(tree, lines, *request)
     except SourceError as exc:
         return ([], str(exc)), None
-    return analyse(data, display, config, fixability, view, parsed=(tree, lines)), summary
+    built: List[Any] = []
+    outcome = analyse(data, display, config, fixability, view, parsed=(tree, lines), keep=built)
+    # the module-level pass of the analysis (with the empty view) is the summary's, when both read the
+    # same configuration; else the summary makes its own
+    reuse = built[0] if built and built[0] is not None and config.fingerprint() == request[3].fingerprint() else None
+    with no_cyclic_gc():
+        summary = summary_of_tree(tree, lines, *request, built=reuse)
+    return outcome, summary
 
 
 def _pool_map(function: Callable[[Any], Any], tasks: List[Any], jobs: int) -> List[Any]:

@@ -156,3 +156,22 @@ def test_a_public_method_no_other_module_names_takes_its_callers_lock(tmp_path):
     assert lines_of(check(tmp_path, "."), "app/channel.py") == []  # every caller holds the lock
     (tmp_path / "app" / "server.py").write_text("def flush(channel):\n    channel.send()\n")
     assert lines_of(check(tmp_path, "."), "app/channel.py") == [(18, "SST302")]  # now it is called from outside
+
+
+def test_a_summary_is_the_same_whichever_pass_made_it():
+    """The runner summarises a module it checks from its analysis' module-level pass: the summary
+    must be the one a fresh pass makes, or findings would depend on which files were named."""
+    from safestate_lint.config import Config
+    from safestate_lint.engine import analyse_tree, decode_source, parse_source
+    from safestate_lint.engine.syntax import physical_lines
+    from safestate_lint.index.project import summary_of_tree
+    from helpers import ROOT
+
+    paths = sorted((ROOT / "tests" / "projects").rglob("*.py")) + sorted((ROOT / "safestate_lint").rglob("*.py"))
+    for path in paths:
+        source = decode_source(path.read_bytes())
+        lines = physical_lines(source)
+        _, analysis = analyse_tree(parse_source(source, str(path)), lines, str(path), Config(), view=EMPTY_VIEW)
+        reused = summary_of_tree(parse_source(source, str(path)), lines, str(path), "m", False, Config(), built=analysis)
+        fresh = summary_of_tree(parse_source(source, str(path)), lines, str(path), "m", False, Config())
+        assert reused == fresh, path

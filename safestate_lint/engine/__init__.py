@@ -178,15 +178,21 @@ def _state(key: SharedKey) -> Tuple[str, ...]:
 def check_tree(tree: ast.Module, lines: Sequence[str], path: str, config: Config,
                *, honour_noqa: bool = True, prefilter: bool = True, view: Optional[ModuleView] = None) -> List[Finding]:
     """Run every enabled rule over one parsed module and return sorted findings."""
+    return analyse_tree(tree, lines, path, config, honour_noqa=honour_noqa, prefilter=prefilter, view=view)[0]
+
+
+def analyse_tree(tree: ast.Module, lines: Sequence[str], path: str, config: Config, *, honour_noqa: bool = True,
+                 prefilter: bool = True, view: Optional[ModuleView] = None) -> Tuple[List[Finding], Optional[ModuleAnalysis]]:
+    """`check_tree`, and the analysis it built (None when nothing needed one)."""
     from safestate_lint.rules import ALL_RULES
 
     if not any(config.code_enabled(rule.code, path) for rule in ALL_RULES):
-        return []
+        return [], None
     if single_threaded_test(config, path, lines):
-        return []  # known before the analysis is built: nothing to report
+        return [], None  # known before the analysis is built: nothing to report
     try:
         analysis = ModuleAnalysis(tree, config, lines, prefilter=prefilter, view=view)
-        return [finding for finding, _ in reports(analysis, path, honour_noqa=honour_noqa)]
+        return [finding for finding, _ in reports(analysis, path, honour_noqa=honour_noqa)], analysis
     except RecursionError:  # an expression nested deeper than the interpreter's stack allows
         raise SourceError("too deeply nested to analyse") from None
 

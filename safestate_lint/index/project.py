@@ -439,14 +439,15 @@ def summary_of(data: bytes, path: str, module: str, package: bool, config: Confi
 
 
 def summary_of_tree(tree: Any, lines: List[str], path: str, module: str, package: bool,
-                    config: Config) -> Optional[Summary]:
-    """Summarise one parsed module (the runner parses a module it also checks once)."""
+                    config: Config, built: Any = None) -> Optional[Summary]:
+    """Summarise one parsed module (the runner parses a module it also checks once; `built` is
+    the module-level pass its analysis made with the empty view and this config, if any)."""
     from safestate_lint.engine import single_threaded_test
     from safestate_lint.engine.bindings import ModuleBindings
     from safestate_lint.index.summary import summarise
 
     try:
-        m = ModuleBindings(tree, config, lines)
+        m = built if built is not None else ModuleBindings(tree, config, lines)
         return summarise(m, module, package, single_threaded_test(config, path, lines))
     except RecursionError:
         return None
