@@ -18,7 +18,7 @@ import fnmatch
 import hashlib
 import json
 import os
-from typing import Any, Callable, Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Iterator, List, Optional, Tuple
 
 from safestate_lint import __version__
 from safestate_lint.config import Config
@@ -331,14 +331,14 @@ class _Tables:
             if why is not None:
                 shared[name] = why
             for base in self.bases(cls):
-                base_module, base_name, facts = self.classes[base]
+                base_module, base_name, base_facts = self.classes[base]
                 if base_module == module:
                     continue  # the module's own analysis follows its own bases
-                for attr, (lock_type, is_async) in facts.get("locks", {}).items():
+                for attr, (lock_type, is_async) in base_facts.get("locks", {}).items():
                     lock_bases.setdefault(name, {}).setdefault(attr, (lock_type, is_async))
-                for attr, (kind, type_name) in facts.get("attrs", {}).items():
+                for attr, (kind, type_name) in base_facts.get("attrs", {}).items():
                     base_attrs.setdefault(name, {}).setdefault(attr, (kind, type_name))
-                thread = facts.get("thread")
+                thread = base_facts.get("thread")
                 if thread and name not in thread_bases:
                     entry = thread[1].rsplit(".", 1)[-1] if thread[1] else ""
                     thread_bases[name] = (f"its base '{base_name}' is built for threads: {thread[0]}",
@@ -376,12 +376,11 @@ def _configured(cls: str, facts: Dict[str, Any], patterns: Tuple[str, ...]) -> O
 _INDEXES: Dict[Tuple[str, str, bool], ProjectIndex] = {}
 
 
-def index_for(path: str, config: Config, mapper: Optional["Mapper"] = None, use_cache: bool = True,
-              complete: bool = True) -> ProjectIndex:
+def index_for(path: str, config: Config, use_cache: bool = True, complete: bool = True) -> ProjectIndex:
     """The project index of the project that holds `path` (built or refreshed on first use in
-    this process; `mapper` computes missing summaries, one file at a time by default, or the
-    caller does, with `take_missing`, when not `complete`; without `use_cache` the index cache
-    file is neither read nor written)."""
+    this process; its missing summaries are made here, one file at a time, or by the caller,
+    with `take_missing`, when not `complete`; without `use_cache` the index cache file is
+    neither read nor written)."""
     directory = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     root, marked = project_root(directory)
     key = (root, config.fingerprint(), use_cache)
@@ -390,7 +389,7 @@ def index_for(path: str, config: Config, mapper: Optional["Mapper"] = None, use_
         index = _INDEXES[key] = ProjectIndex(root, marked, _index_config(config, root), use_cache)
         index.scan()
         if complete:
-            fill(index, mapper)
+            fill(index)
     return index
 
 
@@ -403,25 +402,11 @@ def _index_config(config: Config, root: str) -> Config:
     return own if own.fingerprint() == config.fingerprint() else config
 
 
-def fill(index: ProjectIndex, mapper: Optional["Mapper"] = None) -> None:
-    """Make the index's missing summaries (`mapper` runs them, e.g. on a process pool)."""
-    tasks = [(data, path, module, package, index.config) for path, module, package, data in index.take_missing()]
-    if tasks:
-        for task, summary in zip(tasks, (mapper or _serial)(summary_task, tasks)):
-            index.add(task[1], task[0], summary)
+def fill(index: ProjectIndex) -> None:
+    """Make the index's missing summaries, here, one file at a time."""
+    for path, module, package, data in index.take_missing():
+        index.add(path, data, summary_of(data, path, module, package, index.config))
     index.save()
-
-
-Mapper = Callable[[Callable[[Tuple[bytes, str, str, bool, Config]], Optional[Summary]],
-                   List[Tuple[bytes, str, str, bool, Config]]], List[Optional[Summary]]]
-
-
-def _serial(function: Callable[[Any], Any], tasks: List[Any]) -> List[Any]:
-    return [function(task) for task in tasks]
-
-
-def summary_task(task: Tuple[bytes, str, str, bool, Config]) -> Optional[Summary]:
-    return summary_of(*task)
 
 
 def summary_of(data: bytes, path: str, module: str, package: bool, config: Config) -> Optional[Summary]:
