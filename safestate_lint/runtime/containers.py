@@ -12,6 +12,8 @@ call, and `k in d.keys()` is a hash lookup.  To iterate while others write, walk
 `d.snapshot()` (a copy taken under the lock), or hold `d.lock`.  A `LockedList` or
 `LockedSet` iterates a snapshot by itself.  Compound work (test-then-act,
 read-modify-write) goes under `with d.lock:`, or through `get_or_set` and `update_item`.
+`LockedDict.get_or_create` builds a missing value once per key without holding the lock:
+callers of that key wait for the one build, callers of other keys never wait for it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import reprlib
 import threading
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple, TypeVar,
                     Union, cast, overload)
+
+from safestate_lint.runtime._flight import Flight, wait_for
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -83,14 +87,16 @@ class _Snapshots:
 class LockedDict(_Snapshots, Dict[K, V]):
     """A dict whose every single operation is atomic; `with d.lock:` for compound work."""
 
-    __slots__ = ("_lock",)
+    __slots__ = ("_lock", "_flights")
     _lock: Any  # a threading.RLock, made by `__new__`
+    _flights: Optional[Dict[Any, Flight]]  # key -> its build in progress (get_or_create); made on first miss
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         # the lock exists from birth: copy, deepcopy and pickle rebuild through `cls.__new__(cls)`
         # and never call `__init__`, and a subclass may forget `super().__init__()`
         self = super().__new__(cls)
         self._lock = threading.RLock()
+        self._flights = None
         return self
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -154,6 +160,68 @@ class LockedDict(_Snapshots, Dict[K, V]):
                 value = factory()
                 dict.__setitem__(self, key, value)
             return value
+
+    def get_or_create(self, key: K, factory: Callable[[], V]) -> V:
+        """The value for `key`; on a miss `factory()` builds it, once per key, with no lock held.
+
+        Per-key single flight: the first caller of a missing key runs `factory()`; callers of
+        the same key meanwhile wait and return the same object; callers of other keys never
+        wait for it (a hit takes no lock at all).  The factory may call `get_or_create` for
+        other keys of this dict or any other.
+
+        If the factory raises, its caller gets the exception and nothing is stored; each
+        caller that was waiting then tries again, one build at a time, as it would have built
+        the value itself without the cache (a failure is not shared with callers that did not
+        run it).  A value stored by a build in progress lands even if the dict was cleared
+        meanwhile, as a plain `d[key] = factory()` would.
+
+        `RuntimeError`, never a hang: a factory that asks for its own key again in the same
+        thread; a cycle of factories across threads (`a` needs `b` while another thread's
+        `b` needs `a`); and a wait for another thread's build while holding `d.lock` (that
+        build needs the lock to store its value).
+        """
+        value = dict.get(self, key, _MISSING)
+        if value is not _MISSING:
+            return value
+        return self._build(key, factory)
+
+    def _build(self, key: K, factory: Callable[[], V]) -> V:
+        lock = self._lock
+        while True:
+            with lock:
+                value = dict.get(self, key, _MISSING)
+                if value is not _MISSING:
+                    return value
+                flights = self._flights
+                if flights is None:
+                    flights = self._flights = {}
+                flight = flights.get(key)
+                if flight is None or flight.abandoned():
+                    flight = flights[key] = Flight()
+                    break
+            if lock._is_owned():  # held by this caller's own `with d.lock:` (the `with` above released it)
+                raise RuntimeError(f"LockedDict.get_or_create({reprlib.repr(key)}) would wait for another thread's "
+                                   f"build while holding the dict's lock, which that build needs to store its value")
+            wait_for(flight, key)
+            if flight.ok:
+                return cast(V, flight.value)
+            # that build raised: this caller tries again (and may build it now)
+        stored = False
+        value = None
+        try:
+            value = factory()
+            with lock:
+                dict.__setitem__(self, key, value)
+                stored = True
+                if flights.get(key) is flight:
+                    del flights[key]
+        finally:
+            if not stored:
+                with lock:
+                    if flights.get(key) is flight:
+                        del flights[key]
+            flight.land(value, stored)
+        return cast(V, value)
 
     def update_item(self, key: K, fn: Callable[[V], V], default: Any = _MISSING) -> V:
         """Atomically replace `d[key]` with `fn(d[key])` (`fn(default)` when missing); return it.
