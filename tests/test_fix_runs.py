@@ -18,6 +18,42 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "fix_cases"
 
+SINGLE_FLIGHT_SETUP = """
+import collections, itertools, json, time
+builds = collections.Counter()
+builds_lock = threading.Lock()
+started = {"p0": threading.Event(), "p1": threading.Event()}
+PARTNER = {"p0": "p1", "p1": "p0"}
+
+def counted_fetch(url):
+    with builds_lock:
+        builds[url] += 1
+        first = builds[url] == 1
+    if url in started:
+        started[url].set()
+        if first:
+            assert started[PARTNER[url]].wait(5), f"the build of {url} waited for the build of another key"
+    if first:
+        time.sleep(0.02)  # a slow first build: the other callers of the key arrive meanwhile
+    return json.dumps({"url": url}).encode()
+
+m.fetch = counted_fetch
+numbers, local = itertools.count(), threading.local()
+
+def me():
+    if not hasattr(local, "n"):
+        local.n = next(numbers)
+    return local.n
+"""
+SINGLE_FLIGHT_DRIVER = """
+url = f"p{(i + me()) % 2}"
+assert json.loads(m.get_page(url)) == {"url": url}
+assert m.get_user(i % 3) == {"url": f"https://users.example/{i % 3}"}
+m.get_profile(i % 3); m.get_avatar(i % 3, 64); m.get_setting("theme")
+once = [k for k in builds if "settings" not in k]
+assert not FIXED or all(builds[k] == 1 for k in once), {k: builds[k] for k in once if builds[k] != 1}
+"""
+
 # per case: setup (run once) and the body each thread runs, with `m` the loaded module
 DRIVERS = {
     "mixed_app": ("", "m.handle(); m.monitor('db', 'ok'); m.get(i % 5); asyncio.run(m.get_health_monitor()); "
@@ -70,6 +106,9 @@ DRIVERS = {
                      "pool.release(pool.acquire()); cache.get(i % 5, str); cache.note_miss(); "
                      "cache.put_if_absent(i % 7, i); cache.refresh(i % 3) if i % 10 == 0 else None"),
     "sst3_shared_instance": ("", "m.manager.report(i % 4, 'x'); m.stats.hit()"),
+    # slow builds: the first build of page p0 blocks until p1's first build has started (and back),
+    # so they finish only when builds of different keys overlap; every key is built once
+    "single_flight_cache": (SINGLE_FLIGHT_SETUP, SINGLE_FLIGHT_DRIVER),
     # one event loop (what the case was fixed for), fed by the 8 threads
     "loop_across_await": ("LOOP = asyncio.new_event_loop()\nthreading.Thread(target=LOOP.run_forever, daemon=True).start()\n"
                           "def on_loop(coro):\n    return asyncio.run_coroutine_threadsafe(coro, LOOP).result(10)\n",
@@ -155,3 +194,23 @@ def test_the_harness_catches_the_hangs_of_unsafe_fixes(tmp_path, name, bad_fix):
     path.write_text(bad)
     result = run_case(path, *DRIVERS[name], seconds=4)
     assert result.returncode == 3 and "HANG" in result.stdout
+
+
+@pytest.mark.parametrize("bad", ["serialised", "repeated"])
+def test_the_single_flight_driver_catches_serialised_and_repeated_builds(tmp_path, bad):
+    """The driver has teeth: one lock across every page's build (the double-checked fix this
+    case got before single flight) fails it, and so does a cache that builds a key twice."""
+    fixed = (CASES / "single_flight_cache.fixed.py").read_text()
+    if bad == "serialised":
+        wrong = fixed.replace("    return _pages.get_or_create(url, lambda: fetch(url))\n",
+                              "    if url not in _pages:\n        with _pages_lock:\n            if url not in _pages:\n"
+                              "                _pages[url] = fetch(url)\n    return _pages[url]\n") + \
+            "\n_pages_lock = threading.RLock()\n"
+    else:
+        wrong = (CASES / "single_flight_cache.py").read_text()  # the original, held to the fix's promises
+    assert wrong != fixed
+    path = tmp_path / "single_flight_cache.py"
+    path.write_text(wrong)
+    result = run_case(path, *DRIVERS["single_flight_cache"], seconds=30)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert ("waited for the build of another key" if bad == "serialised" else "{") in result.stdout

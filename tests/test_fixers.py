@@ -32,6 +32,8 @@ UNFIXABLE = {
     "sst4_lock_misuse": ["SST402"],  # acquire(timeout=1): its result should decide what follows
     "sst3_objects": ["SST302"],  # the lock would be held across the helper's time.sleep()
     "safety_reentrant_callback": ["SST101"],  # the listeners are foreign code: no lock is held across them
+    # `v = _settings.get(k); if v is None:` builds a stored None again: no single flight, and no lock across the fetch
+    "single_flight_cache": ["SST103"],
 }
 
 
@@ -39,7 +41,9 @@ POLICY = Config(extend_select=("SST105",))  # the opt-in rule whose fixer locks 
 
 
 def comments(text):
-    return [line.strip() for line in text.splitlines() if line.strip().startswith("#") or "  # " in line]
+    """Each comment's text (a statement a fix rewrites keeps its comments, not its line)."""
+    return [line[line.index("#"):].strip() if line.strip().startswith("#") else line[line.index("  # ") + 2:].strip()
+            for line in text.splitlines() if line.strip().startswith("#") or "  # " in line]
 
 
 def case_config(case) -> Config:

@@ -55,6 +55,8 @@ class Edits:
     # statement -> (shared name as written: `X`, or (`cls`, `attr`) owners and attribute, local to use)
     rename: Dict[int, Tuple[Tuple[str, ...], str, str]] = field(default_factory=dict)
     delete: Set[int] = field(default_factory=set)  # block-level statements removed
+    # first block-level statement -> (last statement of the same block, the one statement replacing them)
+    replace: Dict[int, Tuple[cst.CSTNode, str]] = field(default_factory=dict)
 
     def empty(self) -> bool:
         return not any(vars(self).values())
@@ -159,6 +161,16 @@ class Apply(cst.CSTTransformer):
                 j = next(k for k in range(i, len(old)) if old[k] is last)
                 inner = self._with_inserts(old[i:j], new[i:j]) + [new[j]]
                 self._append(result, self._wrapped(inner, lock))
+                for added in e.insert_after.get(id(last), []):
+                    result.append(self._stmt(str(added)))
+                i = j + 1
+                continue
+            if key in e.replace:  # the statements from here through `last` become one (its comments lead it)
+                last, code = e.replace[key]
+                j = next(k for k in range(i, len(old)) if old[k] is last)
+                made = self._stmt(code)
+                leading = [*getattr(stmt, "leading_lines", ()), *getattr(made, "leading_lines", ())]
+                result.append(made.with_changes(leading_lines=leading))
                 for added in e.insert_after.get(id(last), []):
                     result.append(self._stmt(str(added)))
                 i = j + 1

@@ -32,7 +32,9 @@ from safestate_lint.engine.shapes import (
     StaleRead, check_then_act_span, index_holding, nested_writes, reimport_after_delete, uses_of,
 )
 from safestate_lint.engine.syntax import ast_block_of, inside
+from safestate_lint.fixers import single_flight
 from safestate_lint.fixers.base import FixContext, Unfixable, plan_each, plan_recheck
+from safestate_lint.fixers.single_flight import CacheFill
 
 CODES = ("SST101", "SST102", "SST103", "SST104", "SST105")
 LONE_MUTATIONS = ("SST102", "SST105")  # a container mutated without a lock (not atomic, or the policy)
@@ -51,10 +53,14 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
             ctx.use_lock(guard.key, guard.module_lock)
             replaced[guard.key[1]] = False
             kept[guard.key[1]] = f"it is declared guarded by '{guard.module_lock}'"
+    flights: Dict[int, CacheFill] = {}  # SST103 acts rewritten to `get_or_create` (single flight)
+    no_flight: Dict[int, str] = {}  # dicts filled on a miss that single flight leaves -> why
     for finding, act in items:  # first decide which containers become runtime containers
         name = act.key[1]
         if _imported_from(ctx, act):
             continue
+        if finding.code == "SST103" and act.key[0] == "g" and not ctx.event_loop_key(act.key):
+            _plan_flight(ctx, act, replaced, kept, flights, no_flight)
         if act.key[0] == "g" and finding.code in REPLACEABLE and name not in replaced \
                 and not ctx.event_loop_key(act.key):
             try:
@@ -108,8 +114,16 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
                 _wrap_span(ctx, act)  # the test and the act under one lock, early exits included
             else:
                 wrap_statements(ctx, act, [_read_just_before(act), act.stmt])
+        elif finding.code == "SST103" and id(act) in flights:
+            single_flight.plan(ctx, flights[id(act)])
         elif finding.code == "SST103":
-            _fix_check_then_act(ctx, act)
+            try:
+                _fix_check_then_act(ctx, act)
+            except Unfixable as refused:
+                if id(act) in no_flight:
+                    raise Unfixable(f"{refused}; single flight (get_or_create) does not apply: "
+                                    f"{no_flight[id(act)]}") from refused
+                raise
         else:  # SST104 without a replacement: a loop is not wrapped in a lock automatically
             name = ctx.m.describe(act.key)
             why = kept.get(act.key[1], "it cannot be replaced") if act.key[0] == "g" else "it is an attribute"
@@ -118,6 +132,36 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
         return True
 
     return plan_each(ctx, items, fix_one)
+
+
+def _plan_flight(ctx: FixContext, act: Act, replaced: Dict[str, bool], kept: Dict[str, str],
+                 flights: Dict[int, CacheFill], no_flight: Dict[int, str]) -> None:
+    """A module dict filled on a miss by calling code: single flight when the shape is exact and
+    the dict is (or can become) a `LockedDict`; otherwise the reason, for when no other fix applies."""
+    name = act.key[1]
+    try:
+        fill = single_flight.cache_fill(ctx, act)
+    except single_flight.NoFlight as why:
+        no_flight[id(act)] = str(why)
+        return
+    if fill is None:
+        return
+    binding = ctx.m.bindings.get(name)
+    if binding is not None and binding.kind == "locked":
+        flights[id(act)] = fill
+        return
+    if name not in replaced:
+        try:
+            _replace_container(ctx, name)
+            replaced[name] = True
+            ctx.use_lock(("g", name), f"{name}.lock")
+        except Unfixable as why:
+            replaced[name] = False
+            kept[name] = str(why)
+    if replaced[name]:
+        flights[id(act)] = fill
+    else:
+        no_flight[id(act)] = f"'{name}' stays a plain dict: {kept.get(name, 'it cannot be replaced')}"
 
 
 def _imported_from(ctx: FixContext, act: Act) -> str:
