@@ -67,6 +67,10 @@ GET_OR_CREATE = [
     "v = _d.get(k)\nif v is None:\n    {spin}v = _d[k] = make(k)\nreturn v",
     "if k in _d:\n    raise KeyError(k)\n{spin}_d[k] = make(k)\nreturn _d[k]",
     "if k not in _d:\n    {spin}with _lock:\n        _d[k] = make(k)\nreturn _d[k]",
+    # EAFP and through a local: single flight (get_or_create) when nothing else runs in between
+    "try:\n    return _d[k]\nexcept KeyError:\n    {spin}v = make(k)\n    _d[k] = v\n    return v",
+    "try:\n    v = _d[k]\nexcept KeyError:\n    {spin}v = _d[k] = make(k)\nreturn v",
+    "if k not in _d:\n    {spin}v = make(k)\n    _d[k] = v\nreturn _d[k]",
 ]
 LAZY = [
     "global _obj\nif _obj is None:\n    _obj = Obj()\n    _obj.finish()\nreturn _obj",

@@ -88,7 +88,10 @@ def cache_fill(ctx: FixContext, act: Act) -> Optional[CacheFill]:
 def plan(ctx: FixContext, fill: CacheFill) -> None:
     """Replace the statements by one `get_or_create` statement, keeping their comments."""
     source = "".join(ctx.m.lines or ())
-    shift = _indent(ctx.m.lines, fill.build.lineno) - _indent(ctx.m.lines, fill.span[0].lineno)
+    # LibCST indents the continuation lines of the new statement by its block's indentation: they
+    # keep only what they had beyond the build's first line (none inside a multi-line string)
+    strings = any(isinstance(n, (ast.Constant, ast.JoinedStr)) and n.lineno != n.end_lineno for n in ast.walk(fill.build))
+    shift = 0 if strings else _indent(ctx.m.lines, fill.build.lineno)
     key, build = _segment(source, fill.key, 0), _segment(source, fill.build, shift)
     call = f"{fill.name}.get_or_create({_argument(key, '')}, {_argument(build, 'lambda: ')})"
     statement = {"return": f"return {call}", "assign": f"{fill.target} = {call}", "call": call}[fill.form]
@@ -307,8 +310,7 @@ def _uses(act: Act, local: str) -> int:
 
 
 def _segment(source: str, node: ast.expr, shift: int) -> str:
-    """The expression's source; its continuation lines moved `shift` columns left (it moves
-    from a nested block to the statement that replaces it)."""
+    """The expression's source; its continuation lines moved `shift` columns left."""
     text = ast.get_source_segment(source, node)
     if text is None:
         raise Unfixable("source not available")
