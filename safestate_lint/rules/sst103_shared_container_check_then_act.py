@@ -41,14 +41,23 @@ class SharedContainerCheckThenAct(Rule):
     _cache = LockedDict()
 
     def get(key):
-        return _cache.get_or_set(key, lambda: compute(key))
+        return _cache.get_or_create(key, lambda: compute(key))
     ```
-    or hold one lock across the test and the act.
+    `get_or_create` is a per-key single flight: the first caller of a missing key builds it
+    with no lock held, callers of the same key wait for that one build, callers of other keys
+    never wait, and a failed build stores nothing. Or hold one lock across the test and the
+    act (cheap when building the value calls no code).
 
     ## Fix
-    `safestate-lint fix` puts the test and the act under one lock (the container's own
-    `lock` for a runtime container, else a module-level `threading.Lock()`), or, for the
-    well-known get-or-create shapes, rewrites them to `get_or_set`.
+    `safestate-lint fix` rewrites a private module dict filled on a miss by calling code, in
+    the exact shapes `if k not in d: d[k] = build(k)` (then `return d[k]`), `if k in d: return
+    d[k]` ... `d[k] = build(k); return d[k]`, and `try: return d[k]` / `except KeyError:`
+    building, storing and returning it (also through one local), to a `LockedDict` and
+    `return d.get_or_create(k, lambda: build(k))`. Otherwise it puts the test and the act
+    under one lock (the container's own `lock` for a runtime container, else a module-level
+    `threading.Lock()`), taken only on a miss when the act is a slow creation; when neither
+    applies, the reason names what kept single flight out (a key computed by a call,
+    statements between the test and the store, a `.get()` test, an `async def`, ...).
 
     ## Options
     `lock-names`, `synchronized-decorators`, `thread-safe-types`.
