@@ -18,12 +18,19 @@ Standard library only, no asyncio: the containers import it.
 from __future__ import annotations
 
 import os
-import reprlib
 import threading
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Protocol
+
+
+class Waitable(Protocol):
+    """A build others wait for: its builder's thread, and the event set when it lands."""
+
+    owner: int
+    done: threading.Event
+
 
 _waits_lock = threading.Lock()
-_waiting: Dict[int, "Flight"] = {}  # thread ident -> the flight it waits for
+_waiting: Dict[int, Waitable] = {}  # thread ident -> the build it waits for
 
 
 def _forget_waits() -> None:
@@ -59,20 +66,21 @@ class Flight:
         self.done.set()
 
 
-def wait_for(flight: Flight, key: Any, where: str = "LockedDict.get_or_create") -> None:
-    """Block until `flight` lands, or raise RuntimeError when waiting could never end."""
+def wait_for(flight: Waitable, name: str) -> None:
+    """Block until `flight` lands, or raise RuntimeError when waiting could never end. `name`
+    says what is being built (`LockedDict.get_or_create('k')`), for the error."""
     me = threading.get_ident()
     with _waits_lock:
-        link: Optional[Flight] = flight
+        link: Optional[Waitable] = flight
         for _ in range(len(_waiting) + 1):  # a chain visits each waiting thread at most once
             if link is None:
                 break
             if link.owner == me:
                 if link is flight:
-                    raise RuntimeError(f"{where}({reprlib.repr(key)}): the factory of this key asked for the same key "
-                                       f"again in the same thread; waiting for itself would never end")
-                raise RuntimeError(f"{where}({reprlib.repr(key)}): the thread building this key waits, through other "
-                                   f"keys' builds, for this thread (a cycle between factories); waiting would never end")
+                    raise RuntimeError(f"{name}: the factory asked for the same value again in the same thread; "
+                                       f"waiting for itself would never end")
+                raise RuntimeError(f"{name}: the thread building it waits, through other builds, for this thread "
+                                   f"(a cycle between factories); waiting would never end")
             following = _waiting.get(link.owner)
             link = following if following is not None and not following.done.is_set() else None
         _waiting[me] = flight

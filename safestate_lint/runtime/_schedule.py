@@ -58,7 +58,10 @@ def _norm(path: str) -> str:
 
 
 _HERE = os.path.dirname(_norm(__file__))
-OWN_FILES = frozenset(os.path.join(_HERE, name) for name in ("_schedule.py", "_primitives.py", "explore.py", "testing.py"))
+# never switched inside: the explorer itself, and the run-once waits-for registry, which holds a lock made
+# at import (a real one: a switch while it is held would leave the other threads blocked outside the scheduler)
+OWN_FILES = frozenset(os.path.join(_HERE, name) for name in ("_schedule.py", "_primitives.py", "explore.py", "testing.py",
+                                                             "_flight.py"))
 _STDLIB = tuple(sorted({_norm(p) + os.sep for p in (sysconfig.get_paths()["stdlib"],
                                                      sysconfig.get_paths()["platstdlib"],
                                                      os.path.dirname(os.__file__))}))

@@ -202,7 +202,7 @@ class LockedDict(_Snapshots, Dict[K, V]):
             if lock._is_owned():  # held by this caller's own `with d.lock:` (the `with` above released it)
                 raise RuntimeError(f"LockedDict.get_or_create({reprlib.repr(key)}) would wait for another thread's "
                                    f"build while holding the dict's lock, which that build needs to store its value")
-            wait_for(flight, key)
+            wait_for(flight, f"LockedDict.get_or_create({reprlib.repr(key)})")
             if flight.ok:
                 return cast(V, flight.value)
             # that build raised: this caller tries again (and may build it now)

@@ -7,7 +7,8 @@ the exception and the next call tries again.  `.reset()` forgets the instance (t
 
 A factory that needs itself again while it runs (A's factory calls B, whose factory calls
 A), in the same thread or task, raises `RuntimeError` naming the cycle instead of waiting
-on its own attempt forever.
+on its own attempt forever; so does a sync creation that would close a cycle through other
+threads' creations (A in one thread needs B, B in another needs A).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import functools
 import inspect
 import threading
 from typing import Any, Awaitable, Callable, Dict, Generic, List, Optional, Tuple, Type, TypeVar, cast
+
+from safestate_lint.runtime._flight import wait_for
 
 T = TypeVar("T")
 S = TypeVar("S", bound="Singleton")
@@ -50,6 +53,7 @@ class _Attempt:
     """One run of the factory that concurrent callers share."""
 
     def __init__(self) -> None:
+        self.owner = threading.get_ident()  # the creator (made by the caller that runs the factory)
         self.done = threading.Event()
         self.value: Any = None
         self.error: Optional[BaseException] = None
@@ -155,6 +159,7 @@ class _SyncSingleton(_Once[T]):
         name = f"singleton '{getattr(self, '__qualname__', 'factory')}'"
         if not leader:
             check_not_creating(self, name)
+            wait_for(attempt, name)  # RuntimeError for a cycle through other threads' creations
             return attempt.result()
         try:
             token = _creating(self, name)

@@ -7,6 +7,7 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Generic, Hashable, Optional, Tuple, TypeVar, cast
 
+from safestate_lint.runtime._flight import wait_for
 from safestate_lint.runtime.singletons import _CREATING, _Attempt, _creating, check_not_creating
 
 K = TypeVar("K", bound=Hashable)
@@ -62,8 +63,9 @@ class TTLCache(Generic[K, V]):
         """The live value for `key`; otherwise `factory()` creates it, once however many
         threads ask at the same moment (other keys are not blocked while it runs). If the
         factory raises, the threads waiting on that attempt get the exception, and the next
-        call runs it again, again once. A factory that asks for its own key raises
-        `RuntimeError` instead of waiting for itself."""
+        call runs it again, again once. A factory that asks for its own key, or a cycle of
+        factories across threads (`a` needs `b` while another thread's `b` needs `a`), raises
+        `RuntimeError` instead of waiting forever."""
         with self._lock:
             value = self._lookup(key, _MISSING)
             if value is not _MISSING:
@@ -76,6 +78,7 @@ class TTLCache(Generic[K, V]):
         name = f"TTLCache.get_or_set({key!r})"
         if not leader:
             check_not_creating(attempt, name)
+            wait_for(attempt, name)  # RuntimeError for a cycle through other threads' factories
             return cast(V, attempt.result())
         try:
             token = _creating(attempt, name)

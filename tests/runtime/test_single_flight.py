@@ -16,8 +16,9 @@ import warnings
 
 import pytest
 
-from safestate_lint.runtime import LockedDict
+from safestate_lint.runtime import LockedDict, TTLCache, singleton
 from safestate_lint.runtime import _flight
+from safestate_lint.runtime.testing import explore
 
 from .harness import tiny_switch_interval
 
@@ -185,7 +186,7 @@ def test_a_factory_may_build_other_keys_of_the_same_dict():
 def test_the_same_key_again_in_the_same_thread_raises_instead_of_hanging():
     d = LockedDict()
     (result,), (error,) = run_all([lambda: d.get_or_create("k", lambda: d.get_or_create("k", lambda: 1))])
-    assert isinstance(error, RuntimeError) and "same key again in the same thread" in str(error)
+    assert isinstance(error, RuntimeError) and "asked for the same value again in the same thread" in str(error)
     assert "k" not in d
     assert d.get_or_create("k", lambda: 2) == 2  # nothing is left stuck
 
@@ -320,3 +321,95 @@ def test_a_forked_child_builds_a_key_whose_builder_stayed_in_the_parent():
         release.set()
         builder.join(EVENT_WAIT)
     assert d == {"k": "parent"}
+
+
+# -- the same waits-for check in the other run-once primitives --------------------------------------
+
+
+def test_ttl_cache_factories_crossing_threads_raise_instead_of_hanging():
+    cache = TTLCache()
+    started = {"a": threading.Event(), "b": threading.Event()}
+
+    def build(key, other):
+        started[key].set()
+        assert started[other].wait(EVENT_WAIT)
+        return cache.get_or_set(other, lambda: build(other, key))
+
+    results, errors = run_all([lambda: cache.get_or_set("a", lambda: build("a", "b")),
+                               lambda: cache.get_or_set("b", lambda: build("b", "a"))])
+    assert all(isinstance(e, RuntimeError) and "cycle between factories" in str(e) for e in errors), errors
+    assert "a" not in cache and "b" not in cache and waiting_threads() == 0
+
+
+def test_singletons_crossing_threads_raise_instead_of_hanging():
+    started = {"a": threading.Event(), "b": threading.Event()}
+
+    @singleton
+    def get_a():
+        started["a"].set()
+        assert started["b"].wait(EVENT_WAIT)
+        return ("a", get_b())
+
+    @singleton
+    def get_b():
+        started["b"].set()
+        assert started["a"].wait(EVENT_WAIT)
+        return ("b", get_a())
+
+    results, errors = run_all([get_a, get_b])
+    assert all(isinstance(e, RuntimeError) for e in errors), errors
+    assert any("cycle between factories" in str(e) for e in errors)
+    assert not get_a.created and not get_b.created and waiting_threads() == 0
+
+
+def test_a_cycle_through_a_dict_and_a_singleton_raises():
+    d = LockedDict()
+    started = {"dict": threading.Event(), "singleton": threading.Event()}
+
+    @singleton
+    def config():
+        started["singleton"].set()
+        assert started["dict"].wait(EVENT_WAIT)
+        return d.get_or_create("k", build)
+
+    def build():
+        started["dict"].set()
+        assert started["singleton"].wait(EVENT_WAIT)
+        return config()
+
+    results, errors = run_all([config, lambda: d.get_or_create("k", build)])
+    assert all(isinstance(e, RuntimeError) for e in errors), errors
+    assert d == {} and not config.created and waiting_threads() == 0
+
+
+# -- every interleaving the explorer tries --------------------------------------------------------
+
+
+class _State:
+    def __init__(self, cache):
+        self.cache, self.builds = cache, []
+
+
+def _same_key(state):
+    state.cache.get_or_create("k", lambda: state.builds.append(1) or len(state.builds))
+
+
+def _naive_same_key(state):
+    if "k" not in state.cache:
+        state.cache["k"] = state.builds.append(1) or len(state.builds)
+
+
+def _built_once(state):
+    assert state.builds == [1], f"built {len(state.builds)} times"
+
+
+@pytest.mark.parametrize("strategy", ["pct", "random", "exhaustive"])
+def test_the_explorer_finds_no_schedule_with_two_builds(strategy):
+    result = explore(lambda: _State(LockedDict()), _same_key, _same_key, _same_key, invariant=_built_once,
+                     strategy=strategy, runs=150)
+    assert not result.failed, result
+
+
+def test_the_explorer_finds_the_naive_cache_building_twice():
+    result = explore(lambda: _State({}), _naive_same_key, _naive_same_key, invariant=_built_once, runs=150)
+    assert result.failed and result.kind == "invariant"
