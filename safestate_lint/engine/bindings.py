@@ -185,7 +185,7 @@ class ModuleBindings(ClassFacts):
                 self.lock_classes.add(name)
                 self._collect_instance_attrs(name)
         for local, (origin, type_name) in view.containers.items():
-            if local in self.imports and local not in self.bindings:
+            if local.partition(".")[0] in self.imports and local not in self.bindings:
                 self.bindings[local] = Binding(local, "container", type_name, origin=origin)
         self.external_held = dict(view.caller_locked)
         self.module_only = frozenset(view.module_only)
@@ -207,6 +207,8 @@ class ModuleBindings(ClassFacts):
             hits = [m.start() for m in _ACCESSED.finditer(self._text) if m.group(1) in wanted]
         else:
             hits = self._occurrences(names, follow=".[")
+        # another module's class attribute (`IOLoop._registry`), a binding under its dotted name
+        hits += self._occurrences([name for name in names if "." in name])
         # a plain container can also be iterated (`for x in X`, `enumerate(X)`): any mention counts
         hits += self._occurrences([name for name, b in self.bindings.items() if b.kind == "container"])
         hits += self._occurrences(["global", "nonlocal", "setattr", "delattr", "__class__", "modules"]

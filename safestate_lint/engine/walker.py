@@ -87,6 +87,11 @@ class FunctionWalker:
             if isinstance(node.value, ast.Name) and node.value.id not in self.info.locals \
                     and self.m.qualify(node) in PROCESS_STATE:
                 return ("g", self.m.qualify(node) or "")  # `sys.modules`: the process's import cache
+            if isinstance(node.value, ast.Name) and node.value.id not in self.info.locals:
+                dotted = f"{node.value.id}.{node.attr}"
+                binding = self.m.bindings.get(dotted)
+                if binding is not None and binding.origin:
+                    return ("g", dotted)  # a class-level container of another module's class
             cls = self.class_of(node.value)
             if cls is not None and not node.attr.startswith("__"):
                 binding = self.m.class_attrs.get((cls, node.attr))
@@ -506,7 +511,11 @@ class FunctionWalker:
             self.record_calls(stmt.iter, stmt, locks, checks)
             for name in _target_names(stmt.target):
                 self.derived.pop(name, None)
-            self.block(stmt.body, locks, checks)
+            # `for k in list(X): ... del X[k]`: the snapshot said `k in X`; another thread may
+            # have removed it since, as after `if k in X:`
+            snapshot = self._snapshot_key(stmt.iter)
+            guard = (Check(frozenset({snapshot}), frozenset(), stmt, stmt, locks),) if snapshot else ()
+            self.block(stmt.body, locks, checks + guard)
             self.block(stmt.orelse, locks, checks)
             return ()
         if isinstance(stmt, ast.While):
@@ -700,6 +709,24 @@ class FunctionWalker:
         key = self.key_of(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
         if key is not None and self._container_key(key):
             self.add(Act(key, "iterate", stmt, iterable, locks, self.info, "iteration"), ())
+
+    def _snapshot_key(self, iterable: ast.AST) -> Optional[SharedKey]:
+        """The shared container a loop iterates a copy of: `list(X)`, `tuple(X.keys())`,
+        `sorted(X)`, `X.copy()`."""
+        node = iterable
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "copy" \
+                and not node.args:
+            node = node.func.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 1 \
+                and node.func.id in ("list", "tuple", "sorted", "set", "frozenset"):
+            node = node.args[0]
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not node.args \
+                    and node.func.attr in ("items", "keys"):
+                node = node.func.value
+        else:
+            return None
+        key = self.key_of(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+        return key if key is not None and self._container_key(key) else None
 
     def _container_key(self, key: SharedKey) -> bool:
         binding = self.m.binding_of(key)

@@ -318,6 +318,18 @@ class _Tables:
                 result[target] = tuple(sorted(common))
         return result
 
+    def _holds_thread_part(self, module: str, facts: Dict[str, Any]) -> Optional[str]:
+        """Why a class that keeps an instance of another module's class built for threads
+        (it owns a thread lock, or starts its own threads) is itself meant for threads."""
+        for attr, made, line in facts.get("holds", ()):
+            target = self.resolve(made)
+            if target not in self.classes or target.rpartition(".")[0] == module:
+                continue  # the module's own classes are its own analysis'
+            _, held_name, held = self.classes[target]
+            if held.get("thread") or any(not is_async for _, is_async in held.get("locks", {}).values()):
+                return f"it keeps a '{held_name}' (self.{attr}, line {line}), which is built for threads"
+        return None
+
     def view(self, module: str) -> ModuleView:
         summary = self.summaries.get(module, {})
         shared: Dict[str, str] = {}
@@ -343,6 +355,10 @@ class _Tables:
                     entry = thread[1].rsplit(".", 1)[-1] if thread[1] else ""
                     thread_bases[name] = (f"its base '{base_name}' is built for threads: {thread[0]}",
                                           f"{name}.{entry}" if entry else "")
+            if name not in thread_bases and not any(not is_async for _, is_async in facts.get("locks", {}).values()):
+                held = self._holds_thread_part(module, facts)
+                if held is not None:
+                    thread_bases[name] = (held, "")
         containers: Dict[str, Tuple[str, str]] = {}
         for local, full in summary.get("imports", {}).items():
             target = self.resolve(full)
@@ -353,6 +369,9 @@ class _Tables:
             facts = other.get("globals", {}).get(name)
             if facts is not None and facts[0] == "container":
                 containers[local] = (target, facts[1])
+            # a class-level container of another module's class (`IOLoop._registry`): the same state
+            for attr, type_name in other.get("classes", {}).get(name, {}).get("containers", {}).items():
+                containers[f"{local}.{attr}"] = (f"{target}.{attr}", type_name)
         locked = {target.rpartition(".")[2]: held for target, held in self.locked.items()
                   if target.rpartition(".")[0] == module}
         module_only: Tuple[str, ...] = ()

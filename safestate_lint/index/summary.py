@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from safestate_lint.engine.bindings import ModuleBindings
 from safestate_lint.engine.callgraph import per_instance_lock
+from safestate_lint.engine.classes import held_objects
 from safestate_lint.engine.facts import FunctionInfo
 from safestate_lint.engine.syntax import dotted_name
 from safestate_lint.index.roots import resolve_relative
@@ -294,7 +295,12 @@ def summarise(m: ModuleBindings, module: str, is_package: bool, single_threaded:
         bases = [scanner.absolute(base) or "" for base in cls.bases]
         attrs = {attr: [binding.kind, binding.type_name] for (owner, attr), binding in m.instance_attrs.items()
                  if owner == name and binding.kind not in ("lock", "function")}
-        classes[name] = {"bases": bases, "locks": locks, "attrs": attrs, "line": cls.lineno,
+        holds = [[attr, made, line] for attr, func, line in held_objects(cls)
+                 if (made := scanner.absolute(func)) is not None]
+        containers = {attr: binding.type_name for (owner, attr), binding in m.class_attrs.items()
+                      if owner == name and binding.kind == "container"}
+        classes[name] = {"bases": bases, "locks": locks, "attrs": attrs, "line": cls.lineno, "holds": holds,
+                         "containers": containers,
                          "thread": [thread.why, thread.entry] if thread is not None else None}
     globals_: Dict[str, Any] = {}
     for name, binding in m.bindings.items():
