@@ -26,6 +26,10 @@ class BuiltForThreads:
 
     why: str  # as a message says it: "its docstring says it is thread-safe"
     entry: str = ""  # the method its own threads run (`C._run`, a Thread's `C.run`), when it starts them
+    part: str = ""  # the one attribute the reason covers (a thread-safe object it keeps), "" for all
+
+    def covers(self, attr: str) -> bool:
+        return not self.part or attr == self.part
 
 
 _LOCK_WORDS = ("Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore", "allocate_lock", "RWLock")
@@ -80,9 +84,13 @@ def _method_statements(cls: Optional[ast.ClassDef]) -> Iterator[Tuple[str, ast.s
                 yield self_name, stmt
 
 
-# objects made for threads to share: a class that keeps one expects threads
-THREAD_PARTS = frozenset({"threading.Event", "threading.Barrier", "queue.Queue", "queue.LifoQueue",
-                          "queue.PriorityQueue", "queue.SimpleQueue", "concurrent.futures.ThreadPoolExecutor"})
+def documented_thread_safe(cls: ast.ClassDef) -> Optional[bool]:
+    """True when the class's docstring says it is thread-safe, False when it says it is not,
+    None when it says neither."""
+    doc = " ".join((ast.get_docstring(cls) or "").lower().split())
+    if _NOT_THREAD_SAFE.search(doc):
+        return False
+    return True if _THREAD_SAFE.search(doc) else None
 
 
 def held_objects(cls: ast.ClassDef) -> Iterator[Tuple[str, ast.expr, int]]:
@@ -234,25 +242,26 @@ class ClassFacts(TextIndex):
             self._collect_instance_attrs(name)
 
     def _collect_holders(self) -> None:
-        """Classes that keep an object built for threads (`self.pools = LockedPools()` where
-        `LockedPools` owns a lock, a `queue.Queue`, a `threading.Event`): whoever chose a
-        thread-safe part for its state expects threads to call it (RacerD's reading of intent)."""
-        built = set(self.lock_classes)
-        if not built and self._text is not None and not self._occurrences(("Queue", "Event", "Barrier", "Executor")):
+        """Classes that keep, as their state, an object of a class documented thread-safe
+        (`self.pools = RecentlyUsedContainer()`, "a thread-safe dict-like container"): whoever
+        chose a thread-safe part expects threads to use that part, so a test-then-act on it is
+        a race. Only that attribute is taken as shared (a class that keeps a thread-safe future
+        says nothing of its other state); a class that says it is not thread-safe is believed."""
+        documented = {name for name, cls in self.classes.items() if documented_thread_safe(cls)}
+        if not documented:
             return
         for name, cls in self.classes.items():
-            if name in self.lock_classes:
+            if name in self.lock_classes or documented_thread_safe(cls) is False:
                 continue
             for attr, func, line in held_objects(cls):
-                made = self.qualify(func) or dotted_name(func) or ""
-                if made in THREAD_PARTS or (made in built and made != name):
+                made = dotted_name(func) or ""
+                if made in documented and made != name:
                     self._built_for_threads(name, BuiltForThreads(
-                        f"it keeps a '{made.rsplit('.', 1)[-1]}', which is built for threads (self.{attr}, line {line})"))
+                        f"it keeps a '{made}', documented thread-safe (self.{attr}, line {line})", part=attr))
                     break
 
     def _why_shared(self, cls: ast.ClassDef) -> Optional[BuiltForThreads]:
-        doc = " ".join((ast.get_docstring(cls) or "").lower().split())
-        if _THREAD_SAFE.search(doc) and not _NOT_THREAD_SAFE.search(doc):
+        if documented_thread_safe(cls):
             return BuiltForThreads("its docstring says it is thread-safe")
         if self.lines is not None and "safestate: shared" in self.lines[cls.lineno - 1]:
             return BuiltForThreads("it is marked '# safestate: shared'")

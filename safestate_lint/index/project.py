@@ -318,22 +318,22 @@ class _Tables:
                 result[target] = tuple(sorted(common))
         return result
 
-    def _holds_thread_part(self, module: str, facts: Dict[str, Any]) -> Optional[str]:
-        """Why a class that keeps an instance of another module's class built for threads
-        (it owns a thread lock, or starts its own threads) is itself meant for threads."""
+    def _holds_thread_part(self, module: str, facts: Dict[str, Any]) -> Optional[Tuple[str, str, str]]:
+        """Why a class that keeps an instance of another module's class documented thread-safe
+        is itself meant for threads (the engine's `_collect_holders`, across modules)."""
         for attr, made, line in facts.get("holds", ()):
             target = self.resolve(made)
             if target not in self.classes or target.rpartition(".")[0] == module:
                 continue  # the module's own classes are its own analysis'
             _, held_name, held = self.classes[target]
-            if held.get("thread") or any(not is_async for _, is_async in held.get("locks", {}).values()):
-                return f"it keeps a '{held_name}' (self.{attr}, line {line}), which is built for threads"
+            if held.get("doc"):
+                return f"it keeps a '{held_name}', documented thread-safe (self.{attr}, line {line})", "", attr
         return None
 
     def view(self, module: str) -> ModuleView:
         summary = self.summaries.get(module, {})
         shared: Dict[str, str] = {}
-        thread_bases: Dict[str, Tuple[str, str]] = {}
+        thread_bases: Dict[str, Tuple[str, str, str]] = {}
         lock_bases: Dict[str, Dict[str, Tuple[str, bool]]] = {}
         base_attrs: Dict[str, Dict[str, Tuple[str, str]]] = {}
         configured = self.index.config.shared_classes
@@ -354,11 +354,12 @@ class _Tables:
                 if thread and name not in thread_bases:
                     entry = thread[1].rsplit(".", 1)[-1] if thread[1] else ""
                     thread_bases[name] = (f"its base '{base_name}' is built for threads: {thread[0]}",
-                                          f"{name}.{entry}" if entry else "")
-            if name not in thread_bases and not any(not is_async for _, is_async in facts.get("locks", {}).values()):
+                                          f"{name}.{entry}" if entry else "", thread[2] if len(thread) > 2 else "")
+            if name not in thread_bases and facts.get("doc") is None and not facts.get("thread") \
+                    and not any(not is_async for _, is_async in facts.get("locks", {}).values()):
                 held = self._holds_thread_part(module, facts)
                 if held is not None:
-                    thread_bases[name] = (held, "")
+                    thread_bases[name] = held
         containers: Dict[str, Tuple[str, str]] = {}
         for local, full in summary.get("imports", {}).items():
             target = self.resolve(full)

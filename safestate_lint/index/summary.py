@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from safestate_lint.engine.bindings import ModuleBindings
 from safestate_lint.engine.callgraph import per_instance_lock
-from safestate_lint.engine.classes import held_objects
+from safestate_lint.engine.classes import documented_thread_safe, held_objects
 from safestate_lint.engine.facts import FunctionInfo
 from safestate_lint.engine.syntax import dotted_name
 from safestate_lint.index.roots import resolve_relative
@@ -300,8 +300,8 @@ def summarise(m: ModuleBindings, module: str, is_package: bool, single_threaded:
         containers = {attr: binding.type_name for (owner, attr), binding in m.class_attrs.items()
                       if owner == name and binding.kind == "container"}
         classes[name] = {"bases": bases, "locks": locks, "attrs": attrs, "line": cls.lineno, "holds": holds,
-                         "containers": containers,
-                         "thread": [thread.why, thread.entry] if thread is not None else None}
+                         "containers": containers, "doc": documented_thread_safe(cls),
+                         "thread": [thread.why, thread.entry, thread.part] if thread is not None else None}
     globals_: Dict[str, Any] = {}
     for name, binding in m.bindings.items():
         if binding.kind == "container":

@@ -149,6 +149,8 @@ class UnprotectedStateInThreadSafeClass(Rule):
                     continue
             owner = act.func.class_name or act.key[1]
             shared = m.thread_classes.get(owner) or m.thread_classes.get(act.key[1])
+            if shared is not None and not shared.covers(act.key[2]):
+                continue  # the class is shared through one thread-safe part it keeps, not this one
             if shared is not None and shared.entry:
                 # only its thread and its callers run at once: the state needs a writer on each side
                 mine = writers.get(act.key, set())
