@@ -136,6 +136,10 @@ class Check:
         return any(region.node_id in mine for region in locks)
 
 
+# the detail of an "iterate" act for a live view a method returns (`return self._d.keys()`)
+ESCAPED_VIEW = "a live view returned"
+
+
 @dataclass
 class Act:
     """A write to shared state: rebinding a global/class attribute, or mutating a container."""

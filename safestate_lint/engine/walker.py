@@ -13,7 +13,7 @@ from safestate_lint.engine.bindings import (
     MUTATING_FUNCTIONS, MUTATORS, PROCESS_STATE, ModuleBindings,
 )
 from safestate_lint.engine.cells import shared_cell
-from safestate_lint.engine.facts import FORK_CALLS, Act, CallSite, Check, FunctionInfo, LockRegion, SharedKey
+from safestate_lint.engine.facts import ESCAPED_VIEW, FORK_CALLS, Act, CallSite, Check, FunctionInfo, LockRegion, SharedKey
 from safestate_lint.engine.syntax import (
     COMPREHENSIONS, _acquire_target, _is_none, _is_reset, _release_target, _target_names, terminates,
     _value_locals, child_nodes, dotted_name, iter_scope_nodes, parent_map, walk,
@@ -545,6 +545,8 @@ class FunctionWalker:
         elif isinstance(stmt, ast.Delete):
             for target in stmt.targets:
                 self.record_store(target, stmt, locks, checks, None, deleting=True)
+        elif isinstance(stmt, ast.Return) and stmt.value is not None:
+            self.record_escaping_view(stmt.value, stmt)
         if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             value_reads = self.reads(value)
             for name in _value_locals(value):
@@ -709,6 +711,22 @@ class FunctionWalker:
         key = self.key_of(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
         if key is not None and self._container_key(key):
             self.add(Act(key, "iterate", stmt, iterable, locks, self.info, "iteration"), ())
+
+    def record_escaping_view(self, value: ast.expr, stmt: ast.stmt) -> None:
+        """`return self._items.keys()` (or `.values()`, `.items()`, `iter(...)`): a live view of
+        the shared container that the caller iterates later, outside any lock held here."""
+        node: ast.AST = value
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "iter" \
+                and len(node.args) == 1:
+            node = node.args[0]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not node.args \
+                and node.func.attr in ("keys", "values", "items"):
+            node = node.func.value
+        else:
+            return
+        key = self.key_of(node) if isinstance(node, ast.Attribute) else None
+        if key is not None and key[0] == "o" and self._container_key(key):
+            self.add(Act(key, "iterate", stmt, value, (), self.info, ESCAPED_VIEW), ())
 
     def _snapshot_key(self, iterable: ast.AST) -> Optional[SharedKey]:
         """The shared container a loop iterates a copy of: `list(X)`, `tuple(X.keys())`,
