@@ -138,6 +138,8 @@ class ModuleBindings(ClassFacts):
         self.shared_why: Dict[str, str] = {}
         # functions that every call from another module makes holding these locks
         self.external_held: Dict[str, Tuple[str, ...]] = {}
+        # another module's functions this one calls that block: the callee as written -> why
+        self.external_blocking: Dict[str, str] = {}
         # public functions and methods no other module of the program names: called only from here
         self.module_only: FrozenSet[str] = frozenset()
         self._init_class_facts()
@@ -188,6 +190,7 @@ class ModuleBindings(ClassFacts):
             if local.partition(".")[0] in self.imports and local not in self.bindings:
                 self.bindings[local] = Binding(local, "container", type_name, origin=origin)
         self.external_held = dict(view.caller_locked)
+        self.external_blocking = dict(view.blocking)
         self.module_only = frozenset(view.module_only)
 
     def _candidate_offsets(self) -> List[int]:

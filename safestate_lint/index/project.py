@@ -227,6 +227,7 @@ class _Tables:
         self.shared: Dict[str, str] = {}
         self._share()
         self.locked = self._caller_locked()
+        self.blocks = self._blocking()
         self.mentioned: Dict[str, int] = {}  # name -> how many modules (tests that start no thread aside) use it
         for summary in self.summaries.values():
             if summary.get("test"):
@@ -330,6 +331,30 @@ class _Tables:
                 return f"it keeps a '{held_name}', documented thread-safe (self.{attr}, line {line})", "", attr
         return None
 
+    def _blocking(self) -> Dict[str, str]:
+        """Module-level functions that block, themselves or through the project functions they
+        call (in any module), as `{absolute name: "'time.sleep()' in app/net.py"}`."""
+        direct: Dict[str, str] = {}
+        callers: Dict[str, List[str]] = {}  # callee -> the functions that call it
+        for module, summary in self.summaries.items():
+            if summary.get("test"):
+                continue
+            for name, (own, callees) in summary.get("blocks", {}).items():
+                full = f"{module}.{name}"
+                if own:
+                    direct[full] = f"{own} in '{module}.{name}()'"
+                for callee in callees:
+                    callers.setdefault(self.resolve(callee), []).append(full)
+        found = dict(direct)
+        queue = list(direct)
+        while queue:
+            callee = queue.pop()
+            for caller in callers.get(callee, ()):
+                if caller not in found:
+                    found[caller] = found[callee]
+                    queue.append(caller)
+        return found
+
     def view(self, module: str) -> ModuleView:
         summary = self.summaries.get(module, {})
         shared: Dict[str, str] = {}
@@ -379,7 +404,20 @@ class _Tables:
         if self.index.marked:  # a directory that is no project may have callers anywhere
             own = set(summary.get("mentions", ())) if not summary.get("test") else set()
             module_only = tuple(name for name in summary.get("defs", ()) if self.mentioned.get(name, 0) <= (name in own))
-        return ModuleView(shared, thread_bases, lock_bases, containers, locked, base_attrs, module_only)
+        blocking: Dict[str, str] = {}
+        if self.blocks:
+            for local, full in summary.get("imports", {}).items():
+                target = self.resolve(full)
+                if target.rpartition(".")[0] == module:
+                    continue
+                if target in self.blocks:  # `from .net import fetch`
+                    blocking[local] = self.blocks[target]
+                elif target in self.summaries:  # `from . import net`: `net.fetch()`
+                    for name in self.summaries[target].get("blocks", {}):
+                        why = self.blocks.get(f"{target}.{name}")
+                        if why is not None:
+                            blocking[f"{local}.{name}"] = why
+        return ModuleView(shared, thread_bases, lock_bases, containers, locked, base_attrs, module_only, blocking)
 
 
 def _configured(cls: str, facts: Dict[str, Any], patterns: Tuple[str, ...]) -> Optional[str]:

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any, Dict, NamedTuple, Tuple
 
-SUMMARY_VERSION = 8  # the format of a module's summary (:mod:`.summary`) in the index cache
+SUMMARY_VERSION = 9  # the format of a module's summary (:mod:`.summary`) in the index cache
 Summary = Dict[str, Any]
 
 
@@ -20,6 +20,7 @@ class ModuleView(NamedTuple):
     caller_locked: Dict[str, Tuple[str, ...]] = {}  # function -> the locks every caller elsewhere holds
     base_attrs: Dict[str, Dict[str, Tuple[str, str]]] = {}  # class -> {attribute: (kind, type)} its bases elsewhere set
     module_only: Tuple[str, ...] = ()  # function and method names no other module of the program uses
+    blocking: Dict[str, str] = {}  # a callee as written here (`net.fetch`, `fetch`) -> the blocking call it reaches
 
     def empty(self) -> bool:
         return not any(self)

@@ -22,7 +22,11 @@ class UnprotectedStateInThreadSafeClass(Rule):
       (`Thread(target=self._run)`, `executor.submit(self.work)`), or is a `threading.Thread`;
     - or its docstring says it is thread-safe, its line says `# safestate: shared`, or it is
       decorated with the runtime's `@shared`;
-    - or a base class in another module of the project is one of these (the project index).
+    - or a base class in another module of the project is one of these (the project index);
+    - or it keeps an object of a class documented thread-safe (`self.pools = Pools()`): then
+      that attribute alone is shared, and a test-then-act on it (`p = self.pools.get(k)`,
+      `if not p: self.pools[k] = make()`) is reported. A class whose docstring says it is not
+      thread-safe is believed.
 
     In its public methods and in the methods its threads run, an attribute that no method
     ever touches under a lock is reported when the write has a consequence: a read-modify-write
@@ -112,6 +116,13 @@ class UnprotectedStateInThreadSafeClass(Rule):
         'class Worker:\n    """Thread-safe worker."""\n    def run(self):\n        if hasattr(self, \'_busy\'):  # SST304\n            return\n        setattr(self, \'_busy\', True)\n        self.work()\n        delattr(self, \'_busy\')\n    def work(self):\n        pass\n',
         "from safestate_lint.runtime import shared\n@shared\nclass Stats:\n    def __init__(self):\n        self.n = 0\n"
         "    def hit(self):\n        self.n += 1  # SST304\n",
+        # it keeps a thread-safe object and acts on a stale test of it
+        'import threading\nclass Pools:\n    """A thread-safe mapping."""\n    def __init__(self):\n'
+        "        self._lock = threading.Lock()\n        self._d = {}\n    def get(self, k):\n        with self._lock:\n"
+        "            return self._d.get(k)\n    def __setitem__(self, k, v):\n        with self._lock:\n"
+        "            self._d[k] = v\nclass Manager:\n    def __init__(self):\n        self.pools = Pools()\n"
+        "    def pool(self, host):\n        pool = self.pools.get(host)\n        if not pool:  # SST304\n"
+        "            pool = self.pools[host] = object()\n        return pool\n",
         # a private helper a public method calls without the lock
         "import threading\nclass Client:\n    def __init__(self):\n        self._lock = threading.Lock()\n"
         "        self._mid = 0\n        self._out = {}\n    def _next_mid(self):\n        self._mid += 1  # SST304\n"
