@@ -276,6 +276,33 @@ class ClassFacts(TextIndex):
             return BuiltForThreads(f"it starts a thread on '{entry}' (line {line})", entry)
         return None
 
+    def lock_context(self, class_name: str, method: str) -> Optional[str]:
+        """The lock attribute a `@contextmanager` method of the class holds around its `yield`
+        (`with self._lock: yield`, or `acquire()`, then `try: yield` / `finally: release()`):
+        `with self._locked():` then holds that lock."""
+        cls = self.classes.get(class_name)
+        func = next((s for s in cls.body if isinstance(s, ast.FunctionDef) and s.name == method), None) if cls else None
+        if func is None or not func.args.args or not any(
+                (dotted_name(d) or "").rsplit(".", 1)[-1] == "contextmanager" for d in func.decorator_list):
+            return None
+        self_name = func.args.args[0].arg
+
+        def yields(stmts: List[ast.stmt]) -> bool:
+            return any(isinstance(n, ast.Yield) for s in stmts for n in walk(s))
+
+        def calls(stmts: List[ast.stmt], method: str) -> Set[str]:
+            return {attr for s in stmts for n in walk(s) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                    and n.func.attr == method for attr in [_self_attr(n.func.value, self_name)] if attr is not None}
+
+        acquired = calls([s for s in func.body if not isinstance(s, (ast.With, ast.Try))], "acquire")
+        for stmt in func.body:
+            if isinstance(stmt, ast.With) and len(stmt.items) == 1 and yields(stmt.body):
+                return _self_attr(stmt.items[0].context_expr, self_name)
+            if isinstance(stmt, ast.Try) and yields(stmt.body):  # acquire(); ...; try: yield / finally: release()
+                held = acquired & calls(stmt.finalbody, "release")
+                return next(iter(held)) if len(held) == 1 else None
+        return None
+
     def thread_entries(self, class_name: str) -> Set[str]:
         """The methods (`C.m`) the class's own threads, timers and executor jobs run, whatever
         else makes it shared (a lock-owning class can start its own thread too)."""

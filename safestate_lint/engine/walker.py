@@ -341,6 +341,11 @@ class FunctionWalker:
             func = expr.func
             if isinstance(func, ast.Attribute) and func.attr in LOCK_METHODS:
                 return self.lock_of(func.value)
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and self.info.class_name \
+                    and func.value.id == self.info.self_param and not expr.args and not expr.keywords:
+                held = self.m.lock_context(self.info.class_name, func.attr)  # `with self._locked():`
+                if held is not None:
+                    return self.lock_of(ast.Attribute(value=func.value, attr=held, ctx=ast.Load()))
             name = dotted_name(func)
             if name is not None and self.m.matches_lock_name(name.rsplit(".", 1)[-1]):
                 return LockRegion(0, name)
