@@ -18,7 +18,7 @@ from safestate_lint.engine.prepass import TextIndex
 from safestate_lint.engine.syntax import dotted_name, iter_scope_nodes, walk
 
 _THREAD_SAFE = re.compile(r"thread[- ]?safe")
-_NOT_THREAD_SAFE = re.compile(r"(?:\bnot|n't|\bnever|\bno longer)\s+(?:\w+\s+){0,3}thread[- ]?safe|thread[- ]?unsafe"
+_NOT_THREAD_SAFE = re.compile(r"(?:\bnot|n't|\bnever|\bno longer)[\s*_`]+(?:\w+[\s*_`]+){0,3}thread[- ]?safe|thread[- ]?unsafe"
                               r"|\bnon[- ]thread[- ]?safe")
 @dataclass(frozen=True)
 class BuiltForThreads:

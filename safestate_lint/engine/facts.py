@@ -23,6 +23,8 @@ SharedKey = Tuple[str, ...]
 # methods that run before any other thread has the object: construction, unpickling, a unittest fixture
 BEFORE_SHARING = frozenset({"__init__", "__new__", "__post_init__", "__attrs_post_init__", "__init_subclass__", "__set_name__",
                             "__setstate__", "setUp", "setUpClass"})
+# methods that run once the object's work is over: a finaliser, unittest's teardown hooks
+AFTER_SHARING = frozenset({"__del__", "tearDown", "tearDownClass"})
 # calls that fork the process: the child runs one thread
 FORK_CALLS = frozenset({"os.fork", "os.forkpty", "pty.fork"})
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 from safestate_lint.engine.analysis import ModuleAnalysis
-from safestate_lint.engine.facts import BEFORE_SHARING, Act, FunctionInfo, SharedKey
+from safestate_lint.engine.facts import AFTER_SHARING, BEFORE_SHARING, Act, FunctionInfo, SharedKey
 from safestate_lint.engine.races import ConsequenceKind, RaceFinder
 from safestate_lint.rules.base import Report, Rule, once_per, where
 
@@ -33,8 +33,8 @@ class UnprotectedStateInThreadSafeClass(Rule):
     (`self.misses += 1`: a lost update), a test and then a write (`if self._token is None:
     self._token = fetch()`: both threads fetch; also `hasattr(self, "_busy")` then
     `setattr(self, "_busy", True)`), or a container operation that is not atomic.
-    An attribute some method writes under the class's lock is SST302's; constructors and
-    `__del__` are not reported, and a private helper only when a public method (or a method
+    An attribute some method writes under the class's lock is SST302's; constructors,
+    `__del__` and unittest's `tearDown` are not reported, and a private helper only when a public method (or a method
     its threads run) calls it without a lock: the message names that caller.
 
     ## Why is this bad?
@@ -95,6 +95,12 @@ class UnprotectedStateInThreadSafeClass(Rule):
         "import threading\nclass Client:\n    def __init__(self):\n        self._lock = threading.Lock()\n"
         "        self._mid = 0\n    def _next_mid(self):\n        self._mid += 1\n        return self._mid\n"
         "    def publish(self, m):\n        with self._lock:\n            return self._next_mid()\n",
+        # a docstring that says the opposite (also in markup)
+        "class Consumer:\n    \"\"\"Consumers are *not* thread-safe.\"\"\"\n    def __init__(self):\n        self.n = 0\n"
+        "    def bump(self):\n        self.n += 1\n",
+        # unittest's teardown runs after the test
+        "import threading, unittest\nclass T(unittest.TestCase):\n    def setUp(self):\n        self._lock = threading.Lock()\n"
+        "        self.made = []\n    def tearDown(self):\n        while self.made:\n            self.made.pop().join()\n",
         # a docstring that says the opposite
         "class Future:\n    \"\"\"Not thread-safe: use one per thread.\"\"\"\n    def __init__(self):\n        self.n = 0\n"
         "    def bump(self):\n        self.n += 1\n",
@@ -148,7 +154,7 @@ class UnprotectedStateInThreadSafeClass(Rule):
             name = act.func.name
             if not any(act.key[2] in m.racy_attrs(owner) for owner in {act.key[1], act.func.class_name or act.key[1]}):
                 continue  # the names the fast path walks methods for: the same findings either way
-            if act.key in locked or act.locks or act.via is not None or name in BEFORE_SHARING or name == "__del__":
+            if act.key in locked or act.locks or act.via is not None or name in BEFORE_SHARING or name in AFTER_SHARING:
                 continue
             caller = None
             if name.startswith("_") and not name.startswith("__") and act.func.qualname not in entries:
