@@ -27,6 +27,7 @@ from typing import Dict, List, Optional, Set, Tuple
 import libcst as cst
 
 from safestate_lint.engine.analysis import Act, ModuleAnalysis, dotted_name
+from safestate_lint.engine.facts import ESCAPED_VIEW
 from safestate_lint.finding import Finding
 from safestate_lint.engine.shapes import (
     StaleRead, check_then_act_span, index_holding, nested_writes, reimport_after_delete, uses_of,
@@ -124,6 +125,10 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
                     raise Unfixable(f"{refused}; single flight (get_or_create) does not apply: "
                                     f"{no_flight[id(act)]}") from refused
                 raise
+        elif act.detail == ESCAPED_VIEW:
+            name = ctx.m.describe(act.key)
+            raise Unfixable(f"return a copy made under the lock (list({name}...)); a copy is not a live view, "
+                            f"so the callers decide")
         else:  # SST104 without a replacement: a loop is not wrapped in a lock automatically
             name = ctx.m.describe(act.key)
             why = kept.get(act.key[1], "it cannot be replaced") if act.key[0] == "g" else "it is an attribute"
