@@ -12,6 +12,10 @@ touch it.  Waiting never turns a mistake into a hang:
 * a flight whose builder lives in another process (the parent, before a `fork()`) is abandoned:
   callers in the child build the value themselves.
 
+The waits-for check is shared by every sync run-once wait of the runtime: `TTLCache.get_or_set`
+and sync `@singleton` creations wait through `wait_for` too (their attempts have an `owner` and
+a `done` event), so a cycle through a dict, a cache and a singleton is found as well.
+
 Standard library only, no asyncio: the containers import it.
 """
 
