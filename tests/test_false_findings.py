@@ -317,3 +317,19 @@ class Store:
 ])
 def test_a_context_manager_method_that_holds_the_lock_around_its_yield_locks(body, expected):
     assert codes(LOCKED_CONTEXT.format(body=body)) == expected
+
+
+def test_an_annotation_without_a_value_declares_the_instances_attribute():
+    source = """
+    from typing import ClassVar, Dict
+    class Facts:
+        names: Dict[str, int]
+        registry: ClassVar[Dict[str, int]] = {}
+        def fill(self, k):
+            if k not in self.names:
+                self.names[k] = 1
+        def register(self, k):
+            if k not in self.registry:
+                self.registry[k] = 1
+    """
+    assert codes(source) == ["SST202"]  # the ClassVar's test-then-set; `names` is each instance's own

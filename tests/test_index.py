@@ -230,3 +230,11 @@ def test_a_class_that_keeps_a_thread_safe_object_shares_that_part(tmp_path):
     assert "documented thread-safe" in alone[0]["context"]
     (tmp_path / "app" / "pools.py").write_text(RUC.replace('    """A thread-safe mapping."""\n\n', ""))
     assert lines_of(check(tmp_path, "app/manager.py"), "app/manager.py") == []
+
+
+def test_what_a_main_block_binds_is_not_shared(tmp_path):
+    script = "from app.client import Client\n\nif __name__ == '__main__':\n    client = Client()\n    client.call()\n"
+    write(tmp_path, {"pyproject.toml": "", "app/__init__.py": "", "app/client.py": CLIENT, "app/cli.py": script})
+    assert lines_of(check(tmp_path, "app/client.py"), "app/client.py") == []  # a script runs once, on one thread
+    (tmp_path / "app" / "state.py").write_text("from .client import Client\n\nclient = Client()\n")
+    assert lines_of(check(tmp_path, "app/client.py"), "app/client.py") == [(6, "SST101")]

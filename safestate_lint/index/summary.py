@@ -25,7 +25,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from safestate_lint.engine.bindings import ModuleBindings
 from safestate_lint.engine.callgraph import blocking_functions, per_instance_lock
@@ -94,8 +94,11 @@ class _Scanner:
         for stmt in m._module_statements():
             if isinstance(stmt, (ast.Import, ast.ImportFrom)):
                 self.add_import(stmt)
+        script = _main_block_nodes(m.tree)
         for name, binding in m.bindings.items():
             node = binding.node
+            if id(node) in script:
+                continue  # `if __name__ == "__main__":` runs once, as a script: nothing it binds is shared
             value = getattr(node, "value", None)
             if isinstance(value, ast.Call) and binding.kind == "unknown" and not name.strip("_").isupper():
                 created = self.absolute(value.func)
@@ -267,6 +270,20 @@ class _FunctionScan:
                 if created is not None:
                     self.s.shares.append([created, f"it is handed to '{dotted_name(func)}()' in "
                                                    f"'{self.info.qualname}()'", call.lineno])
+
+
+def _main_block_nodes(tree: ast.Module) -> Set[int]:
+    """The ids of every node under a top-level `if __name__ == "__main__":`."""
+    found: Set[int] = set()
+    for stmt in tree.body:
+        if not isinstance(stmt, ast.If):
+            continue
+        test = stmt.test
+        if isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__" \
+                and len(test.comparators) == 1 and isinstance(test.comparators[0], ast.Constant) \
+                and test.comparators[0].value == "__main__":
+            found.update(id(node) for inner in stmt.body for node in ast.walk(inner))
+    return found
 
 
 def _once_factories(scanner: _Scanner) -> None:

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any, Dict, NamedTuple, Tuple
 
-SUMMARY_VERSION = 10  # the format of a module's summary (:mod:`.summary`) in the index cache
+SUMMARY_VERSION = 11  # the format of a module's summary (:mod:`.summary`) in the index cache
 Summary = Dict[str, Any]
 
 
