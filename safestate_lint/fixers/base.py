@@ -21,6 +21,7 @@ from safestate_lint.engine.facts import FORK_CALLS
 from safestate_lint.engine.context import ExecutionContexts
 from safestate_lint.engine.syntax import dotted_name, inside, terminates
 from safestate_lint.finding import Finding
+from safestate_lint.fixers.awaits import slow_await
 from safestate_lint.fixers.edits import Apply, Block, Edits, LockDecl, after_imports, is_relative_import
 
 
@@ -65,6 +66,7 @@ class FixContext:
         # existing non-reentrant lock -> (function this pass makes take it, the functions reached under it)
         self._taking: Dict[str, List[Tuple[FunctionInfo, Set[int]]]] = {}
         self._event_loop_keys: Dict[Tuple[str, ...], bool] = {}
+        self.flight_locks: Dict[str, str] = {}  # global -> the LoopLock of its per-key single flights
 
     # ---- locating ---------------------------------------------------------------------
     def statement(self, node: ast.AST) -> cst.BaseStatement:
@@ -259,16 +261,22 @@ class FixContext:
             if window is not None and window[0] < start <= window[1] and not (start <= window[0] and window[1] <= end):
                 raise Unfixable(f"the 'async with' would pause inside the test-then-act of '{neighbour.key[-1]}' at line "
                                 f"{window[0][0]}, which no other task can enter today")
+        slow = slow_await(self.m, self.reach, act, stmts)
+        if slow is not None:
+            raise Unfixable(slow)
         key = ("g", name)
         lock = self._locks.get(key)
         if lock is None or lock not in self.edits.async_locks:
             lock = self._existing_event_loop_guard(key)
             if lock is None:
+                if self.m.config.runtime_module == "none":
+                    raise Unfixable("runtime-module is 'none': an asyncio.Lock() made at import time belongs to the "
+                                    "first event loop that waits on it, and the runtime's LoopLock is not available")
                 lock = self.fresh_name(f"_{name.strip('_').lower() or 'state'}_lock",
                                        alternative=f"_{name.strip('_').lower() or 'state'}_task_lock")
                 self._new_locks[lock] = decl = LockDecl(lock, event_loop=True)
                 binding = self.m.bindings.get(name)
-                anchor = self._module_anchor(binding.node if binding is not None else None)
+                anchor = self.module_anchor(binding.node if binding is not None else None)
                 target = self.edits.insert_after.setdefault(id(anchor), []) if anchor is not None else \
                     self.edits.body_start.setdefault(id(self.module), [])
                 target.append(decl)
@@ -292,8 +300,9 @@ class FixContext:
             for region in act.locks if act.key == key else ():
                 binding = self.m.bindings.get(region.name)
                 if binding is not None and binding.kind == "lock" and binding.async_lock and binding.is_mutex \
-                        and isinstance(region.node, ast.AsyncWith):
-                    return region.name
+                        and isinstance(region.node, ast.AsyncWith) \
+                        and any(isinstance(item.context_expr, ast.Name) for item in region.node.items):
+                    return region.name  # (`async with L[key]:` holds one key's lock, not the whole lock)
         return None
 
     def _handler_names(self) -> Set[str]:
@@ -414,14 +423,14 @@ class FixContext:
         lock = self.fresh_name(f"_{base}_lock", alternative=f"_{base}_thread_lock")  # never adopt a lock by name
         self.imports.add(("threading", None))
         statement = self._new_locks[lock] = LockDecl(lock)
-        anchor = self._module_anchor(node)
+        anchor = self.module_anchor(node)
         if anchor is None:
             self.edits.body_start.setdefault(id(self.module), []).append(statement)
         else:
             self.edits.insert_after.setdefault(id(anchor), []).append(statement)
         return lock
 
-    def _module_anchor(self, node: Optional[ast.AST]) -> Optional[cst.CSTNode]:
+    def module_anchor(self, node: Optional[ast.AST]) -> Optional[cst.CSTNode]:
         """The statement to insert after, when it sits in a block (else: after the imports)."""
         if node is not None and isinstance(node, ast.stmt):
             try:
@@ -494,7 +503,8 @@ class FixContext:
                                                          *e.to_thread_lock.values()]
 
         def wanted(item: Union[str, LockDecl]) -> bool:
-            return not isinstance(item, LockDecl) or any(u == item.name or u.endswith("." + item.name) for u in used)
+            return not isinstance(item, LockDecl) or any(u == item.name or u.endswith("." + item.name)
+                                                         or u.startswith(item.name + "[") for u in used)
 
         for table in (e.insert_after, e.body_start):
             for key in list(table):
@@ -506,7 +516,7 @@ class FixContext:
         if not any(not item.event_loop for item in declared):
             self.imports.discard(("threading", None))
         if any(item.event_loop for item in declared):
-            self.imports.add(("asyncio", None))
+            self.imports.add((self.m.config.runtime_module, "LoopLock"))
 
     def apply(self) -> str:
         self._drop_unused_locks()

@@ -33,6 +33,7 @@ from safestate_lint.engine.shapes import (
 )
 from safestate_lint.engine.syntax import ast_block_of, inside
 from safestate_lint.fixers.base import FixContext, Unfixable, plan_each, plan_recheck
+from safestate_lint.fixers.event_loop import fix_across_await
 
 CODES = ("SST101", "SST102", "SST103", "SST104", "SST105")
 LONE_MUTATIONS = ("SST102", "SST105")  # a container mutated without a lock (not atomic, or the policy)
@@ -70,6 +71,8 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
         if origin:
             raise Unfixable(f"'{act.key[1]}' is '{origin}', bound in another module: a lock made here would not "
                             f"cover that module's own uses; guard it with a lock that module defines")
+        if ctx.event_loop_key(act.key) and fix_across_await(ctx, act):
+            return True  # the await moved out of the read-modify-write, or a single flight per key
         if finding.code in LONE_MUTATIONS and act.inner is not None:
             # containers held inside the shared one: a locked outer container does not lock them;
             # every such write of the function goes under the one lock (adjacent ones merge)
