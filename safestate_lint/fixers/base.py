@@ -17,12 +17,12 @@ from libcst.codemod.visitors import AddImportsVisitor
 
 from safestate_lint.engine.analysis import Act, FunctionInfo, ModuleAnalysis
 from safestate_lint.engine.callgraph import Reach
-from safestate_lint.engine.facts import FORK_CALLS
 from safestate_lint.engine.context import ExecutionContexts
 from safestate_lint.engine.syntax import dotted_name, inside, terminates
 from safestate_lint.finding import Finding
 from safestate_lint.fixers.awaits import slow_await
 from safestate_lint.fixers.edits import Apply, Block, Edits, LockDecl, after_imports, is_relative_import
+from safestate_lint.fixers.forks import ForkHook, ForkSite, fork_site, renewed_in_child
 
 
 
@@ -60,7 +60,7 @@ class FixContext:
         self.reach = Reach(analysis, for_fixes=True)  # no deadlock through a property, a dunder or a callback
         self.reasons: Dict[Finding, str] = {}  # findings left without a fix -> why
         self._handlers: Optional[Set[str]] = None
-        self._fork_call: Optional[str] = None
+        self._fork: object = False  # not looked up yet
         self.refused: Dict[Tuple[str, ...], str] = {}  # globals no fix may lock this pass (why)
         self.locked_regions: Set[int] = set()  # ast statements a fix of this pass puts under a lock
         # existing non-reentrant lock -> (function this pass makes take it, the functions reached under it)
@@ -182,9 +182,12 @@ class FixContext:
         else:  # a class attribute's own lock, or one class-level lock for the shared instance
             lock = self.lock_for_class(act.func, act.key[1], "" if act.key[0] == "i" else act.key[2])
         self._check_interruptible(lock)
-        if self._forks():
-            raise Unfixable(f"the module forks ({self._forks()}): a lock another thread holds at the fork stays "
-                            f"held in the child, which hangs on it; re-create it in os.register_at_fork(after_in_child=...)")
+        fork = self.fork_site()
+        if fork is not None and lock not in self._new_locks and not _runtime_lock(self.m, lock) \
+                and lock not in renewed_in_child(self.m):  # the fix makes its own locks anew in the child
+            raise Unfixable(f"the module forks ({fork.what}): '{lock}' is an existing lock, and one another thread "
+                            f"holds at the fork stays held in the child, which hangs on it; re-create it in "
+                            f"os.register_at_fork(after_in_child=...)")
         declared = self._new_locks.get(lock)
         interrupts = self._interrupting(act.key)
         if declared is not None:
@@ -200,13 +203,11 @@ class FixContext:
         self._check_existing(act.func, lock, act.key, reach)
         return lock
 
-    def _forks(self) -> str:
-        """The call by which the module forks (`os.fork()`, a fork hook), or ""."""
-        if self._fork_call is None:
-            self._fork_call = next((f"{name}()" for node in ast.walk(self.m.tree) if isinstance(node, ast.Call)
-                                    for name in [self.m.qualify(node.func)]
-                                    if name in FORK_CALLS or name == "os.register_at_fork"), "")
-        return self._fork_call
+    def fork_site(self) -> Optional[ForkSite]:
+        """How the module forks (`os.fork()`, multiprocessing's fork start, a prefork hook), or None."""
+        if self._fork is False:
+            self._fork = fork_site(self.m)
+        return self._fork  # type: ignore[return-value]
 
     def _check_interruptible(self, lock: str) -> None:
         """A signal handler or a finalizer runs in the middle of other code of the thread: if it (or what it calls)
@@ -477,7 +478,7 @@ class FixContext:
                 else:  # one lock for the class's shared attributes
                     lock = self.fresh_name("_lock", taken, scope=class_name, alternative="_class_lock")
                 self.imports.add(("threading", None))
-                statement = self._class_new[key] = LockDecl(lock)
+                statement = self._class_new[key] = LockDecl(lock, owner=class_name)
                 anchor = next((s for s in cls.body if isinstance(s, (ast.Assign, ast.AnnAssign)) and attr in _assigned_names(s)), None)
                 if anchor is not None:
                     anchor_statement = self.statement(anchor)
@@ -518,8 +519,20 @@ class FixContext:
         if any(item.event_loop for item in declared):
             self.imports.add((self.m.config.runtime_module, "LoopLock"))
 
+    def _plan_fork_hook(self) -> None:
+        """In a module that forks, the locks this pass declares are made anew in the child."""
+        fork = self.fork_site()
+        declared = [item for table in (self.edits.insert_after, self.edits.body_start) for items in table.values()
+                    for item in items if isinstance(item, LockDecl) and not item.event_loop]
+        if fork is None or not declared:
+            return
+        hook = ForkHook(self.fresh_name("_reinit_locks_after_fork"), declared, guarded=not fork.posix_only)
+        self.edits.body_start.setdefault(id(self.module), []).extend(hook.statements())
+        self.imports.add(("os", None))
+
     def apply(self) -> str:
         self._drop_unused_locks()
+        self._plan_fork_hook()
         updated = cst.ensure_type(self.module.visit(Apply(self.edits)), cst.Module)
         needed = [(module, obj) for module, obj in sorted(self.imports, key=lambda item: (item[0], item[1] or ""))
                   if not self._imported(module, obj)]
@@ -561,6 +574,14 @@ class FixContext:
 # collector finalizing an object the code just dropped
 _INTERRUPTING_REGISTRARS = frozenset({"signal.signal", "weakref.finalize", "weakref.ref"})
 _MODEL_BASES = frozenset({"BaseModel", "RootModel", "BaseSettings"})
+
+
+def _runtime_lock(m: ModuleAnalysis, lock: str) -> bool:
+    """`X.lock` of a runtime container (one already, or replaced by this fix): the runtime makes
+    it anew in a forked child itself."""
+    owner, _, attr = lock.rpartition(".")
+    binding = m.bindings.get(owner) if attr == "lock" else None
+    return binding is not None and binding.kind in ("locked", "container")
 
 
 def _slots(cls: ast.ClassDef) -> Set[str]:

@@ -21,8 +21,9 @@ class LockDecl:
     event-loop lock is the runtime's `LoopLock()`: an `asyncio.Lock()` made at import time
     would belong to the first loop that waits on it (on 3.9, to the loop current when made)."""
 
-    def __init__(self, name: str, event_loop: bool = False) -> None:
+    def __init__(self, name: str, event_loop: bool = False, owner: str = "") -> None:
         self.name = name
+        self.owner = owner  # the class whose attribute it is ("" for a module-level lock)
         self.reentrant = False
         self.event_loop = event_loop  # a `LoopLock()`, entered with `async with` (or `async with L[key]`)
 
