@@ -12,8 +12,6 @@ import re
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 import libcst as cst
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor
 
 from safestate_lint.engine.analysis import Act, FunctionInfo, ModuleAnalysis
 from safestate_lint.engine.callgraph import Reach
@@ -21,8 +19,9 @@ from safestate_lint.engine.context import ExecutionContexts
 from safestate_lint.engine.syntax import dotted_name, inside, terminates
 from safestate_lint.finding import Finding
 from safestate_lint.fixers.awaits import slow_await
-from safestate_lint.fixers.edits import Apply, Block, Edits, LockDecl, after_imports, is_relative_import
+from safestate_lint.fixers.edits import Apply, Block, Edits, LockDecl
 from safestate_lint.fixers.forks import ForkHook, ForkSite, fork_site, renewed_in_child
+from safestate_lint.fixers.imports import add_imports, style_for
 
 
 
@@ -40,8 +39,9 @@ class FixContext:
     parallel (linear in statements; no metadata providers, which cost 20x the parse on a
     large file)."""
 
-    def __init__(self, analysis: ModuleAnalysis, source: str, unsafe_fixes: bool) -> None:
+    def __init__(self, analysis: ModuleAnalysis, source: str, unsafe_fixes: bool, path: str = "") -> None:
         self.m = analysis
+        self.path = path  # where the module is (its project's import-sorting settings)
         self.unsafe_fixes = unsafe_fixes
         self.module = cst.parse_module(source)
         self.source = source
@@ -432,12 +432,14 @@ class FixContext:
         return lock
 
     def module_anchor(self, node: Optional[ast.AST]) -> Optional[cst.CSTNode]:
-        """The statement to insert after, when it sits in a block (else: after the imports)."""
+        """The top-level statement holding `node` (a global's binding), to declare a lock after:
+        never inside one branch of an `if`/`try`, which the other branch would miss (None:
+        after the imports)."""
         if node is not None and isinstance(node, ast.stmt):
+            line = getattr(node, "lineno", 0)
+            top = next((s for s in self.m.tree.body if s.lineno <= line <= (s.end_lineno or s.lineno)), None)
             try:
-                statement = self.statement(node)
-                self.block_of(statement)
-                return statement
+                return self.statement(top) if top is not None else None
             except Unfixable:
                 pass
         return None
@@ -536,22 +538,8 @@ class FixContext:
         updated = cst.ensure_type(self.module.visit(Apply(self.edits)), cst.Module)
         needed = [(module, obj) for module, obj in sorted(self.imports, key=lambda item: (item[0], item[1] or ""))
                   if not self._imported(module, obj)]
-        if needed:
-            # AddImportsVisitor on the import header only (it walks every node it is given), and
-            # only up to the first relative import: new absolute imports go before `from . import`
-            body: List[cst.BaseStatement] = list(updated.body)
-            at = after_imports(body)
-            split = next((i for i in range(at) if is_relative_import(body[i])), at)
-            context = CodemodContext()
-            for module, obj in needed:
-                AddImportsVisitor.add_needed_import(context, module, obj)
-            header = AddImportsVisitor(context).transform_module(updated.with_changes(body=body[:split]))
-            rest = body[split:]
-            had_imports = any(isinstance(s, cst.SimpleStatementLine) and isinstance(s.body[0], (cst.Import, cst.ImportFrom))
-                              for s in body[:at])
-            if rest and not had_imports and not getattr(rest[0], "leading_lines", True):
-                rest[0] = rest[0].with_changes(leading_lines=[cst.EmptyLine(indent=False)])  # type: ignore[attr-defined]
-            updated = updated.with_changes(body=[*header.body, *rest])
+        if needed:  # into the top-level import block, sorted as the project's isort/ruff settings say
+            updated = add_imports(updated, needed, style_for(self.path))
         return updated.code
 
     def _imported(self, module: str, obj: Optional[str]) -> bool:

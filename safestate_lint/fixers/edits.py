@@ -143,7 +143,10 @@ class Apply(cst.CSTTransformer):
         result: List[cst.BaseStatement] = []
         if isinstance(original, cst.Module) and id(original) in e.body_start:
             at = after_imports(new)
-            new[at:at] = [self._stmt(str(code)) for code in e.body_start[id(original)]]
+            declared: List[cst.BaseStatement] = [self._stmt(str(code)) for code in e.body_start[id(original)]]
+            if at and declared and not getattr(declared[0], "leading_lines", True):  # a blank line after the imports
+                declared[0] = declared[0].with_changes(leading_lines=[cst.EmptyLine(indent=False)])  # type: ignore[attr-defined]
+            new[at:at] = declared
             old[at:at] = [None] * len(e.body_start[id(original)])  # type: ignore[list-item]
         i = 0
         while i < len(new):

@@ -2,6 +2,7 @@
 
 import asyncio
 import threading
+
 from safestate_lint.runtime import LoopLock
 
 total = 0

@@ -2,6 +2,7 @@
 assume-single-event-loop), used by several asyncio.run() calls in turn."""
 
 import asyncio
+
 from safestate_lint.runtime import LoopLock
 
 _pages = {}
