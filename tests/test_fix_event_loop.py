@@ -44,7 +44,7 @@ async def once():
 runs = []
 for _ in range(2):  # a lock bound to the first loop fails the second run
     runs.append(asyncio.run(asyncio.wait_for(once(), 20)))
-print(json.dumps({"fetches": len(m._fetches), "first_crawl": runs[0][1], "sizes": runs[0][0] == runs[1][0],
+print(json.dumps({"fetches": len(m._fetches), "connects": len(m._connects), "first_crawl": runs[0][1], "sizes": runs[0][0] == runs[1][0],
                   "totals": [r[2] for r in runs], "versions": [r[3] for r in runs]}))
 '''
 
@@ -60,6 +60,7 @@ def run(python: str, path: Path) -> dict:
 def test_the_fixed_crawler_is_correct_across_two_loops(python):
     fixed = run(python, CASES / "loop_single_flight.fixed.py")
     assert fixed["fetches"] == 10  # each url fetched once, in the first run (a single flight per key)
+    assert fixed["connects"] == 1  # set up once (a single flight for the creation)
     assert fixed["first_crawl"] < 0.4  # the 10 fetches overlap (0.05 s each): no lock held across all of them
     assert fixed["sizes"] is True
     assert fixed["totals"] == [1225, 2450]  # sum(range(50)) per run: no consumer's item lost
@@ -70,6 +71,7 @@ def test_the_fixed_crawler_is_correct_across_two_loops(python):
 def test_the_original_crawler_shows_every_race_the_fix_removes(python):
     original = run(python, CASES / "loop_single_flight.py")
     assert original["fetches"] > 10  # the same url fetched by several tasks
+    assert original["connects"] > 1  # set up by several tasks
     assert original["totals"][0] < 1225 and original["versions"][0] < 20  # lost updates
 
 

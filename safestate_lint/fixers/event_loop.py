@@ -14,6 +14,10 @@ DESCRIPTION:
   `LoopLock` for that key (`async with _X_locks[k]:`), so the first task builds, the others
   for the same key wait for it and find the value, and other keys never wait.  Not when
   the build waits for another task's progress (`await q.get()`), which the lock could hang.
+* Creation tested by a flag or a None whose body awaits (`if not _ready: await setup();
+  _ready = True`): the same single flight with one `LoopLock` for the creation (the first task
+  sets up, the others wait for it and find it done).  A lone `_x = await make()` is left to
+  the lazy-init fixer's run-once factory.
 * Otherwise the statements are locked with a `LoopLock` (made in the running loop, never
   bound to the first loop as an import-time `asyncio.Lock()` is), and only when every await
   under it is part of the test-then-act (see `fixers/awaits.py`); else no automatic fix.
@@ -159,7 +163,8 @@ class _CstAwaits(cst.CSTVisitor):
 
 
 def _single_flight(ctx: FixContext, act: Act) -> bool:
-    """`if k not in X: X[k] = await build(k)` -> the test repeated under `async with _X_locks[k]:`."""
+    """`if k not in X: X[k] = await build(k)` -> the test repeated under `async with _X_locks[k]:`;
+    `if not _ready: await setup(); _ready = True` -> the test repeated under `async with _ready_lock:`."""
     check = act.check
     if act.key[0] != "g" or check is None or act.key not in check.keys or check.locks or act.locks:
         return False
@@ -167,17 +172,17 @@ def _single_flight(ctx: FixContext, act: Act) -> bool:
     if check.origin is not site or not isinstance(site, ast.If) or site.orelse or not inside(act.stmt, site):
         return False
     name = act.key[1]
-    tested = _tested_key(site.test, name)
-    stmt = act.stmt
-    if tested is None or not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1:
-        return False
-    target = stmt.targets[0]
-    if not (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and target.value.id == name
-            and ast.dump(target.slice) == ast.dump(tested)):
-        return False
-    if not _simple_key(tested) or any(isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
-                                      and n.id in _names(tested) for s in site.body for n in ast.walk(s)):
-        return False  # the key must mean the same thing at the test and at the store
+    if act.key in check.lazy_keys:  # a flag or a None: one flight for the whole creation
+        if len(site.body) == 1 and isinstance(act.stmt, ast.Assign) and isinstance(act.stmt.value, ast.Await):
+            return False  # `_x = await make()`: the lazy-init fixer's run-once factory
+        tested: Optional[ast.expr] = None
+    else:
+        tested = _tested_key(site.test, name)
+        if tested is None or not _stores_at(act.stmt, name, tested):
+            return False
+        if not _simple_key(tested) or any(isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+                                          and n.id in _names(tested) for s in site.body for n in ast.walk(s)):
+            return False  # the key must mean the same thing at the test and at the store
     awaits = own_awaits(site.body)
     if not awaits:
         return False
@@ -187,14 +192,14 @@ def _single_flight(ctx: FixContext, act: Act) -> bool:
             raise Unfixable(f"the value is built by `await {progress}` (line {awaited.lineno}), which waits for other "
                             f"tasks: neither a lock nor a single flight may be held across it")
     if ctx.m.config.runtime_module == "none":
-        raise Unfixable("the act awaits, and runtime-module is 'none': no LoopLock for a single flight per key")
+        raise Unfixable("the act awaits, and runtime-module is 'none': no LoopLock for a single flight")
     summary = ctx.reach.statements(act.func, site.body)
     if summary.yields:
         raise Unfixable("a lock cannot be held across a yield: a paused generator would keep it")
     if id(act.func) in ctx.reach.reached(ctx.reach.closure(summary)):
-        raise Unfixable(f"building the value calls '{act.func.qualname}()' again, which would wait for its own key")
-    locks = _flight_lock(ctx, name)
-    held = f"{locks}[{ast.unparse(tested)}]"
+        raise Unfixable(f"building the value calls '{act.func.qualname}()' again, which would wait for itself")
+    lock = _flight_lock(ctx, name, keyed=tested is not None)
+    held = f"{lock}[{ast.unparse(tested)}]" if tested is not None else lock
     node = ctx.statement(site)
     ctx.claim([node])
     ctx.edits.async_locks.add(held)
@@ -202,12 +207,23 @@ def _single_flight(ctx: FixContext, act: Act) -> bool:
     return True
 
 
-def _flight_lock(ctx: FixContext, name: str) -> str:
-    """The module's `LoopLock` of per-key flights for global `name` (one per pass and name)."""
+def _stores_at(stmt: ast.stmt, name: str, key: ast.expr) -> bool:
+    """`X[key] = ...` (the one target)."""
+    if not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1:
+        return False
+    target = stmt.targets[0]
+    return isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and target.value.id == name \
+        and ast.dump(target.slice) == ast.dump(key)
+
+
+def _flight_lock(ctx: FixContext, name: str, keyed: bool) -> str:
+    """The module's `LoopLock` for the flights of global `name`: `_X_locks` used per key, or
+    `_X_lock` used whole (one per pass and name)."""
     made = ctx.flight_locks
     if name not in made:
         base = name.strip("_").lower() or "state"
-        lock = ctx.fresh_name(f"_{base}_locks", alternative=f"_{base}_key_locks")
+        lock = ctx.fresh_name(f"_{base}_locks", alternative=f"_{base}_key_locks") if keyed else \
+            ctx.fresh_name(f"_{base}_lock", alternative=f"_{base}_task_lock")
         decl = LockDecl(lock, event_loop=True)
         binding = ctx.m.bindings.get(name)
         anchor = ctx.module_anchor(binding.node if binding is not None else None)

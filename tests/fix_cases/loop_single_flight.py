@@ -8,6 +8,8 @@ _fetches = []
 _tally = {}
 _versions = {"schema": 0}
 _drained = {"count": 0}
+_ready = False
+_connects = []
 
 
 async def fetch(url):
@@ -16,7 +18,20 @@ async def fetch(url):
     return len(url)
 
 
+async def _connect():
+    await asyncio.sleep(0.01)
+    _connects.append(1)
+
+
+async def ensure_connected():
+    global _ready
+    if not _ready:  # set up once: the first task connects, the others wait for it
+        await _connect()
+        _ready = True
+
+
 async def page(url):
+    await ensure_connected()
     if url not in _pages:
         _pages[url] = await fetch(url)
     return _pages[url]
