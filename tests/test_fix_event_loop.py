@@ -44,8 +44,9 @@ async def once():
 runs = []
 for _ in range(2):  # a lock bound to the first loop fails the second run
     runs.append(asyncio.run(asyncio.wait_for(once(), 20)))
-print(json.dumps({"fetches": len(m._fetches), "connects": len(m._connects), "first_crawl": runs[0][1], "sizes": runs[0][0] == runs[1][0],
-                  "totals": [r[2] for r in runs], "versions": [r[3] for r in runs]}))
+print(json.dumps({"fetches": len(m._fetches), "connects": len(m._connects), "first_crawl": runs[0][1],
+                  "sizes": runs[0][0] == runs[1][0], "totals": [r[2] for r in runs],
+                  "versions": [r[3] for r in runs]}))
 '''
 
 

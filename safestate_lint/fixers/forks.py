@@ -129,7 +129,8 @@ class ForkHook:
     def statements(self) -> List[str]:
         module = sorted(d.name for d in self.locks if not d.owner)
         lines = [f"def {self.name}():",
-                 "    # the child of a fork runs only the thread that forked: a lock another thread held then stays held"]
+                 "    # the child of a fork runs only the thread that forked: a lock another thread held then "
+                 "stays held"]
         if module:
             lines.append(f"    global {', '.join(module)}")
         for decl in sorted(self.locks, key=lambda d: (d.owner, d.name)):

@@ -176,8 +176,8 @@ def _names(value: Any) -> FrozenSet[str]:
 
 
 def _is_import_line(stmt: cst.BaseStatement) -> bool:
-    return isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, (cst.Import, cst.ImportFrom))
-                                                              for s in stmt.body)
+    return isinstance(stmt, cst.SimpleStatementLine) and \
+        all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body)
 
 
 def _is_docstring(stmt: cst.BaseStatement) -> bool:
@@ -238,6 +238,10 @@ def _add_one(body: List[Any], name: str, obj: Optional[str], style: ImportStyle)
 
     same = [i for i in header if info(i)[0] == section]
     later = [i for i in header if info(i)[0] > section]
+    if same and later and later[0] < (next((i for i in same if info(i)[1] > key), None) or same[-1] + 1):
+        # an unsorted block (`import os`, `from . import x`, `from typing import y`): never after a
+        # line of a later section
+        return [*body[:later[0]], new, *body[later[0]:]]
     if same:
         at = next((i for i in same if info(i)[1] > key), None)
         if at is None:  # last of its section
@@ -253,7 +257,8 @@ def _add_one(body: List[Any], name: str, obj: Optional[str], style: ImportStyle)
         before = body[at]
         if at == start:
             new = new.with_changes(leading_lines=before.leading_lines)
-            before = before.with_changes(leading_lines=[_blank(), *(l for l in before.leading_lines if l.comment)])
+            comments = [line for line in before.leading_lines if line.comment]
+            before = before.with_changes(leading_lines=[_blank(), *comments])
         else:
             new = new.with_changes(leading_lines=[_blank()])
         return [*body[:at], new, before, *body[at + 1:]]

@@ -31,9 +31,8 @@ FORKS_TRACKED = hasattr(os, "register_at_fork")  # not on Windows, where nothing
 
 
 def _forget(ref: _Owner) -> None:
-    """The primitive is gone (called while it is freed, before its id can be reused)."""
-    if _owners.get(ref.key) is ref:
-        _owners.pop(ref.key, None)
+    """The primitive is gone: called while it is freed, before its id can belong to another."""
+    _owners.pop(ref.key, None)
 
 
 def fork_safe_lock(owner: Any, make: Optional[Callable[[], Any]] = None) -> Any:

@@ -62,7 +62,7 @@ def _fork_while_held(lock, use, seconds: float = 10) -> str:
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # 3.12+: fork() of a multi-threaded process
 @pytest.mark.parametrize("make,use", [
     (LockedDict, lambda d: d.__setitem__("k", 1)),
-    (LockedList, lambda l: l.append(1)),
+    (LockedList, lambda items: items.append(1)),
     (LockedSet, lambda s: s.add(1)),
     (AtomicCounter, lambda c: c.increment()),
 ])

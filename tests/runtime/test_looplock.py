@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import subprocess
-import sys
 import textwrap
 import threading
 import weakref
