@@ -40,13 +40,18 @@ STATEMENTS = st.sampled_from([
     "with LOCKS.setdefault(k, threading.Lock()):\n    {n} += 1", "with lock:\n    {n}[k] = 1",
     "with _lock:\n    with _lock2:\n        {n}[k] = 1", "with _lock2:\n    with _lock:\n        {n} = 2",
     "with _lock:\n    time.sleep(1)", "with _lock:\n    await make()", "with _lock2:\n    f0(k)",
+    # across an await (event-loop fixes): the awaited value only used, a slow build, a flag set
+    # up, a queue wait between read and write; and forks (fixes re-create their locks in the child)
+    "{n} = {n} + await make()", "{n}[k] = {n}.get(k, 0) + await q.get()", "if k not in {n}:\n    {n}[k] = await make()",
+    "if not {n}:\n    await make()\n    {n} = True", "v = {n}\nawait q.get()\n{n} = v + 1", "pid = os.fork()",
 ])
 MODULE_VALUES = st.sampled_from(["{}", "[]", "set()", "None", "0", "False", "threading.Lock()", "asyncio.Lock()"])
 
 
 @st.composite
 def shaped_modules(draw):
-    lines = ["import asyncio", "import contextlib", "import threading", "import time", "_lock = threading.Lock()",
+    lines = ["import asyncio", "import contextlib", "import os", "import threading", "import time",
+             "_lock = threading.Lock()",
              "_lock2 = threading.Lock()", "_alock = asyncio.Lock()", "LOCKS = {}"]
     for name in draw(st.lists(NAMES, min_size=1, max_size=4, unique=True)):
         lines.append(f"{name} = {draw(MODULE_VALUES)}")
@@ -108,27 +113,34 @@ def shaped_classes(draw):
     return "\n".join(lines) + "\n"
 
 
-def properties_hold(source: str) -> None:
+def properties_hold(source: str, config: Config = Config()) -> None:
     try:
         ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return
     try:
-        before = check_source(source, "gen.py", Config())
+        before = check_source(source, "gen.py", config)
     except SourceError:
         return  # reported as a clean error, not a crash
-    result = fix_source(source, "gen.py", Config())
+    result = fix_source(source, "gen.py", config)
     ast.parse(result.source)
-    after = check_source(result.source, "gen.py", Config())
+    after = check_source(result.source, "gen.py", config)
     assert [f.code for f in after] == [f.code for f in result.remaining]
     assert len(after) <= len(before)
-    assert not fix_source(result.source, "gen.py", Config()).changed
+    assert not fix_source(result.source, "gen.py", config).changed
+    assert result.source.count("asyncio.Lock()") <= source.count("asyncio.Lock()")  # a fix never makes one
 
 
 @settings(max_examples=2000 if STRESS else 150, **COMMON)
 @given(shaped_modules())
 def test_shaped_programs(source):
     properties_hold(source)
+
+
+@settings(max_examples=1000 if STRESS else 100, **COMMON)
+@given(shaped_modules())
+def test_shaped_programs_on_one_event_loop(source):
+    properties_hold(source, Config(assume_single_event_loop=True))
 
 
 @settings(max_examples=1000 if STRESS else 100, **COMMON)
