@@ -16,7 +16,9 @@ DESCRIPTION:
   test inside that lock instead (wrapping would take the same lock twice).
 The attributes of an instance every thread shares are locked with the class's own lock
 (`self._lock`) when it has one, else with one class-level `_lock`; their containers are
-never replaced. Never holds a lock across an `await`: such findings are left for a person.
+never replaced. Never holds a threading lock across an `await`; on one event loop
+(`assume-single-event-loop`) the await moves out of the update, or the slow build becomes a
+single flight per key (fixers/event_loop.py), else the finding is left with the reason.
 """
 
 from __future__ import annotations
