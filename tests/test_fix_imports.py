@@ -184,3 +184,16 @@ def test_every_golden_fix_keeps_the_import_sorter_happy(tmp_path, tool_name):
     accepted = {case.name for case in GOLDEN} - _rejected(tool, before)
     assert len(accepted) > len(GOLDEN) // 2
     assert not accepted & _rejected(tool, after)
+
+
+def test_a_project_file_without_sorting_settings_does_not_hide_the_parents(tmp_path):
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "setup.cfg").write_text("[isort]\nforce_single_line = true\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "pyproject.toml").write_text("[project]\nname = 'sub'\n")
+    assert style_for(str(tmp_path / "sub" / "m.py")).force_single_line
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "pyproject.toml").write_text("[project]\nname = 'other'\n")
+    (tmp_path / "setup.cfg").unlink()
+    style = style_for(str(tmp_path / "other" / "deeper" / "m.py"))
+    assert not style.force_single_line and style.root == str(tmp_path / "other")

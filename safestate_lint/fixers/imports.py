@@ -98,18 +98,22 @@ def style_for(path: str) -> ImportStyle:
 
 @lru_cache(maxsize=256)
 def _style_in(directory: str) -> ImportStyle:
-    current = directory
+    """The nearest settings up to the repository's root; without any, isort's defaults with the
+    nearest project file's directory as the root."""
+    current, root = directory, ""
     while True:
         present = [name for name in (*_CFG_FILES, *_TOML_FILES) if os.path.isfile(os.path.join(current, name))]
-        if present:
-            return _read(current, present)
+        found = _read(current, present) if present else None
+        if found is not None:
+            return found
+        root = root or (current if present else "")
         parent = os.path.dirname(current)
-        if parent == current:
-            return ImportStyle(root=directory)
+        if parent == current or os.path.exists(os.path.join(current, ".git")):
+            return ImportStyle(root=root or directory)
         current = parent
 
 
-def _read(root: str, present: Sequence[str]) -> ImportStyle:
+def _read(root: str, present: Sequence[str]) -> Optional[ImportStyle]:
     """The first isort/ruff section among the files of `root`, in isort's order of precedence."""
     for name in (".isort.cfg", "pyproject.toml", "setup.cfg", "tox.ini", "ruff.toml", ".ruff.toml"):
         if name not in present:
@@ -117,7 +121,7 @@ def _read(root: str, present: Sequence[str]) -> ImportStyle:
         settings = _settings(os.path.join(root, name))
         if settings is not None:
             return _style(root, settings)
-    return ImportStyle(root=root)
+    return None
 
 
 def _settings(path: str) -> Optional[Dict[str, Any]]:
