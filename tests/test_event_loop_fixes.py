@@ -131,3 +131,36 @@ def test_the_single_flight_needs_the_same_key_at_the_test_and_the_store():
             return _pages[url]
     """)
     assert "_pages_locks" not in result.source
+
+
+def test_a_later_single_flight_takes_the_loop_lock_an_earlier_fix_declared():
+    source = """
+        import asyncio
+
+        from safestate_lint.runtime import LoopLock
+
+        _pages = {}
+        _pages_locks = LoopLock()
+
+
+        async def fetch(url):
+            await asyncio.sleep(0)
+            return url
+
+
+        async def page(url):
+            if url not in _pages:
+                async with _pages_locks[url]:
+                    if url not in _pages:
+                        _pages[url] = await fetch(url)
+            return _pages[url]
+
+
+        async def preview(url):
+            if url not in _pages:
+                _pages[url] = await fetch(url)
+            return _pages[url][:10]
+    """
+    result, left = fixed(source)
+    assert result.source.count("async with _pages_locks[url]:") == 2 and "LoopLock()" in result.source
+    assert result.source.count("LoopLock()") == 1 and not left

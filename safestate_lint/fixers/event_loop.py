@@ -220,6 +220,8 @@ def _flight_lock(ctx: FixContext, name: str, keyed: bool) -> str:
     """The module's `LoopLock` for the flights of global `name`: `_X_locks` used per key, or
     `_X_lock` used whole (one per pass and name)."""
     made = ctx.flight_locks
+    if name not in made and _existing_flight_lock(ctx, name, keyed):
+        made[name] = _existing_flight_lock(ctx, name, keyed)
     if name not in made:
         base = name.strip("_").lower() or "state"
         lock = ctx.fresh_name(f"_{base}_locks", alternative=f"_{base}_key_locks") if keyed else \
@@ -232,6 +234,21 @@ def _flight_lock(ctx: FixContext, name: str, keyed: bool) -> str:
         target.append(decl)
         made[name] = lock
     return made[name]
+
+
+def _existing_flight_lock(ctx: FixContext, name: str, keyed: bool) -> str:
+    """The module's `LoopLock` already guarding global `name` the same way (`async with L[k]:`
+    when `keyed`, else `async with L:`), e.g. one an earlier pass of the fix declared."""
+    for act in ctx.m.acts:
+        for region in act.locks if act.key == ("g", name) else ():
+            items = getattr(region.node, "items", None) if isinstance(region.node, ast.AsyncWith) else None
+            for item in items or ():
+                expr = item.context_expr
+                held = expr.value if keyed and isinstance(expr, ast.Subscript) else (None if keyed else expr)
+                binding = ctx.m.bindings.get(held.id) if isinstance(held, ast.Name) else None
+                if binding is not None and binding.kind == "lock" and binding.lock_type == "LoopLock":
+                    return held.id  # type: ignore[union-attr]
+    return ""
 
 
 def _tested_key(test: ast.expr, name: str) -> Optional[ast.expr]:
