@@ -288,3 +288,48 @@ def test_taking_a_reentrant_lock_again_is_no_lock_order():
                     pass
     """
     assert codes(source) == []
+
+
+LOCKED_CONTEXT = """
+import contextlib, threading
+class Store:
+    def __init__(self):
+        self._lock = threading.RLock()
+        self._n = 0
+    @contextlib.contextmanager
+    def _locked(self):
+        {body}
+    def add(self):
+        with self._locked():
+            self._n += 1
+    def sub(self):
+        with self._lock:
+            self._n -= 1
+"""
+
+
+@pytest.mark.parametrize("body,expected", [
+    ("with self._lock:\n            yield self", []),
+    ("got = self._lock.acquire(timeout=5)\n        if not got:\n            raise TimeoutError\n"
+     "        try:\n            yield\n        finally:\n            self._lock.release()", []),
+    ("yield self", ["SST302"]),  # holds nothing
+    ("with self._lock:\n            pass\n        yield self", ["SST302"]),  # released before the yield
+])
+def test_a_context_manager_method_that_holds_the_lock_around_its_yield_locks(body, expected):
+    assert codes(LOCKED_CONTEXT.format(body=body)) == expected
+
+
+def test_an_annotation_without_a_value_declares_the_instances_attribute():
+    source = """
+    from typing import ClassVar, Dict
+    class Facts:
+        names: Dict[str, int]
+        registry: ClassVar[Dict[str, int]] = {}
+        def fill(self, k):
+            if k not in self.names:
+                self.names[k] = 1
+        def register(self, k):
+            if k not in self.registry:
+                self.registry[k] = 1
+    """
+    assert codes(source) == ["SST202"]  # the ClassVar's test-then-set; `names` is each instance's own

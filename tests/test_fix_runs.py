@@ -69,6 +69,10 @@ DRIVERS = {
                      "m.RequestStats().record(f'/p{i % 3}'); m.PluginRegistry.register(f'p{i}', i); "
                      "pool.release(pool.acquire()); cache.get(i % 5, str); cache.note_miss(); "
                      "cache.put_if_absent(i % 7, i); cache.refresh(i % 3) if i % 10 == 0 else None"),
+    "sst3_iteration_and_wrong_lock": ("observer, scheduler = m.Observer(), m.Scheduler()\n",
+                                      "observer.add(i % 50); observer.remove((i + 25) % 50); observer.stop_all(); "
+                                      "scheduler.add_job(i % 3, i)\ntry:\n    scheduler.add_executor(i % 3, i)\n"
+                                      "except ValueError:\n    pass\nscheduler.remove_executor((i + 1) % 3)"),
     "sst3_shared_instance": ("", "m.manager.report(i % 4, 'x'); m.stats.hit()"),
     # one event loop (what the case was fixed for), fed by the 8 threads
     "loop_across_await": ("LOOP = asyncio.new_event_loop()\nthreading.Thread(target=LOOP.run_forever, daemon=True).start()\n"

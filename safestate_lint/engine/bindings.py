@@ -138,6 +138,8 @@ class ModuleBindings(ClassFacts):
         self.shared_why: Dict[str, str] = {}
         # functions that every call from another module makes holding these locks
         self.external_held: Dict[str, Tuple[str, ...]] = {}
+        # another module's functions this one calls that block: the callee as written -> why
+        self.external_blocking: Dict[str, str] = {}
         # public functions and methods no other module of the program names: called only from here
         self.module_only: FrozenSet[str] = frozenset()
         self._init_class_facts()
@@ -179,15 +181,16 @@ class ModuleBindings(ClassFacts):
         for name, attrs in view.base_attrs.items():
             for attr, (kind, type_name) in attrs.items():
                 self.instance_attrs.setdefault((name, attr), Binding(attr, kind, type_name))
-        for name, (why, entry) in view.thread_bases.items():
+        for name, (why, entry, part) in view.thread_bases.items():
             if name in self.classes and name not in self.lock_classes:
-                self.thread_classes[name] = BuiltForThreads(why, entry)
+                self.thread_classes[name] = BuiltForThreads(why, entry, part)
                 self.lock_classes.add(name)
                 self._collect_instance_attrs(name)
         for local, (origin, type_name) in view.containers.items():
-            if local in self.imports and local not in self.bindings:
+            if local.partition(".")[0] in self.imports and local not in self.bindings:
                 self.bindings[local] = Binding(local, "container", type_name, origin=origin)
         self.external_held = dict(view.caller_locked)
+        self.external_blocking = dict(view.blocking)
         self.module_only = frozenset(view.module_only)
 
     def _candidate_offsets(self) -> List[int]:
@@ -207,6 +210,8 @@ class ModuleBindings(ClassFacts):
             hits = [m.start() for m in _ACCESSED.finditer(self._text) if m.group(1) in wanted]
         else:
             hits = self._occurrences(names, follow=".[")
+        # another module's class attribute (`IOLoop._registry`), a binding under its dotted name
+        hits += self._occurrences([name for name in names if "." in name])
         # a plain container can also be iterated (`for x in X`, `enumerate(X)`): any mention counts
         hits += self._occurrences([name for name, b in self.bindings.items() if b.kind == "container"])
         hits += self._occurrences(["global", "nonlocal", "setattr", "delattr", "__class__", "modules"]
@@ -455,6 +460,11 @@ class ModuleBindings(ClassFacts):
                 made = self._lock_factory(value.func.id)
                 if made is not None:
                     return made
+            elif isinstance(value.func, ast.Attribute) and isinstance(value.func.value, ast.Name) \
+                    and value.func.value.id in ("self", "cls"):
+                made = self._lock_factory(f".{value.func.attr}")  # `self._create_lock()`
+                if made is not None:
+                    return made
         return Binding("", "unknown")
 
     def _lock_factory(self, name: str) -> Optional[Binding]:
@@ -468,9 +478,18 @@ class ModuleBindings(ClassFacts):
         return self._factories[name]
 
     def _lock_factory_of(self, name: str) -> Optional[Binding]:
+        if name.startswith("."):  # a method: every method of that name in the module's classes makes one lock kind
+            found = [self._factory_returns(method, name[1:]) for cls in self.classes.values() for method in cls.body
+                     if isinstance(method, ast.FunctionDef) and method.name == name[1:]]
+            kinds = {(b.lock_type, b.async_lock) if b is not None else None for b in found}
+            return found[0] if len(kinds) == 1 and None not in kinds else None
         func = next((s for s in self.tree.body if isinstance(s, ast.FunctionDef) and s.name == name), None)
         if func is None:
             return None
+        return self._factory_returns(func, name)
+
+    def _factory_returns(self, func: ast.FunctionDef, name: str) -> Optional[Binding]:
+        """The lock every `return` of `func` makes or hands out, when there is one kind."""
         made: List[Binding] = []
         # `lock = threading.Lock(); ...; return lock`: a local bound once to a made lock
         assigned: Dict[str, List[ast.expr]] = {}
@@ -578,7 +597,12 @@ class ModuleBindings(ClassFacts):
                     if isinstance(target, ast.Name):
                         self.class_attrs[(cls.name, target.id)] = self.classify_value(stmt.value)
             elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-                self.class_attrs[(cls.name, stmt.target.id)] = self.classify_value(stmt.value, stmt.annotation)
+                binding = self.classify_value(stmt.value, stmt.annotation)
+                outer = stmt.annotation.value if isinstance(stmt.annotation, ast.Subscript) else stmt.annotation
+                if stmt.value is None and binding.kind == "container" \
+                        and (dotted_name(outer) or "").rsplit(".", 1)[-1] != "ClassVar":
+                    continue  # `items: Dict[str, int]` with no value declares the instances' attribute
+                self.class_attrs[(cls.name, stmt.target.id)] = binding
 
     # ---- functions ----------------------------------------------------------------------------
     def _collect_functions(self) -> None:

@@ -428,6 +428,37 @@ def _blind_rebinds(m: ModuleBindings) -> None:
 # -- what a statement can reach (for the fixers) ---------------------------------------------------
 
 
+def blocking_call(qualified: str, patterns: Sequence[str] = ()) -> bool:
+    """Whether a call of this qualified name blocks: a known blocking call, a configured
+    `blocking-calls` pattern, or a function of a client library (its classes, such as
+    `requests.Session()`, only build a client, which connects on first use)."""
+    if qualified in BLOCKING_CALLS or any(fnmatch.fnmatchcase(qualified, p) for p in patterns):
+        return True
+    return qualified.startswith(tuple(f"{m}." for m in BLOCKING_MODULES)) \
+        and not qualified.rsplit(".", 1)[-1][:1].isupper()
+
+
+def blocking_functions(m: ModuleBindings) -> Dict[str, Tuple[str, List[str]]]:
+    """For each module-level function: the first blocking call it makes itself (or "") and the
+    names it calls (as written), for the project index's cross-module SST404."""
+    found: Dict[str, Tuple[str, List[str]]] = {}
+    for stmt in m.tree.body:
+        if not isinstance(stmt, ast.FunctionDef):
+            continue
+        direct = ""
+        called: List[str] = []
+        for node in walk(stmt):
+            if not isinstance(node, ast.Call) or dotted_name(node.func) is None:
+                continue
+            qualified = m.qualify(node.func)
+            if not direct and qualified is not None and blocking_call(qualified, m.config.blocking_calls) \
+                    and not _returns_at_once(qualified, node):
+                direct = f"'{dotted_name(node.func)}()'"
+            called.append(dotted_name(node.func) or "")
+        found[stmt.name] = (direct, called)
+    return found
+
+
 def _returns_at_once(qualified: str, call: ast.Call) -> bool:
     """`time.sleep(0)` only yields the processor; `os.waitpid(pid, os.WNOHANG)` only polls."""
     if qualified == "time.sleep":
@@ -638,6 +669,9 @@ class Reach:
                 return  # a method of the shared container itself
             if isinstance(func.value, ast.Constant):
                 return  # "".join(...), "{}".format(...)
+        elsewhere = self.m.external_blocking.get(written)
+        if elsewhere is not None and not awaited and written.split(".", 1)[0] not in w.info.locals:
+            out.blocking.append(f"'{written}()' (it calls {elsewhere})")
         head = written.split(".", 1)[0]
         if qualified is not None and head in self.m.imports and head not in w.info.locals \
                 and not self._passes_code(w, call):
@@ -646,12 +680,7 @@ class Reach:
         out.unknown.append(f"'{written}()'")
 
     def _blocking(self, qualified: str) -> bool:
-        if qualified in BLOCKING_CALLS or any(fnmatch.fnmatchcase(qualified, p) for p in self.m.config.blocking_calls):
-            return True
-        # a client library's functions do I/O; its classes (`requests.Session()`,
-        # `urllib3.PoolManager()`) only build a client, which connects on first use
-        return qualified.startswith(tuple(f"{m}." for m in BLOCKING_MODULES)) \
-            and not qualified.rsplit(".", 1)[-1][:1].isupper()
+        return blocking_call(qualified, self.m.config.blocking_calls)
 
     def _non_blocking(self) -> Set[str]:
         """The last names of sockets the module makes non-blocking (`X.setblocking(False)`,

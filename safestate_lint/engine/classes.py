@@ -18,7 +18,7 @@ from safestate_lint.engine.prepass import TextIndex
 from safestate_lint.engine.syntax import dotted_name, iter_scope_nodes, walk
 
 _THREAD_SAFE = re.compile(r"thread[- ]?safe")
-_NOT_THREAD_SAFE = re.compile(r"(?:\bnot|n't|\bnever|\bno longer)\s+(?:\w+\s+){0,3}thread[- ]?safe|thread[- ]?unsafe"
+_NOT_THREAD_SAFE = re.compile(r"(?:\bnot|n't|\bnever|\bno longer)[\s*_`]+(?:\w+[\s*_`]+){0,3}thread[- ]?safe|thread[- ]?unsafe"
                               r"|\bnon[- ]thread[- ]?safe")
 @dataclass(frozen=True)
 class BuiltForThreads:
@@ -26,9 +26,36 @@ class BuiltForThreads:
 
     why: str  # as a message says it: "its docstring says it is thread-safe"
     entry: str = ""  # the method its own threads run (`C._run`, a Thread's `C.run`), when it starts them
+    part: str = ""  # the one attribute the reason covers (a thread-safe object it keeps), "" for all
+
+    def covers(self, attr: str) -> bool:
+        return not self.part or attr == self.part
 
 
 _LOCK_WORDS = ("Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore", "allocate_lock", "RWLock")
+
+
+def _thread_starts(cls: ast.ClassDef) -> Iterator[Tuple[str, int]]:
+    """`(C.m, line)` for each thread, timer or executor job a method starts on one of the
+    class's own methods (`Thread(target=self._run)`, `executor.submit(self.work)`)."""
+    for self_name, node in _method_statements(cls):
+        for call in walk(node):
+            if not isinstance(call, ast.Call):
+                continue
+            name = dotted_name(call.func) or ""
+            last = name.rsplit(".", 1)[-1]
+            if last in ("Thread", "Timer"):
+                targets = [k.value for k in call.keywords if k.arg in ("target", "function")] + call.args[1:2]
+            elif last in ("submit", "to_thread", "start_new_thread"):
+                targets = call.args[:1]
+            elif last == "run_in_executor":
+                targets = call.args[1:2]
+            else:
+                continue
+            for target in targets:
+                method = _self_attr(target, self_name)
+                if method is not None:
+                    yield f"{cls.name}.{method}", call.lineno
 
 
 def _statements(body: List[ast.stmt]) -> Iterator[ast.stmt]:
@@ -55,6 +82,25 @@ def _method_statements(cls: Optional[ast.ClassDef]) -> Iterator[Tuple[str, ast.s
             self_name = method.args.args[0].arg
             for stmt in _statements(method.body):
                 yield self_name, stmt
+
+
+def documented_thread_safe(cls: ast.ClassDef) -> Optional[bool]:
+    """True when the class's docstring says it is thread-safe, False when it says it is not,
+    None when it says neither."""
+    doc = " ".join((ast.get_docstring(cls) or "").lower().split())
+    if _NOT_THREAD_SAFE.search(doc):
+        return False
+    return True if _THREAD_SAFE.search(doc) else None
+
+
+def held_objects(cls: ast.ClassDef) -> Iterator[Tuple[str, ast.expr, int]]:
+    """`(x, C, line)` for each `self.x = C(...)` in a method of the class: the objects it keeps."""
+    for self_name, stmt in _method_statements(cls):
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call):
+            for target in stmt.targets:
+                attr = _self_attr(target, self_name)
+                if attr is not None:
+                    yield attr, stmt.value.func, stmt.lineno
 
 
 def _self_attr(node: ast.AST, self_name: str) -> Optional[str]:
@@ -134,7 +180,14 @@ class ClassFacts(TextIndex):
             self_name = method.args.args[0].arg
             tested: Set[str] = set()
             written: Set[str] = set()
-            for node in iter_scope_nodes(method.body):
+            read_into: Dict[str, Set[str]] = {}  # `pool = self.pools.get(k)`: testing `pool` tests `pools`
+            nodes = list(iter_scope_nodes(method.body))
+            for node in nodes:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    read = {a for sub in walk(node.value) for a in [_self_attr(sub, self_name)] if a is not None}
+                    if read:
+                        read_into.setdefault(node.targets[0].id, set()).update(read)
+            for node in nodes:
                 if isinstance(node, ast.AugAssign):
                     attr = _self_attr(node.target, self_name)
                     if attr is not None:
@@ -143,6 +196,8 @@ class ClassFacts(TextIndex):
                     tested.update(a for sub in walk(node.test) for a in
                                   [_self_attr(sub, self_name) or reflective_attr(sub, self_name, ("hasattr", "getattr"))]
                                   if a is not None)
+                    tested.update(a for sub in walk(node.test) if isinstance(sub, ast.Name)
+                                  for a in read_into.get(sub.id, ()))
                 elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.Delete)):
                     targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
                     for target in targets:
@@ -170,22 +225,43 @@ class ClassFacts(TextIndex):
         `# safestate: shared`. They join `lock_classes`: their attributes are shared state."""
         offsets = self._occurrences(("Thread", "Timer", "submit", "to_thread", "run_in_executor",
                                      "thread-safe", "thread safe", "threadsafe", "safestate: shared", "shared"))
-        if self._text is not None and not offsets:
+        if self._text is None or offsets:
+            for name, cls in self.classes.items():
+                # decorators sit above the class line: a class's text starts at `class`
+                if name in self.lock_classes or not (self._node_contains(offsets, cls) or cls.decorator_list):
+                    continue
+                why = self._why_shared(cls)
+                if why is not None:
+                    self._built_for_threads(name, why)
+        self._collect_holders()
+
+    def _built_for_threads(self, name: str, why: BuiltForThreads) -> None:
+        self.thread_classes[name] = why
+        self.lock_classes.add(name)
+        if name not in self.shared_classes:
+            self._collect_instance_attrs(name)
+
+    def _collect_holders(self) -> None:
+        """Classes that keep, as their state, an object of a class documented thread-safe
+        (`self.pools = RecentlyUsedContainer()`, "a thread-safe dict-like container"): whoever
+        chose a thread-safe part expects threads to use that part, so a test-then-act on it is
+        a race. Only that attribute is taken as shared (a class that keeps a thread-safe future
+        says nothing of its other state); a class that says it is not thread-safe is believed."""
+        documented = {name for name, cls in self.classes.items() if documented_thread_safe(cls)}
+        if not documented:
             return
         for name, cls in self.classes.items():
-            # decorators sit above the class line: a class's text starts at `class`
-            if name in self.lock_classes or not (self._node_contains(offsets, cls) or cls.decorator_list):
+            if name in self.lock_classes or documented_thread_safe(cls) is False:
                 continue
-            why = self._why_shared(cls)
-            if why is not None:
-                self.thread_classes[name] = why
-                self.lock_classes.add(name)
-                if name not in self.shared_classes:
-                    self._collect_instance_attrs(name)
+            for attr, func, line in held_objects(cls):
+                made = dotted_name(func) or ""
+                if made in documented and made != name:
+                    self._built_for_threads(name, BuiltForThreads(
+                        f"it keeps a '{made}', documented thread-safe (self.{attr}, line {line})", part=attr))
+                    break
 
     def _why_shared(self, cls: ast.ClassDef) -> Optional[BuiltForThreads]:
-        doc = " ".join((ast.get_docstring(cls) or "").lower().split())
-        if _THREAD_SAFE.search(doc) and not _NOT_THREAD_SAFE.search(doc):
+        if documented_thread_safe(cls):
             return BuiltForThreads("its docstring says it is thread-safe")
         if self.lines is not None and "safestate: shared" in self.lines[cls.lineno - 1]:
             return BuiltForThreads("it is marked '# safestate: shared'")
@@ -196,26 +272,50 @@ class ClassFacts(TextIndex):
                 return BuiltForThreads("it is marked '@shared'")
         if any(dotted_name(base) in ("threading.Thread", "Thread") for base in cls.bases):
             return BuiltForThreads("it is a Thread whose run() races with its callers", f"{cls.name}.run")
-        for self_name, node in _method_statements(cls):
-            for call in walk(node):
-                if not isinstance(call, ast.Call):
-                    continue
-                name = dotted_name(call.func) or ""
-                last = name.rsplit(".", 1)[-1]
-                if last in ("Thread", "Timer"):
-                    targets = [k.value for k in call.keywords if k.arg in ("target", "function")] + call.args[1:2]
-                elif last in ("submit", "to_thread", "start_new_thread"):
-                    targets = call.args[:1]
-                elif last == "run_in_executor":
-                    targets = call.args[1:2]
-                else:
-                    continue
-                for target in targets:
-                    method = _self_attr(target, self_name)
-                    if method is not None:
-                        entry = f"{cls.name}.{method}"
-                        return BuiltForThreads(f"it starts a thread on '{entry}' (line {call.lineno})", entry)
+        for entry, line in _thread_starts(cls):
+            return BuiltForThreads(f"it starts a thread on '{entry}' (line {line})", entry)
         return None
+
+    def lock_context(self, class_name: str, method: str) -> Optional[str]:
+        """The lock attribute a `@contextmanager` method of the class holds around its `yield`
+        (`with self._lock: yield`, or `acquire()`, then `try: yield` / `finally: release()`):
+        `with self._locked():` then holds that lock."""
+        cls = self.classes.get(class_name)
+        func = next((s for s in cls.body if isinstance(s, ast.FunctionDef) and s.name == method), None) if cls else None
+        if func is None or not func.args.args or not any(
+                (dotted_name(d) or "").rsplit(".", 1)[-1] == "contextmanager" for d in func.decorator_list):
+            return None
+        self_name = func.args.args[0].arg
+
+        def yields(stmts: List[ast.stmt]) -> bool:
+            return any(isinstance(n, ast.Yield) for s in stmts for n in walk(s))
+
+        def calls(stmts: List[ast.stmt], method: str) -> Set[str]:
+            return {attr for s in stmts for n in walk(s) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                    and n.func.attr == method for attr in [_self_attr(n.func.value, self_name)] if attr is not None}
+
+        acquired = calls([s for s in func.body if not isinstance(s, (ast.With, ast.Try))], "acquire")
+        for stmt in func.body:
+            if isinstance(stmt, ast.With) and len(stmt.items) == 1 and yields(stmt.body):
+                return _self_attr(stmt.items[0].context_expr, self_name)
+            if isinstance(stmt, ast.Try) and yields(stmt.body):  # acquire(); ...; try: yield / finally: release()
+                held = acquired & calls(stmt.finalbody, "release")
+                return next(iter(held)) if len(held) == 1 else None
+        return None
+
+    def thread_entries(self, class_name: str) -> Set[str]:
+        """The methods (`C.m`) the class's own threads, timers and executor jobs run, whatever
+        else makes it shared (a lock-owning class can start its own thread too)."""
+        shared = self.thread_classes.get(class_name)
+        if shared is not None:
+            return {shared.entry} if shared.entry else set()
+        cls = self.classes.get(class_name)
+        if cls is None:
+            return set()
+        found = {entry for entry, _ in _thread_starts(cls)}
+        if any(dotted_name(base) in ("threading.Thread", "Thread") for base in cls.bases):
+            found.add(f"{cls.name}.run")
+        return found
 
     def _under_class_locks(self) -> Set[str]:
         """`self.x` mentioned inside `with self.<its lock>:` in a method of a lock-owning class,

@@ -23,6 +23,8 @@ SharedKey = Tuple[str, ...]
 # methods that run before any other thread has the object: construction, unpickling, a unittest fixture
 BEFORE_SHARING = frozenset({"__init__", "__new__", "__post_init__", "__attrs_post_init__", "__init_subclass__", "__set_name__",
                             "__setstate__", "setUp", "setUpClass"})
+# methods that run once the object's work is over: a finaliser, unittest's teardown hooks
+AFTER_SHARING = frozenset({"__del__", "tearDown", "tearDownClass"})
 # calls that fork the process: the child runs one thread
 FORK_CALLS = frozenset({"os.fork", "os.forkpty", "pty.fork"})
 
@@ -134,6 +136,10 @@ class Check:
         """Whether the state was read under a lock that is still held at `locks` (one acquisition)."""
         mine = {region.node_id for region in self.locks if thread_capable is None or thread_capable(region)}
         return any(region.node_id in mine for region in locks)
+
+
+# the detail of an "iterate" act for a live view a method returns (`return self._d.keys()`)
+ESCAPED_VIEW = "a live view returned"
 
 
 @dataclass

@@ -250,6 +250,8 @@ def _skips_release(body: Sequence[ast.stmt], key: str) -> bool:
     for stmt in body:
         if isinstance(stmt, ast.Expr) and _releases(stmt, key):
             return False  # released on this path: what follows runs without the lock
+        if isinstance(stmt, ast.Try) and any(isinstance(s, ast.Expr) and _releases(s, key) for s in stmt.finalbody):
+            return False  # `try: ... finally: lock.release()`: released on every path out of it
         if isinstance(stmt, _EXITS):
             return True
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

@@ -13,7 +13,7 @@ from safestate_lint.engine.bindings import (
     MUTATING_FUNCTIONS, MUTATORS, PROCESS_STATE, ModuleBindings,
 )
 from safestate_lint.engine.cells import shared_cell
-from safestate_lint.engine.facts import FORK_CALLS, Act, CallSite, Check, FunctionInfo, LockRegion, SharedKey
+from safestate_lint.engine.facts import ESCAPED_VIEW, FORK_CALLS, Act, CallSite, Check, FunctionInfo, LockRegion, SharedKey
 from safestate_lint.engine.syntax import (
     COMPREHENSIONS, _acquire_target, _is_none, _is_reset, _release_target, _target_names, terminates,
     _value_locals, child_nodes, dotted_name, iter_scope_nodes, parent_map, walk,
@@ -87,6 +87,11 @@ class FunctionWalker:
             if isinstance(node.value, ast.Name) and node.value.id not in self.info.locals \
                     and self.m.qualify(node) in PROCESS_STATE:
                 return ("g", self.m.qualify(node) or "")  # `sys.modules`: the process's import cache
+            if isinstance(node.value, ast.Name) and node.value.id not in self.info.locals:
+                dotted = f"{node.value.id}.{node.attr}"
+                binding = self.m.bindings.get(dotted)
+                if binding is not None and binding.origin:
+                    return ("g", dotted)  # a class-level container of another module's class
             cls = self.class_of(node.value)
             if cls is not None and not node.attr.startswith("__"):
                 binding = self.m.class_attrs.get((cls, node.attr))
@@ -336,6 +341,11 @@ class FunctionWalker:
             func = expr.func
             if isinstance(func, ast.Attribute) and func.attr in LOCK_METHODS:
                 return self.lock_of(func.value)
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and self.info.class_name \
+                    and func.value.id == self.info.self_param and not expr.args and not expr.keywords:
+                held = self.m.lock_context(self.info.class_name, func.attr)  # `with self._locked():`
+                if held is not None:
+                    return self.lock_of(ast.Attribute(value=func.value, attr=held, ctx=ast.Load()))
             name = dotted_name(func)
             if name is not None and self.m.matches_lock_name(name.rsplit(".", 1)[-1]):
                 return LockRegion(0, name)
@@ -506,7 +516,11 @@ class FunctionWalker:
             self.record_calls(stmt.iter, stmt, locks, checks)
             for name in _target_names(stmt.target):
                 self.derived.pop(name, None)
-            self.block(stmt.body, locks, checks)
+            # `for k in list(X): ... del X[k]`: the snapshot said `k in X`; another thread may
+            # have removed it since, as after `if k in X:`
+            snapshot = self._snapshot_key(stmt.iter)
+            guard = (Check(frozenset({snapshot}), frozenset(), stmt, stmt, locks),) if snapshot else ()
+            self.block(stmt.body, locks, checks + guard)
             self.block(stmt.orelse, locks, checks)
             return ()
         if isinstance(stmt, ast.While):
@@ -536,6 +550,8 @@ class FunctionWalker:
         elif isinstance(stmt, ast.Delete):
             for target in stmt.targets:
                 self.record_store(target, stmt, locks, checks, None, deleting=True)
+        elif isinstance(stmt, ast.Return) and stmt.value is not None:
+            self.record_escaping_view(stmt.value, stmt)
         if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             value_reads = self.reads(value)
             for name in _value_locals(value):
@@ -700,6 +716,40 @@ class FunctionWalker:
         key = self.key_of(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
         if key is not None and self._container_key(key):
             self.add(Act(key, "iterate", stmt, iterable, locks, self.info, "iteration"), ())
+
+    def record_escaping_view(self, value: ast.expr, stmt: ast.stmt) -> None:
+        """`return self._items.keys()` (or `.values()`, `.items()`, `iter(...)`): a live view of
+        the shared container that the caller iterates later, outside any lock held here."""
+        node: ast.AST = value
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "iter" \
+                and len(node.args) == 1:
+            node = node.args[0]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not node.args \
+                and node.func.attr in ("keys", "values", "items"):
+            node = node.func.value
+        else:
+            return
+        key = self.key_of(node) if isinstance(node, ast.Attribute) else None
+        if key is not None and key[0] == "o" and self._container_key(key):
+            self.add(Act(key, "iterate", stmt, value, (), self.info, ESCAPED_VIEW), ())
+
+    def _snapshot_key(self, iterable: ast.AST) -> Optional[SharedKey]:
+        """The shared container a loop iterates a copy of: `list(X)`, `tuple(X.keys())`,
+        `sorted(X)`, `X.copy()`."""
+        node = iterable
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "copy" \
+                and not node.args:
+            node = node.func.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 1 \
+                and node.func.id in ("list", "tuple", "sorted", "set", "frozenset"):
+            node = node.args[0]
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not node.args \
+                    and node.func.attr in ("items", "keys"):
+                node = node.func.value
+        else:
+            return None
+        key = self.key_of(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+        return key if key is not None and self._container_key(key) else None
 
     def _container_key(self, key: SharedKey) -> bool:
         binding = self.m.binding_of(key)

@@ -24,6 +24,7 @@ from typing import List, Optional, Set, Tuple
 
 from safestate_lint.engine.analysis import Act
 from safestate_lint.engine.guarded import Access, unguarded
+from safestate_lint.engine.races import ConsequenceKind, RaceFinder
 from safestate_lint.engine.shapes import check_then_act_span
 from safestate_lint.finding import Finding
 from safestate_lint.fixers.base import FixContext, Unfixable, plan_each
@@ -38,6 +39,7 @@ LOCATED = ("SST303",)  # reported without an act: the access is found again from
 
 def plan(ctx: FixContext, items: List[Tuple[Finding, Optional[Act]]]) -> Set[Finding]:
     guarded = guards(ctx.m)
+    races = RaceFinder(ctx.m)
     accesses: Optional[List[Access]] = None
 
     def fix_one(finding: Finding, act: Optional[Act]) -> bool:
@@ -51,6 +53,10 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Optional[Act]]]) -> Set[Fin
             raise Unfixable("cannot locate the statement")
         lock: Optional[str] = None
         if finding.code == "SST302":
+            race = races.race(act)
+            if race is not None and race.kind is ConsequenceKind.TORN_ITERATION and race.other is not None:
+                raise Unfixable(f"the race is the loop in '{race.other.func.qualname}()' (line {race.other.stmt.lineno}), "
+                                f"which walks it without the lock: that loop is what needs the fix")
             region, _ = guarded[act.key]
             if not act.func.self_param:
                 raise Unfixable("the method has no 'self' to take the lock from")
@@ -99,7 +105,7 @@ def _span(act: Act) -> List[ast.stmt]:
     """The statements one lock must cover: from the test or the read through the write."""
     origin = act.read_at
     if origin is None and act.check is not None and act.key in act.check.keys:
-        if act.check.locks:
+        if act.check.locks and not act.check.shares_lock_with(act.locks):
             raise Unfixable("the test is made under a lock that is released before the write")
         origin = act.check.origin
     if origin is None:

@@ -29,11 +29,12 @@ from typing import Dict, List, Optional, Set, Tuple
 import libcst as cst
 
 from safestate_lint.engine.analysis import Act, ModuleAnalysis, dotted_name
+from safestate_lint.engine.facts import ESCAPED_VIEW
 from safestate_lint.finding import Finding
 from safestate_lint.engine.shapes import (
     StaleRead, check_then_act_span, index_holding, nested_writes, reimport_after_delete, uses_of,
 )
-from safestate_lint.engine.syntax import ast_block_of, inside
+from safestate_lint.engine.syntax import ast_block_of, inside, walk
 from safestate_lint.fixers.base import FixContext, Unfixable, plan_each, plan_recheck
 from safestate_lint.fixers.event_loop import fix_across_await
 
@@ -115,6 +116,12 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
                 wrap_statements(ctx, act, [_read_just_before(act), act.stmt])
         elif finding.code == "SST103":
             _fix_check_then_act(ctx, act)
+        elif act.detail == ESCAPED_VIEW:
+            name = ctx.m.describe(act.key)
+            raise Unfixable(f"return a copy made under the lock (list({name}...)); a copy is not a live view, "
+                            f"so the callers decide")
+        elif act.key[0] in ("o", "i") and _iterate_a_copy(ctx, act):
+            return True
         else:  # SST104 without a replacement: a loop is not wrapped in a lock automatically
             name = ctx.m.describe(act.key)
             why = kept.get(act.key[1], "it cannot be replaced") if act.key[0] == "g" else "it is an attribute"
@@ -155,6 +162,57 @@ def _iterates_snapshot(ctx: FixContext, act: Act, replaced: bool) -> bool:
         return False
     ctx.replace_iterable(act.stmt, act.node, _snapshot_code(act.node, act.key[1]))  # type: ignore[arg-type]
     return True
+
+
+def _iterate_a_copy(ctx: FixContext, act: Act) -> bool:
+    """`for e in self._items:` -> `for e in list(self._items):` for an object's list, set or dict
+    (`.items()`, `.keys()`, `.values()` too): one C call copies it, atomically on both builds,
+    and the writers' lone operations are atomic. Not for a loop that changes the container it
+    walks (a worklist: the copy would change what it visits) or one that can stop early (a
+    copy of the whole container for the first item); those stay with the reason."""
+    binding = ctx.m.binding_of(act.key)
+    if binding is None or binding.type_name not in ("list", "set", "dict"):
+        return False
+    loop = act.stmt
+    if not isinstance(loop, (ast.For, ast.AsyncFor)) or loop.iter is not act.node or loop.orelse:
+        return False
+    if any(a.key == act.key and a.kind == "mutate" and a.func is act.func and inside(a.stmt, loop) for a in ctx.m.acts):
+        raise Unfixable("the loop changes the container it walks: a copy would change what it visits")
+    stops = [n for stmt in loop.body for n in walk(stmt) if isinstance(n, (ast.Break, ast.Return))
+             and not any(isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.For, ast.While,
+                                        ast.AsyncFor)) for p in _parents_between(loop, n))]
+    if stops:
+        raise Unfixable("the loop can stop at the first item: copying the whole container each time is not "
+                        "the fix; hold the lock around the search instead")
+    source = ast.get_source_segment("".join(ctx.m.lines or ()), act.node)
+    if source is None:
+        return False
+    ctx.replace_iterable(loop, act.node, f"list({source})")  # type: ignore[arg-type]
+    return True
+
+
+def _parents_between(top: ast.AST, node: ast.AST) -> List[ast.AST]:
+    """The nodes strictly between `top` and `node` (on the way down)."""
+    path: List[ast.AST] = []
+
+    def find(current: ast.AST) -> bool:
+        for child in ast.iter_child_nodes(current):
+            if child is node:
+                return True
+            path.append(child)
+            if find(child):
+                return True
+            path.pop()
+        return False
+
+    for stmt in getattr(top, "body", ()):
+        if stmt is node:
+            return []
+        path.append(stmt)
+        if find(stmt):
+            return path
+        path.pop()
+    return path
 
 
 def _snapshot_code(iterable: ast.expr, name: str) -> str:

@@ -227,6 +227,7 @@ class _Tables:
         self.shared: Dict[str, str] = {}
         self._share()
         self.locked = self._caller_locked()
+        self.blocks = self._blocking()
         self.mentioned: Dict[str, int] = {}  # name -> how many modules (tests that start no thread aside) use it
         for summary in self.summaries.values():
             if summary.get("test"):
@@ -318,10 +319,46 @@ class _Tables:
                 result[target] = tuple(sorted(common))
         return result
 
+    def _holds_thread_part(self, module: str, facts: Dict[str, Any]) -> Optional[Tuple[str, str, str]]:
+        """Why a class that keeps an instance of another module's class documented thread-safe
+        is itself meant for threads (the engine's `_collect_holders`, across modules)."""
+        for attr, made, line in facts.get("holds", ()):
+            target = self.resolve(made)
+            if target not in self.classes or target.rpartition(".")[0] == module:
+                continue  # the module's own classes are its own analysis'
+            _, held_name, held = self.classes[target]
+            if held.get("doc"):
+                return f"it keeps a '{held_name}', documented thread-safe (self.{attr}, line {line})", "", attr
+        return None
+
+    def _blocking(self) -> Dict[str, str]:
+        """Module-level functions that block, themselves or through the project functions they
+        call (in any module), as `{absolute name: "'time.sleep()' in app/net.py"}`."""
+        direct: Dict[str, str] = {}
+        callers: Dict[str, List[str]] = {}  # callee -> the functions that call it
+        for module, summary in self.summaries.items():
+            if summary.get("test"):
+                continue
+            for name, (own, callees) in summary.get("blocks", {}).items():
+                full = f"{module}.{name}"
+                if own:
+                    direct[full] = f"{own} in '{module}.{name}()'"
+                for callee in callees:
+                    callers.setdefault(self.resolve(callee), []).append(full)
+        found = dict(direct)
+        queue = list(direct)
+        while queue:
+            callee = queue.pop()
+            for caller in callers.get(callee, ()):
+                if caller not in found:
+                    found[caller] = found[callee]
+                    queue.append(caller)
+        return found
+
     def view(self, module: str) -> ModuleView:
         summary = self.summaries.get(module, {})
         shared: Dict[str, str] = {}
-        thread_bases: Dict[str, Tuple[str, str]] = {}
+        thread_bases: Dict[str, Tuple[str, str, str]] = {}
         lock_bases: Dict[str, Dict[str, Tuple[str, bool]]] = {}
         base_attrs: Dict[str, Dict[str, Tuple[str, str]]] = {}
         configured = self.index.config.shared_classes
@@ -342,7 +379,12 @@ class _Tables:
                 if thread and name not in thread_bases:
                     entry = thread[1].rsplit(".", 1)[-1] if thread[1] else ""
                     thread_bases[name] = (f"its base '{base_name}' is built for threads: {thread[0]}",
-                                          f"{name}.{entry}" if entry else "")
+                                          f"{name}.{entry}" if entry else "", thread[2] if len(thread) > 2 else "")
+            if name not in thread_bases and facts.get("doc") is None and not facts.get("thread") \
+                    and not any(not is_async for _, is_async in facts.get("locks", {}).values()):
+                held = self._holds_thread_part(module, facts)
+                if held is not None:
+                    thread_bases[name] = held
         containers: Dict[str, Tuple[str, str]] = {}
         for local, full in summary.get("imports", {}).items():
             target = self.resolve(full)
@@ -353,13 +395,29 @@ class _Tables:
             facts = other.get("globals", {}).get(name)
             if facts is not None and facts[0] == "container":
                 containers[local] = (target, facts[1])
+            # a class-level container of another module's class (`IOLoop._registry`): the same state
+            for attr, type_name in other.get("classes", {}).get(name, {}).get("containers", {}).items():
+                containers[f"{local}.{attr}"] = (f"{target}.{attr}", type_name)
         locked = {target.rpartition(".")[2]: held for target, held in self.locked.items()
                   if target.rpartition(".")[0] == module}
         module_only: Tuple[str, ...] = ()
         if self.index.marked:  # a directory that is no project may have callers anywhere
             own = set(summary.get("mentions", ())) if not summary.get("test") else set()
             module_only = tuple(name for name in summary.get("defs", ()) if self.mentioned.get(name, 0) <= (name in own))
-        return ModuleView(shared, thread_bases, lock_bases, containers, locked, base_attrs, module_only)
+        blocking: Dict[str, str] = {}
+        if self.blocks:
+            for local, full in summary.get("imports", {}).items():
+                target = self.resolve(full)
+                if target.rpartition(".")[0] == module:
+                    continue
+                if target in self.blocks:  # `from .net import fetch`
+                    blocking[local] = self.blocks[target]
+                elif target in self.summaries:  # `from . import net`: `net.fetch()`
+                    for name in self.summaries[target].get("blocks", {}):
+                        why = self.blocks.get(f"{target}.{name}")
+                        if why is not None:
+                            blocking[f"{local}.{name}"] = why
+        return ModuleView(shared, thread_bases, lock_bases, containers, locked, base_attrs, module_only, blocking)
 
 
 def _configured(cls: str, facts: Dict[str, Any], patterns: Tuple[str, ...]) -> Optional[str]:

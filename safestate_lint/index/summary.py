@@ -14,6 +14,7 @@ module's function. Everything is plain JSON (cached per file by content hash):
 * ``owns``: ``[class, created, attr, line]``: ``self.attr = C()`` (a shared owner shares it);
 * ``calls``: absolute callee -> ``[[lock idents], line]`` for calls to imported functions
   (an empty list of idents: called without a lock; ``None``: used as a value);
+* ``blocks``: module-level function -> ``[its own blocking call or "", [project functions it calls]]``;
 * ``test``: a single-threaded test module (its calls run on one thread);
 * ``defs``: the module's function and method names; ``mentions``: every ``.name`` in its text
   (what it can call on objects of other modules).
@@ -24,10 +25,11 @@ from __future__ import annotations
 import ast
 import re
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from safestate_lint.engine.bindings import ModuleBindings
-from safestate_lint.engine.callgraph import per_instance_lock
+from safestate_lint.engine.callgraph import blocking_functions, per_instance_lock
+from safestate_lint.engine.classes import documented_thread_safe, held_objects
 from safestate_lint.engine.facts import FunctionInfo
 from safestate_lint.engine.syntax import dotted_name
 from safestate_lint.index.roots import resolve_relative
@@ -71,8 +73,9 @@ class _Scanner:
     def absolute(self, expr: ast.AST) -> Optional[str]:
         """The absolute dotted name an expression denotes, when it is a module name or imported."""
         name = dotted_name(expr)
-        if name is None:
-            return None
+        return None if name is None else self.absolute_name(name)
+
+    def absolute_name(self, name: str) -> Optional[str]:
         head, _, rest = name.partition(".")
         if head in self.imports:
             full = self.imports[head]
@@ -91,8 +94,11 @@ class _Scanner:
         for stmt in m._module_statements():
             if isinstance(stmt, (ast.Import, ast.ImportFrom)):
                 self.add_import(stmt)
+        script = _main_block_nodes(m.tree)
         for name, binding in m.bindings.items():
             node = binding.node
+            if id(node) in script:
+                continue  # `if __name__ == "__main__":` runs once, as a script: nothing it binds is shared
             value = getattr(node, "value", None)
             if isinstance(value, ast.Call) and binding.kind == "unknown" and not name.strip("_").isupper():
                 created = self.absolute(value.func)
@@ -266,6 +272,20 @@ class _FunctionScan:
                                                    f"'{self.info.qualname}()'", call.lineno])
 
 
+def _main_block_nodes(tree: ast.Module) -> Set[int]:
+    """The ids of every node under a top-level `if __name__ == "__main__":`."""
+    found: Set[int] = set()
+    for stmt in tree.body:
+        if not isinstance(stmt, ast.If):
+            continue
+        test = stmt.test
+        if isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__" \
+                and len(test.comparators) == 1 and isinstance(test.comparators[0], ast.Constant) \
+                and test.comparators[0].value == "__main__":
+            found.update(id(node) for inner in stmt.body for node in ast.walk(inner))
+    return found
+
+
 def _once_factories(scanner: _Scanner) -> None:
     """`@lru_cache` on a no-argument function that returns `C(...)`: one C for every thread."""
     m = scanner.m
@@ -277,6 +297,18 @@ def _once_factories(scanner: _Scanner) -> None:
                 created = scanner.absolute(node.value.func)
                 if created is not None:
                     scanner.shares.append([created, f"'{name}()' returns one instance to every caller", node.lineno])
+
+
+def _blocks(scanner: _Scanner) -> Dict[str, Any]:
+    """Module-level functions that block or call one that may: `{name: [blocking call or "",
+    [absolute names of the project functions they call]]}`; the project closes it over modules."""
+    found: Dict[str, Any] = {}
+    for name, (direct, called) in blocking_functions(scanner.m).items():
+        callees = sorted({full for written in called if (full := scanner.absolute_name(written)) is not None
+                          and scanner._project_import(full) and full != f"{scanner.module}.{name}"})
+        if direct or callees:
+            found[name] = [direct, callees]
+    return found
 
 
 def summarise(m: ModuleBindings, module: str, is_package: bool, single_threaded: bool) -> Summary:
@@ -294,8 +326,13 @@ def summarise(m: ModuleBindings, module: str, is_package: bool, single_threaded:
         bases = [scanner.absolute(base) or "" for base in cls.bases]
         attrs = {attr: [binding.kind, binding.type_name] for (owner, attr), binding in m.instance_attrs.items()
                  if owner == name and binding.kind not in ("lock", "function")}
-        classes[name] = {"bases": bases, "locks": locks, "attrs": attrs, "line": cls.lineno,
-                         "thread": [thread.why, thread.entry] if thread is not None else None}
+        holds = [[attr, made, line] for attr, func, line in held_objects(cls)
+                 if (made := scanner.absolute(func)) is not None]
+        containers = {attr: binding.type_name for (owner, attr), binding in m.class_attrs.items()
+                      if owner == name and binding.kind == "container"}
+        classes[name] = {"bases": bases, "locks": locks, "attrs": attrs, "line": cls.lineno, "holds": holds,
+                         "containers": containers, "doc": documented_thread_safe(cls),
+                         "thread": [thread.why, thread.entry, thread.part] if thread is not None else None}
     globals_: Dict[str, Any] = {}
     for name, binding in m.bindings.items():
         if binding.kind == "container":
@@ -307,4 +344,4 @@ def summarise(m: ModuleBindings, module: str, is_package: bool, single_threaded:
     return {"v": SUMMARY_VERSION, "module": module, "package": is_package, "test": single_threaded,
             "defs": defs, "mentions": sorted(set(_ATTRIBUTE.findall(text))),
             "imports": scanner.imports, "classes": classes, "globals": globals_, "shares": scanner.shares,
-            "owns": scanner.owns, "calls": scanner.calls}
+            "owns": scanner.owns, "calls": scanner.calls, "blocks": _blocks(scanner)}

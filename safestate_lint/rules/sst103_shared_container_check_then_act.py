@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import ast
+
 from typing import Iterator, Set, Tuple
 
 from safestate_lint.engine.analysis import ModuleAnalysis, SharedKey
+from safestate_lint.engine.facts import Act
+from safestate_lint.engine.syntax import dotted_name, inside
 from safestate_lint.rules.base import Report, Rule, container_word, once_per, shared_name, where
 
 
@@ -16,7 +20,9 @@ class SharedContainerCheckThenAct(Rule):
     The runtime's `LockedDict`/`LockedList`/`LockedSet` are included: each operation is
     atomic, but two operations are not. A lookup in `try:` whose `except KeyError:` (or
     `LookupError`, alone or in a tuple) stores the missing entry, in the handler or after
-    it, is the same test; `sys.modules` used as a cache (`if name in sys.modules: return
+    it, is the same test; so is a loop over a copy (`for k in list(d):`) whose body removes
+    what it found (`del d[k]`, `d.pop(k)`, `lst.remove(x)`: they raise when another thread
+    removed it first); `sys.modules` used as a cache (`if name in sys.modules: return
     sys.modules[name]` ... `sys.modules[name] = module`) is a shared dict too.
 
     ## Why is this bad?
@@ -66,6 +72,10 @@ class SharedContainerCheckThenAct(Rule):
         "def f(d, k):\n    if k not in d:\n        d[k] = 1\n",
         "from safestate_lint.runtime import LockedDict\n_c = LockedDict()\ndef get(k):\n    with _c.lock:\n        if k not in _c:\n            _c[k] = 1\n",
         "import sys\ndef install(m):\n    sys.modules['plugins'] = m\n",
+        # a loop over a copy whose removal cannot fail
+        "_conns = {}\ndef sweep():\n    for k in list(_conns):\n        if k.closed:\n            try:\n"
+        "                del _conns[k]\n            except KeyError:\n                pass\n",
+        "_conns = {}\ndef sweep():\n    for k in list(_conns):\n        if k.closed:\n            _conns.pop(k, None)\n",
     ]
     INVALID = [
         "_cache = {}\ndef get(k):\n    if k not in _cache:  # SST103\n        _cache[k] = k * 2\n    return _cache[k]\n",
@@ -76,6 +86,7 @@ class SharedContainerCheckThenAct(Rule):
         "import threading\n_lock = threading.Lock()\n_cache = {}\ndef get(k):\n    if k not in _cache:  # SST103\n        with _lock:\n            _cache[k] = 1\n",
         "from safestate_lint.runtime import LockedDict\n_c = LockedDict()\ndef drop(k):\n    if k in _c:  # SST103\n        del _c[k]\n",
         "from safestate_lint.runtime import LockedDict\n_c = LockedDict()\ndef get(k):\n    try:  # SST103\n        return _c[k]\n    except KeyError:\n        _c[k] = object()\n        return _c[k]\n",
+        "_conns = {}\ndef sweep():\n    for k in list(_conns):  # SST103\n        if k.closed:\n            del _conns[k]\n",
         'import sys, importlib\ndef load(name):\n    if name in sys.modules:  # SST103\n        return sys.modules[name]\n    m = importlib.import_module(name)\n    sys.modules[name] = m\n    return m\n',
         '_fns = {}\ndef get(k):\n    try:  # SST103\n        return _fns[k]\n    except (KeyError, TypeError):\n        pass\n    v = _fns[k] = object()\n    return v\n',
     ]
@@ -95,7 +106,26 @@ class SharedContainerCheckThenAct(Rule):
                 continue
             if (id(check.site), act.key) in lazy_rebinds or check.shares_lock_with(act.locks):
                 continue
+            if isinstance(check.site, (ast.For, ast.AsyncFor)) and not _fails_when_gone(act):
+                continue  # a loop over a copy, then a write that a vanished element cannot break
+            tested = "is copied for a loop" if isinstance(check.site, (ast.For, ast.AsyncFor)) else "is tested"
             yield check.site, (
-                f"{shared_name(m, act)} ({container_word(m, act)}) is tested and then mutated ({act.detail}) "
+                f"{shared_name(m, act)} ({container_word(m, act)}) {tested} and then mutated ({act.detail}) "
                 f"{where(act)} without one lock held across both"
             ), act
+
+
+def _fails_when_gone(act: Act) -> bool:
+    """`del X[k]`, `X.remove(v)`, `X.pop(k)` (no default): raises when another thread removed it,
+    unless a `try` around it catches that (`except KeyError: pass`)."""
+    node = act.node
+    if not (act.detail == "del" or (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (
+            node.func.attr == "remove" or (node.func.attr == "pop" and len(node.args) == 1 and not node.keywords)))):
+        return False
+    for outer in ast.walk(act.func.node):
+        if isinstance(outer, ast.Try) and any(inside(act.stmt, stmt) for stmt in outer.body):
+            caught = {dotted_name(t) if t is not None else None for h in outer.handlers for t in
+                      (h.type.elts if isinstance(h.type, ast.Tuple) else [h.type])} if outer.handlers else set()
+            if None in caught or caught & {"KeyError", "ValueError", "LookupError", "Exception", "BaseException"}:
+                return False
+    return True

@@ -4,7 +4,7 @@ from typing import Dict, Iterator, Set
 
 from safestate_lint.engine.analysis import Act, ModuleAnalysis, SharedKey
 from safestate_lint.engine.bindings import PROCESS_STATE
-from safestate_lint.engine.facts import BEFORE_SHARING
+from safestate_lint.engine.facts import BEFORE_SHARING, ESCAPED_VIEW
 from safestate_lint.rules.base import Report, Rule, container_word, once_per, shared_name, where
 
 
@@ -23,6 +23,10 @@ class SharedContainerIteration(Rule):
     do containers that are only filled at import time, and the runtime's `LockedList` and
     `LockedSet`, whose iteration walks a snapshot. A `LockedDict` iterates live, as a dict
     does (its views stay live and cheap): iterate over `d.snapshot()`, or under `d.lock`.
+    A method of a class that locks a container and returns a live view of it
+    (`return self._items.keys()`, `.values()`, `.items()`, `iter(self._items)`) hands the
+    iteration to its caller, after the lock is released: that is reported too (no automatic
+    fix: a copy is not a live view).
 
     ## Why is this bad?
     Iterating a dict or set while another thread adds or removes a key raises
@@ -71,6 +75,9 @@ class SharedContainerIteration(Rule):
     fixable = True
 
     VALID = [
+        "import threading\nclass Registry:\n    def __init__(self):\n        self._lock = threading.Lock()\n"
+        "        self._items = {}\n    def add(self, k, v):\n        with self._lock:\n            self._items[k] = v\n"
+        "    def keys(self):\n        with self._lock:\n            return list(self._items.keys())\n",
         "import threading\n_c = {}\n_lock = threading.Lock()\ndef add(k):\n    with _lock:\n        _c[k] = 1\ndef show():\n    with _lock:\n        return [k for k in _c]\n",
         "_c = {}\ndef add(k):\n    _c[k] = 1\ndef show():\n    return sorted(_c)\n",
         "HANDLERS = {'a': 1}\ndef show():\n    for k in HANDLERS:\n        print(k)\n",
@@ -80,6 +87,10 @@ class SharedContainerIteration(Rule):
         "import sys\ndef get_files():\n    return [m.__file__ for m in list(sys.modules.values()) if hasattr(m, '__file__')]\n",
     ]
     INVALID = [
+        # a live view handed to the caller, who iterates it after the lock is released
+        "import threading\nclass Registry:\n    def __init__(self):\n        self._lock = threading.Lock()\n"
+        "        self._items = {}\n    def add(self, k, v):\n        with self._lock:\n            self._items[k] = v\n"
+        "    def keys(self):\n        with self._lock:\n            return self._items.keys()  # SST104\n",
         "_clients = {}\ndef register(n, c):\n    _clients[n] = c\ndef broadcast(m):\n    for c in _clients.values():  # SST104\n        c.send(m)\n",
         "_seen = set()\ndef see(x):\n    _seen.add(x)\ndef dump():\n    return [x for x in _seen]  # SST104\n",
         "_jobs = []\ndef add(j):\n    _jobs.append(j)\ndef report():\n    for i, j in enumerate(_jobs):  # SST104\n        print(i, j)\n",
@@ -116,6 +127,13 @@ class SharedContainerIteration(Rule):
             if act.key[0] != "g" and (writer.func is act.func or (
                     act.key not in guarded and not _own_thread_meets(m, act, writer))):
                 continue  # an object's container its class never locks: no sign threads share it
+            if act.detail == ESCAPED_VIEW:
+                yield act.node, (
+                    f"a live view of {shared_name(m, act)} is returned {where(act)}: the caller iterates it "
+                    f"without the lock\n'{writer.func.qualname}()' mutates it meanwhile (line {writer.stmt.lineno}); "
+                    f"return a copy (`list(...)`) made under the lock"
+                ), act
+                continue
             owner = "module-level " if act.key[0] == "g" else ""
             yield act.node, (
                 f"{owner}{container_word(m, act)} {shared_name(m, act)} is iterated {where(act)} without a lock"

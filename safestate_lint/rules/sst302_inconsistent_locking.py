@@ -14,7 +14,10 @@ class InconsistentLocking(Rule):
     In a class that owns a threading lock (a lock, condition, semaphore or runtime RW lock
     bound in the class body or to `self` in a method), flags an attribute written, mutated or
     read-modify-written without that lock when another method writes it under the lock.
-    The class's own code says the attribute needs the lock; this statement forgets it.
+    The class's own code says the attribute needs the lock; this statement forgets it. A
+    write under another lock of the class counts as unlocked: the lock that guards an
+    attribute is the one most of its writes hold, and a different lock excludes none of them
+    (locks made by a method of the class, `self._lock = self._create_lock()`, count).
 
     Only writes with a consequence are reported (see `rule SST102` for CPython's atomicity
     table):
@@ -78,6 +81,13 @@ class InconsistentLocking(Rule):
     fixable = True
 
     VALID = [
+        # two locks, each guarding its own attribute
+        "import threading\nclass Sched:\n    def __init__(self):\n        self._ex_lock = threading.Lock()\n"
+        "        self._js_lock = threading.Lock()\n        self._executors = {}\n        self._stores = {}\n"
+        "    def add(self, k, e):\n        with self._ex_lock:\n            if k in self._executors:\n"
+        "                raise KeyError(k)\n            self._executors[k] = e\n    def remove(self, k):\n"
+        "        with self._ex_lock:\n            del self._executors[k]\n    def store(self, k, s):\n"
+        "        with self._js_lock:\n            if k not in self._stores:\n                self._stores[k] = s\n",
         "import threading\nclass Pool:\n    def __init__(self):\n        self._lock = threading.Lock()\n"
         "        self._in_use = 0\n    def acquire(self):\n        with self._lock:\n            self._in_use += 1\n"
         "    def release(self):\n        with self._lock:\n            self._in_use -= 1\n",
@@ -103,6 +113,14 @@ class InconsistentLocking(Rule):
         "        self.done = 0\n    def step(self):\n        self.done += 1\n",
     ]
     INVALID = [
+        # under another lock of the class: the two writers do not exclude each other
+        "import threading\nclass Sched:\n    def __init__(self):\n        self._ex_lock = self._create_lock()\n"
+        "        self._js_lock = self._create_lock()\n        self._executors = {}\n        self._stores = {}\n"
+        "    def add(self, k, e):\n        with self._ex_lock:\n            if k in self._executors:\n"
+        "                raise KeyError(k)\n            self._executors[k] = e\n    def remove(self, k):\n"
+        "        with self._js_lock:\n            del self._executors[k]  # SST302\n    def store(self, k, s):\n"
+        "        with self._js_lock:\n            self._stores[k] = s\n    def _create_lock(self):\n"
+        "        return threading.RLock()\n",
         "import threading\nclass Pool:\n    def __init__(self):\n        self._lock = threading.Lock()\n"
         "        self._in_use = 0\n    def acquire(self):\n        with self._lock:\n            self._in_use += 1\n"
         "    def release(self):\n        self._in_use -= 1  # SST302\n",
@@ -122,8 +140,10 @@ class InconsistentLocking(Rule):
             if race is None:
                 continue
             holder = _holder(m, act, guard)
+            other = _other_lock(m, act, guard[0]) if m.is_locked(act) else None
+            under = f" under 'self.{other.name.split('.')[-1]}'" if other is not None else ""
             yield act.node if act.kind == "mutate" else act.stmt, (
-                f"'self.{act.key[2]}' is {_verb(act)} {where(act)} without 'self.{guard[0].name.split('.')[-1]}': {race.kind.value}"
+                f"'self.{act.key[2]}' is {_verb(act)} {where(act)}{under} without 'self.{guard[0].name.split('.')[-1]}': {race.kind.value}"
                 f"\n'{holder.func.qualname}()' writes it under the lock (line {holder.stmt.lineno}); {race.text}"
             ), act
 
@@ -131,37 +151,53 @@ class InconsistentLocking(Rule):
 
 
 def guards(m: ModuleAnalysis) -> Dict[SharedKey, Tuple[LockRegion, Act]]:
-    """For each attribute of a lock-owning class: the class's lock that some write holds, with that write."""
-    found: Dict[SharedKey, Tuple[LockRegion, Act]] = {}
+    """For each attribute of a lock-owning class: the class's lock that most of its writes hold
+    (the first such write's, on a tie), with the first write under it."""
+    held: Dict[SharedKey, Dict[str, List[Tuple[LockRegion, Act]]]] = {}
     for act in m.acts:
-        if act.key[0] != "o" or act.kind == "iterate" or act.key in found or act.func.name in BEFORE_SHARING:
+        if act.key[0] != "o" or act.kind == "iterate" or act.func.name in BEFORE_SHARING:
             continue
         region = _class_lock(m, act)
         if region is not None:
-            found[act.key] = (region, act)
-    return found
+            held.setdefault(act.key, {}).setdefault(region.ident or region.name, []).append((region, act))
+    return {key: max(by_lock.values(), key=len)[0] for key, by_lock in held.items()}
 
 
 def unguarded_writes(m: ModuleAnalysis) -> List[Tuple[Act, Tuple[LockRegion, Act]]]:
-    """The writes of guarded attributes made without any lock, once per statement."""
+    """The writes of guarded attributes made without any lock, or only under locks of the class
+    other than the one that guards it (they exclude nothing), once per statement."""
     guarded = guards(m)
     if not guarded:
         return []
     return [(act, guarded[act.key]) for act in once_per(m.acts, lambda a: (id(a.stmt), a.key))
-            if act.key in guarded and act.kind != "iterate" and act.via is None and not m.is_locked(act)
+            if act.key in guarded and act.kind != "iterate" and act.via is None
+            and (not m.is_locked(act) or _other_lock(m, act, guarded[act.key][0]) is not None)
             and act.func.name not in BEFORE_SHARING]
+
+
+def _other_lock(m: ModuleAnalysis, act: Act, guard: LockRegion) -> Optional[LockRegion]:
+    """The class lock a write holds when it holds no lock the guarding one's acquisition
+    excludes (`with self._jobs_lock: del self._executors[k]` where `_executors_lock` guards)."""
+    ident = guard.ident or guard.name
+    if any((region.ident or region.name) == ident for region in act.locks):
+        return None
+    if any(m.thread_capable(region) and not _own_lock(m, act.key[1], region) for region in act.locks):
+        return None  # a lock that is not the class's own (a module's, a caller's): not judged here
+    return _class_lock(m, act)
 
 
 def _class_lock(m: ModuleAnalysis, act: Act) -> Optional[LockRegion]:
     """The lock of the act's class (`C._lock`) held at the act, if any."""
-    for region in act.locks:
-        owner, _, attr = (region.ident or region.name).partition(".")
-        if not attr or "." in attr or region.async_lock or not m.thread_capable(region):
-            continue
-        found = m.lock_owner(act.key[1], attr)  # the class's own lock, or one it inherits
-        if found is not None and found[0] == owner and found[1].is_mutex:  # not a semaphore (a queue's free slots)
-            return region
-    return None
+    return next((region for region in act.locks if _own_lock(m, act.key[1], region)), None)
+
+
+def _own_lock(m: ModuleAnalysis, class_name: str, region: LockRegion) -> bool:
+    """Whether the region holds a mutex of the class (its own, or one it inherits)."""
+    owner, _, attr = (region.ident or region.name).partition(".")
+    if not attr or "." in attr or region.async_lock or not m.thread_capable(region):
+        return False
+    found = m.lock_owner(class_name, attr)
+    return found is not None and found[0] == owner and found[1].is_mutex  # not a semaphore (a queue's free slots)
 
 
 def _holder(m: ModuleAnalysis, act: Act, guard: Tuple[LockRegion, Act]) -> Act:

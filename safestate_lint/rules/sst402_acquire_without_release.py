@@ -67,6 +67,10 @@ class AcquireWithoutRelease(Rule):
         "import threading\n_lock = threading.Lock()\ndef f():\n    _lock.acquire()\n    try:\n        pass\n    finally:\n        _lock.release()\n",
         "import threading\n_lock = threading.Lock()\ndef f():\n    if _lock.acquire(blocking=False):\n        try:\n            pass\n        finally:\n            _lock.release()\n",
         "class Pool:\n    def acquire(self):\n        pass\ndef f(p):\n    p.acquire()\n",
+        # released in a `finally` on one branch, plainly on the other
+        "import threading\n_lock = threading.Lock()\n_n = [0]\ndef f(wake):\n    _lock.acquire()\n    _n[0] -= 1\n"
+        "    if wake:\n        try:\n            wake()\n        finally:\n            _lock.release()\n        return\n"
+        "    _lock.release()\n",
         # wait until the lock is free: nothing between acquire and release can raise
         "import threading\n_wakeup = threading.Lock()\ndef wait():\n    _wakeup.acquire()\n    _wakeup.release()\n",
         # a protocol split on purpose: `__exit__` releases what `__enter__` acquired
