@@ -44,7 +44,7 @@ LOCK_CTORS: Dict[str, bool] = {  # qualified name -> is an asyncio-style (task-o
     "asyncio.Lock": True, "asyncio.Condition": True, "asyncio.Semaphore": True,
     "asyncio.BoundedSemaphore": True, "anyio.Lock": True, "trio.Lock": True,
 }
-RUNTIME_LOCKS: Dict[str, bool] = {"RWLock": False, "AsyncRWLock": True}
+RUNTIME_LOCKS: Dict[str, bool] = {"RWLock": False, "AsyncRWLock": True, "LoopLock": True}
 RUNTIME_CONTAINERS: Dict[str, str] = {"LockedDict": "dict", "LockedList": "list", "LockedSet": "set"}
 RUNTIME_THREAD_SAFE = frozenset({"AtomicCounter", "StateManager", "TTLCache", "Singleton", "singleton"})
 # methods that run before an instance is shared
