@@ -361,8 +361,10 @@ def across_await_race(module) -> bool:
 
 def test_across_await_races_on_one_loop_and_the_event_loop_fix_removes_them(tmp_path):
     """`total += await size(m)` and `if k not in d: d[k] = await open(k)` race between tasks of
-    one event loop.  `fix --assume-single-event-loop` puts each window under an asyncio.Lock;
-    without the option the findings stay, with the reason (several loops would share the lock)."""
+    one event loop.  `fix --assume-single-event-loop` moves the await out of the read-modify-write
+    and makes the slow open a single flight per key (a LoopLock per key, never one lock held across
+    every open); without the option the findings stay, with the reason (several loops would share
+    the lock)."""
     sample = ROOT / "tests" / "data" / "across_await.py"
     assert across_await_race(load(sample))  # every time: the tasks switch at each await
     python = os.environ.get("SAFESTATE_FIX_PYTHON", sys.executable)
@@ -376,6 +378,7 @@ def test_across_await_races_on_one_loop_and_the_event_loop_fix_removes_them(tmp_
                              str(target)], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     fixed = target.read_text()
-    assert "_total_lock = asyncio.Lock()" in fixed and "async with _total_lock:" in fixed
+    assert "size_result = await size(message)\n    total += size_result" in fixed
+    assert "_connections_locks = LoopLock()" in fixed and "async with _connections_locks[key]:" in fixed
     for _ in range(REPETITIONS):
         assert not across_await_race(load(target))

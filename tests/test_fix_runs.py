@@ -119,6 +119,12 @@ DRIVERS = {
                           "on_loop(m.add('abc')); on_loop(m.session(f'u{i % 3}')); on_loop(m.serve('r')); "
                           "on_loop(m.logout('u1')) if i % 7 == 0 else None; on_loop(m.reset()) if i % 11 == 0 else None; "
                           "on_loop(m.flush()); on_loop(m.offload(1))"),
+    "redteam_branch_binding": ("", "assert m.add(i % 3)"),
+    "fork_prefork": ("", "m.serve(); m.Stats.error()"),
+    "fork_multiprocessing": ("", "m.record(i)"),
+    "loop_single_flight": ("LOOP = asyncio.new_event_loop()\nthreading.Thread(target=LOOP.run_forever, daemon=True).start()\n"
+                           "def on_loop(coro):\n    return asyncio.run_coroutine_threadsafe(coro, LOOP).result(10)\n",
+                           "on_loop(m.crawl([f'u{i % 4}', f'v{i % 3}'])); on_loop(m.pipeline(3)); on_loop(m.upgrades(2))"),
 }
 
 HARNESS = '''

@@ -15,9 +15,9 @@ from safestate_lint.fixers import fix_bytes, fix_source
 
 CASES = sorted(p for p in (ROOT / "tests" / "fix_cases").glob("*.py") if not p.name.endswith(".fixed.py"))
 UNFIXABLE = {
-    # a sync helper also writes '_sessions' (it cannot take an asyncio.Lock); an `async with` before
-    # the append would pause inside `while _pending: ... pop()`
-    "loop_across_await": ["SST103", "SST105", "SST105"],
+    # an `async with` before the append would pause inside `while _pending: ... pop()`
+    "loop_across_await": ["SST105"],
+    "loop_single_flight": ["SST101"],  # drain() awaits a queue item between its read and its write
     "unfixable_await": ["SST101"],
     "safety_callee_under_caller_lock": ["SST101"],  # its caller holds the non-reentrant lock
     "safety_existing_lock_reached": ["SST101"],  # the statement calls a function taking the lock
@@ -96,10 +96,11 @@ def test_await_under_thread_lock_becomes_an_asyncio_lock_only_with_unsafe_fixes(
     source = case.read_text()
     safe = fix_source(source, "a.py", Config())
     assert not safe.changed and {safe.why(f) for f in safe.remaining} == {
-        "with --unsafe-fixes, '_conn_lock' becomes an asyncio.Lock() (correct only when every coroutine using "
-        "it runs on one event loop)"}
+        "with --unsafe-fixes, '_conn_lock' becomes a LoopLock(), an asyncio lock (correct only when every "
+        "coroutine using it runs on one event loop)"}
     unsafe = fix_source(source, "a.py", Config(), unsafe_fixes=True)
-    assert "_conn_lock = asyncio.Lock()" in unsafe.source and unsafe.source.count("async with _conn_lock:") == 2
+    assert "_conn_lock = LoopLock()" in unsafe.source and unsafe.source.count("async with _conn_lock:") == 2
+    assert "from safestate_lint.runtime import LoopLock" in unsafe.source
     assert unsafe.remaining == [] and check_source(unsafe.source, "a.py", Config()) == []
     (tmp_path / "before.py").write_text(source)
     (tmp_path / "after.py").write_text(unsafe.source)

@@ -41,20 +41,30 @@ STATEMENTS = st.sampled_from([
     "with _lock:\n    with _lock2:\n        {n}[k] = 1", "with _lock2:\n    with _lock:\n        {n} = 2",
     "with _lock:\n    time.sleep(1)", "with _lock:\n    await make()", "with _lock2:\n    f0(k)",
 ])
+# across an await (the event-loop fixes): the awaited value only used, a slow build, a flag set up,
+# a queue wait between read and write; and a fork (fixes make their locks anew in the child).
+# State only: a lock rebound as a counter is another test's business.
+LOOP_NAMES = st.sampled_from(["_cache", "_x", "COUNT", "items"])
+LOOP_STATEMENTS = st.sampled_from([
+    "{n} = {n} + await make()", "{n}[k] = {n}.get(k, 0) + await q.get()", "if k not in {n}:\n    {n}[k] = await make()",
+    "if not {n}:\n    await make()\n    {n} = True", "v = {n}\nawait q.get()\n{n} = v + 1", "pid = os.fork()",
+    "{n} += 1", "{n}[k] = 1", "if k not in {n}:\n    {n}[k] = 1", "async with _alock:\n    {n} = 3", "global {n}",
+])
 MODULE_VALUES = st.sampled_from(["{}", "[]", "set()", "None", "0", "False", "threading.Lock()", "asyncio.Lock()"])
 
 
 @st.composite
-def shaped_modules(draw):
-    lines = ["import asyncio", "import contextlib", "import threading", "import time", "_lock = threading.Lock()",
+def shaped_modules(draw, names=NAMES, statements=STATEMENTS):
+    lines = ["import asyncio", "import contextlib", "import os", "import threading", "import time",
+             "_lock = threading.Lock()",
              "_lock2 = threading.Lock()", "_alock = asyncio.Lock()", "LOCKS = {}"]
-    for name in draw(st.lists(NAMES, min_size=1, max_size=4, unique=True)):
+    for name in draw(st.lists(names, min_size=1, max_size=4, unique=True)):
         lines.append(f"{name} = {draw(MODULE_VALUES)}")
     for index in range(draw(st.integers(1, 3))):
         is_async = draw(st.booleans())
-        body = [f"global {n}" for n in draw(st.lists(NAMES, max_size=2, unique=True)) if n != "k"]
-        for statement in draw(st.lists(STATEMENTS, min_size=1, max_size=5)):
-            text = statement.format(n=draw(NAMES))
+        body = [f"global {n}" for n in draw(st.lists(names, max_size=2, unique=True)) if n != "k"]
+        for statement in draw(st.lists(statements, min_size=1, max_size=5)):
+            text = statement.format(n=draw(names))
             if "await" in text and not is_async:
                 continue
             body.extend(text.split("\n"))
@@ -108,27 +118,40 @@ def shaped_classes(draw):
     return "\n".join(lines) + "\n"
 
 
-def properties_hold(source: str) -> None:
+def properties_hold(source: str, config: Config = Config()) -> None:
     try:
         ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return
     try:
-        before = check_source(source, "gen.py", Config())
+        before = check_source(source, "gen.py", config)
     except SourceError:
         return  # reported as a clean error, not a crash
-    result = fix_source(source, "gen.py", Config())
+    result = fix_source(source, "gen.py", config)
     ast.parse(result.source)
-    after = check_source(result.source, "gen.py", Config())
+    after = check_source(result.source, "gen.py", config)
     assert [f.code for f in after] == [f.code for f in result.remaining]
     assert len(after) <= len(before)
-    assert not fix_source(result.source, "gen.py", Config()).changed
+    assert not fix_source(result.source, "gen.py", config).changed
+    assert result.source.count("asyncio.Lock()") <= source.count("asyncio.Lock()")  # a fix never makes one
 
 
 @settings(max_examples=2000 if STRESS else 150, **COMMON)
 @given(shaped_modules())
 def test_shaped_programs(source):
     properties_hold(source)
+
+
+@settings(max_examples=1000 if STRESS else 100, **COMMON)
+@given(shaped_modules(LOOP_NAMES, LOOP_STATEMENTS))
+def test_shaped_programs_across_awaits_and_forks(source):
+    properties_hold(source)
+
+
+@settings(max_examples=1000 if STRESS else 100, **COMMON)
+@given(shaped_modules(LOOP_NAMES, LOOP_STATEMENTS))
+def test_shaped_programs_on_one_event_loop(source):
+    properties_hold(source, Config(assume_single_event_loop=True))
 
 
 @settings(max_examples=1000 if STRESS else 100, **COMMON)

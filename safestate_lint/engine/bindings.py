@@ -44,7 +44,7 @@ LOCK_CTORS: Dict[str, bool] = {  # qualified name -> is an asyncio-style (task-o
     "asyncio.Lock": True, "asyncio.Condition": True, "asyncio.Semaphore": True,
     "asyncio.BoundedSemaphore": True, "anyio.Lock": True, "trio.Lock": True,
 }
-RUNTIME_LOCKS: Dict[str, bool] = {"RWLock": False, "AsyncRWLock": True}
+RUNTIME_LOCKS: Dict[str, bool] = {"RWLock": False, "AsyncRWLock": True, "LoopLock": True}
 RUNTIME_CONTAINERS: Dict[str, str] = {"LockedDict": "dict", "LockedList": "list", "LockedSet": "set"}
 RUNTIME_THREAD_SAFE = frozenset({"AtomicCounter", "StateManager", "TTLCache", "Singleton", "singleton"})
 # methods that run before an instance is shared
@@ -598,9 +598,9 @@ class ModuleBindings(ClassFacts):
                         self.class_attrs[(cls.name, target.id)] = self.classify_value(stmt.value)
             elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
                 binding = self.classify_value(stmt.value, stmt.annotation)
+                outer = stmt.annotation.value if isinstance(stmt.annotation, ast.Subscript) else stmt.annotation
                 if stmt.value is None and binding.kind == "container" \
-                        and (dotted_name(stmt.annotation) or dotted_name(getattr(stmt.annotation, "value", None)) or "")\
-                        .rsplit(".", 1)[-1] != "ClassVar":
+                        and (dotted_name(outer) or "").rsplit(".", 1)[-1] != "ClassVar":
                     continue  # `items: Dict[str, int]` with no value declares the instances' attribute
                 self.class_attrs[(cls.name, stmt.target.id)] = binding
 

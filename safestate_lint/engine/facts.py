@@ -16,7 +16,7 @@ from safestate_lint.engine.syntax import collect_scope
 
 FunctionNode = Union[ast.FunctionDef, ast.AsyncFunctionDef]
 REENTRANT_LOCK_TYPES = frozenset({"RLock", "Condition", "RWLock"})
-MUTEX_LOCK_TYPES = frozenset({"Lock", "RLock", "Condition", "allocate_lock", "LockType", "RWLock"})
+MUTEX_LOCK_TYPES = frozenset({"Lock", "RLock", "Condition", "allocate_lock", "LockType", "RWLock", "LoopLock"})
 # ("g", name) module global, ("c", class, attr) class attribute, ("i", class, attr) attribute of an
 # instance every thread shares, ("o", class, attr) attribute of an object whose class owns a lock
 SharedKey = Tuple[str, ...]

@@ -179,7 +179,7 @@ def _fix_source(source: str, path: str, config: Config, unsafe_fixes: bool, keep
         refused: Dict[tuple, str] = {}  # globals whose writers cannot all take one lock
         earlier: Dict[Finding, str] = {}  # reasons found while planning with them
         while True:
-            ctx = FixContext(analysis, source, unsafe_fixes)
+            ctx = FixContext(analysis, source, unsafe_fixes, path)
             ctx.refused = refused
             planned = [(f, a) for f, a in items if a is None or a.key not in refused]
             fixed: Set[Finding] = set()

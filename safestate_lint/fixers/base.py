@@ -12,16 +12,16 @@ import re
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 import libcst as cst
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor
 
 from safestate_lint.engine.analysis import Act, FunctionInfo, ModuleAnalysis
 from safestate_lint.engine.callgraph import Reach
-from safestate_lint.engine.facts import FORK_CALLS
 from safestate_lint.engine.context import ExecutionContexts
 from safestate_lint.engine.syntax import dotted_name, inside, terminates
 from safestate_lint.finding import Finding
-from safestate_lint.fixers.edits import Apply, Block, Edits, LockDecl, after_imports, is_relative_import
+from safestate_lint.fixers.awaits import slow_await
+from safestate_lint.fixers.edits import Apply, Block, Edits, LockDecl
+from safestate_lint.fixers.forks import ForkHook, ForkSite, fork_site, renewed_in_child
+from safestate_lint.fixers.imports import add_imports, style_for
 
 
 
@@ -39,8 +39,9 @@ class FixContext:
     parallel (linear in statements; no metadata providers, which cost 20x the parse on a
     large file)."""
 
-    def __init__(self, analysis: ModuleAnalysis, source: str, unsafe_fixes: bool) -> None:
+    def __init__(self, analysis: ModuleAnalysis, source: str, unsafe_fixes: bool, path: str = "") -> None:
         self.m = analysis
+        self.path = path  # where the module is (its project's import-sorting settings)
         self.unsafe_fixes = unsafe_fixes
         self.module = cst.parse_module(source)
         self.source = source
@@ -59,12 +60,13 @@ class FixContext:
         self.reach = Reach(analysis, for_fixes=True)  # no deadlock through a property, a dunder or a callback
         self.reasons: Dict[Finding, str] = {}  # findings left without a fix -> why
         self._handlers: Optional[Set[str]] = None
-        self._fork_call: Optional[str] = None
+        self._fork: object = False  # not looked up yet
         self.refused: Dict[Tuple[str, ...], str] = {}  # globals no fix may lock this pass (why)
         self.locked_regions: Set[int] = set()  # ast statements a fix of this pass puts under a lock
         # existing non-reentrant lock -> (function this pass makes take it, the functions reached under it)
         self._taking: Dict[str, List[Tuple[FunctionInfo, Set[int]]]] = {}
         self._event_loop_keys: Dict[Tuple[str, ...], bool] = {}
+        self.flight_locks: Dict[str, str] = {}  # global -> the LoopLock of its per-key single flights
 
     # ---- locating ---------------------------------------------------------------------
     def statement(self, node: ast.AST) -> cst.BaseStatement:
@@ -180,9 +182,12 @@ class FixContext:
         else:  # a class attribute's own lock, or one class-level lock for the shared instance
             lock = self.lock_for_class(act.func, act.key[1], "" if act.key[0] == "i" else act.key[2])
         self._check_interruptible(lock)
-        if self._forks():
-            raise Unfixable(f"the module forks ({self._forks()}): a lock another thread holds at the fork stays "
-                            f"held in the child, which hangs on it; re-create it in os.register_at_fork(after_in_child=...)")
+        fork = self.fork_site()
+        if fork is not None and lock not in self._new_locks and not _runtime_lock(self.m, lock) \
+                and lock not in renewed_in_child(self.m):  # the fix makes its own locks anew in the child
+            raise Unfixable(f"the module forks ({fork.what}): '{lock}' is an existing lock, and one another thread "
+                            f"holds at the fork stays held in the child, which hangs on it; re-create it in "
+                            f"os.register_at_fork(after_in_child=...)")
         declared = self._new_locks.get(lock)
         interrupts = self._interrupting(act.key)
         if declared is not None:
@@ -198,13 +203,11 @@ class FixContext:
         self._check_existing(act.func, lock, act.key, reach)
         return lock
 
-    def _forks(self) -> str:
-        """The call by which the module forks (`os.fork()`, a fork hook), or ""."""
-        if self._fork_call is None:
-            self._fork_call = next((f"{name}()" for node in ast.walk(self.m.tree) if isinstance(node, ast.Call)
-                                    for name in [self.m.qualify(node.func)]
-                                    if name in FORK_CALLS or name == "os.register_at_fork"), "")
-        return self._fork_call
+    def fork_site(self) -> Optional[ForkSite]:
+        """How the module forks (`os.fork()`, multiprocessing's fork start, a prefork hook), or None."""
+        if self._fork is False:
+            self._fork = fork_site(self.m)
+        return self._fork  # type: ignore[return-value]
 
     def _check_interruptible(self, lock: str) -> None:
         """A signal handler or a finalizer runs in the middle of other code of the thread: if it (or what it calls)
@@ -259,16 +262,22 @@ class FixContext:
             if window is not None and window[0] < start <= window[1] and not (start <= window[0] and window[1] <= end):
                 raise Unfixable(f"the 'async with' would pause inside the test-then-act of '{neighbour.key[-1]}' at line "
                                 f"{window[0][0]}, which no other task can enter today")
+        slow = slow_await(self.m, self.reach, act, stmts)
+        if slow is not None:
+            raise Unfixable(slow)
         key = ("g", name)
         lock = self._locks.get(key)
         if lock is None or lock not in self.edits.async_locks:
             lock = self._existing_event_loop_guard(key)
             if lock is None:
+                if self.m.config.runtime_module == "none":
+                    raise Unfixable("runtime-module is 'none': an asyncio.Lock() made at import time belongs to the "
+                                    "first event loop that waits on it, and the runtime's LoopLock is not available")
                 lock = self.fresh_name(f"_{name.strip('_').lower() or 'state'}_lock",
                                        alternative=f"_{name.strip('_').lower() or 'state'}_task_lock")
                 self._new_locks[lock] = decl = LockDecl(lock, event_loop=True)
                 binding = self.m.bindings.get(name)
-                anchor = self._module_anchor(binding.node if binding is not None else None)
+                anchor = self.module_anchor(binding.node if binding is not None else None)
                 target = self.edits.insert_after.setdefault(id(anchor), []) if anchor is not None else \
                     self.edits.body_start.setdefault(id(self.module), [])
                 target.append(decl)
@@ -292,8 +301,9 @@ class FixContext:
             for region in act.locks if act.key == key else ():
                 binding = self.m.bindings.get(region.name)
                 if binding is not None and binding.kind == "lock" and binding.async_lock and binding.is_mutex \
-                        and isinstance(region.node, ast.AsyncWith):
-                    return region.name
+                        and isinstance(region.node, ast.AsyncWith) \
+                        and any(isinstance(item.context_expr, ast.Name) for item in region.node.items):
+                    return region.name  # (`async with L[key]:` holds one key's lock, not the whole lock)
         return None
 
     def _handler_names(self) -> Set[str]:
@@ -414,20 +424,22 @@ class FixContext:
         lock = self.fresh_name(f"_{base}_lock", alternative=f"_{base}_thread_lock")  # never adopt a lock by name
         self.imports.add(("threading", None))
         statement = self._new_locks[lock] = LockDecl(lock)
-        anchor = self._module_anchor(node)
+        anchor = self.module_anchor(node)
         if anchor is None:
             self.edits.body_start.setdefault(id(self.module), []).append(statement)
         else:
             self.edits.insert_after.setdefault(id(anchor), []).append(statement)
         return lock
 
-    def _module_anchor(self, node: Optional[ast.AST]) -> Optional[cst.CSTNode]:
-        """The statement to insert after, when it sits in a block (else: after the imports)."""
+    def module_anchor(self, node: Optional[ast.AST]) -> Optional[cst.CSTNode]:
+        """The top-level statement holding `node` (a global's binding), to declare a lock after:
+        never inside one branch of an `if`/`try`, which the other branch would miss (None:
+        after the imports)."""
         if node is not None and isinstance(node, ast.stmt):
+            line = getattr(node, "lineno", 0)
+            top = next((s for s in self.m.tree.body if s.lineno <= line <= (s.end_lineno or s.lineno)), None)
             try:
-                statement = self.statement(node)
-                self.block_of(statement)
-                return statement
+                return self.statement(top) if top is not None else None
             except Unfixable:
                 pass
         return None
@@ -468,7 +480,7 @@ class FixContext:
                 else:  # one lock for the class's shared attributes
                     lock = self.fresh_name("_lock", taken, scope=class_name, alternative="_class_lock")
                 self.imports.add(("threading", None))
-                statement = self._class_new[key] = LockDecl(lock)
+                statement = self._class_new[key] = LockDecl(lock, owner=class_name)
                 anchor = next((s for s in cls.body if isinstance(s, (ast.Assign, ast.AnnAssign)) and attr in _assigned_names(s)), None)
                 if anchor is not None:
                     anchor_statement = self.statement(anchor)
@@ -494,7 +506,8 @@ class FixContext:
                                                          *e.to_thread_lock.values()]
 
         def wanted(item: Union[str, LockDecl]) -> bool:
-            return not isinstance(item, LockDecl) or any(u == item.name or u.endswith("." + item.name) for u in used)
+            return not isinstance(item, LockDecl) or any(u == item.name or u.endswith("." + item.name)
+                                                         or u.startswith(item.name + "[") for u in used)
 
         for table in (e.insert_after, e.body_start):
             for key in list(table):
@@ -506,29 +519,27 @@ class FixContext:
         if not any(not item.event_loop for item in declared):
             self.imports.discard(("threading", None))
         if any(item.event_loop for item in declared):
-            self.imports.add(("asyncio", None))
+            self.imports.add((self.m.config.runtime_module, "LoopLock"))
+
+    def _plan_fork_hook(self) -> None:
+        """In a module that forks, the locks this pass declares are made anew in the child."""
+        fork = self.fork_site()
+        declared = [item for table in (self.edits.insert_after, self.edits.body_start) for items in table.values()
+                    for item in items if isinstance(item, LockDecl) and not item.event_loop]
+        if fork is None or not declared:
+            return
+        hook = ForkHook(self.fresh_name("_reinit_locks_after_fork"), declared, guarded=not fork.posix_only)
+        self.edits.body_start.setdefault(id(self.module), []).extend(hook.statements())
+        self.imports.add(("os", None))
 
     def apply(self) -> str:
         self._drop_unused_locks()
+        self._plan_fork_hook()
         updated = cst.ensure_type(self.module.visit(Apply(self.edits)), cst.Module)
         needed = [(module, obj) for module, obj in sorted(self.imports, key=lambda item: (item[0], item[1] or ""))
                   if not self._imported(module, obj)]
-        if needed:
-            # AddImportsVisitor on the import header only (it walks every node it is given), and
-            # only up to the first relative import: new absolute imports go before `from . import`
-            body: List[cst.BaseStatement] = list(updated.body)
-            at = after_imports(body)
-            split = next((i for i in range(at) if is_relative_import(body[i])), at)
-            context = CodemodContext()
-            for module, obj in needed:
-                AddImportsVisitor.add_needed_import(context, module, obj)
-            header = AddImportsVisitor(context).transform_module(updated.with_changes(body=body[:split]))
-            rest = body[split:]
-            had_imports = any(isinstance(s, cst.SimpleStatementLine) and isinstance(s.body[0], (cst.Import, cst.ImportFrom))
-                              for s in body[:at])
-            if rest and not had_imports and not getattr(rest[0], "leading_lines", True):
-                rest[0] = rest[0].with_changes(leading_lines=[cst.EmptyLine(indent=False)])  # type: ignore[attr-defined]
-            updated = updated.with_changes(body=[*header.body, *rest])
+        if needed:  # into the top-level import block, sorted as the project's isort/ruff settings say
+            updated = add_imports(updated, needed, style_for(self.path))
         return updated.code
 
     def _imported(self, module: str, obj: Optional[str]) -> bool:
@@ -551,6 +562,14 @@ class FixContext:
 # collector finalizing an object the code just dropped
 _INTERRUPTING_REGISTRARS = frozenset({"signal.signal", "weakref.finalize", "weakref.ref"})
 _MODEL_BASES = frozenset({"BaseModel", "RootModel", "BaseSettings"})
+
+
+def _runtime_lock(m: ModuleAnalysis, lock: str) -> bool:
+    """`X.lock` of a runtime container (one already, or replaced by this fix): the runtime makes
+    it anew in a forked child itself."""
+    owner, _, attr = lock.rpartition(".")
+    binding = m.bindings.get(owner) if attr == "lock" else None
+    return binding is not None and binding.kind in ("locked", "container")
 
 
 def _slots(cls: ast.ClassDef) -> Set[str]:

@@ -17,20 +17,19 @@ Block = Union[cst.Module, cst.IndentedBlock]
 
 class LockDecl:
     """A lock the fix creates; it becomes an `RLock` when any statement it guards calls code
-    that could take it again (decided once every statement of the pass is planned)."""
+    that could take it again (decided once every statement of the pass is planned).  An
+    event-loop lock is the runtime's `LoopLock()`: an `asyncio.Lock()` made at import time
+    would belong to the first loop that waits on it (on 3.9, to the loop current when made)."""
 
-    def __init__(self, name: str, event_loop: bool = False) -> None:
+    def __init__(self, name: str, event_loop: bool = False, owner: str = "") -> None:
         self.name = name
+        self.owner = owner  # the class whose attribute it is ("" for a module-level lock)
         self.reentrant = False
-        self.event_loop = event_loop  # an `asyncio.Lock()`, entered with `async with`
-
-    @property
-    def module(self) -> str:
-        return "asyncio" if self.event_loop else "threading"
+        self.event_loop = event_loop  # a `LoopLock()`, entered with `async with` (or `async with L[key]`)
 
     def __str__(self) -> str:
         if self.event_loop:
-            return f"{self.name} = asyncio.Lock()"
+            return f"{self.name} = LoopLock()"
         return f"{self.name} = threading.{'RLock' if self.reentrant else 'Lock'}()"
 
 
@@ -51,6 +50,7 @@ class Edits:
     descend: Set[int] = field(default_factory=set)  # nodes on the way to a replaced expression
     insert_after: Dict[int, List[Union[str, LockDecl]]] = field(default_factory=dict)
     insert_before: Dict[int, List[str]] = field(default_factory=dict)
+    hoisted: Dict[int, List[str]] = field(default_factory=dict)  # statement -> statements run just before it
     body_start: Dict[int, List[Union[str, LockDecl]]] = field(default_factory=dict)  # ClassDef -> statements
     # statement -> (shared name as written: `X`, or (`cls`, `attr`) owners and attribute, local to use)
     rename: Dict[int, Tuple[Tuple[str, ...], str, str]] = field(default_factory=dict)
@@ -102,7 +102,9 @@ class Apply(cst.CSTTransformer):
             return cst.parse_expression(e.replace_expr[key])
         if isinstance(updated, cst.If) and key in e.double_check:
             inner = cst.If(test=cst.ensure_type(original, cst.If).test.deep_clone(), body=updated.body)
-            guarded = cst.With(items=[self._lock_item(e.double_check[key])], body=cst.IndentedBlock(body=[inner]))
+            lock = e.double_check[key]
+            guarded = cst.With(items=[self._lock_item(lock)], body=cst.IndentedBlock(body=[inner]),
+                               asynchronous=cst.Asynchronous() if lock in e.async_locks else None)
             updated = updated.with_changes(body=cst.IndentedBlock(body=[guarded]))
         if isinstance(updated, cst.With):
             if key in e.to_thread_lock:
@@ -143,7 +145,10 @@ class Apply(cst.CSTTransformer):
         result: List[cst.BaseStatement] = []
         if isinstance(original, cst.Module) and id(original) in e.body_start:
             at = after_imports(new)
-            new[at:at] = [self._stmt(str(code)) for code in e.body_start[id(original)]]
+            declared: List[cst.BaseStatement] = [self._stmt(str(code)) for code in e.body_start[id(original)]]
+            if at and declared and not getattr(declared[0], "leading_lines", True):  # a blank line after the imports
+                declared[0] = declared[0].with_changes(leading_lines=[cst.EmptyLine(indent=False)])  # type: ignore[attr-defined]
+            new[at:at] = declared
             old[at:at] = [None] * len(e.body_start[id(original)])  # type: ignore[list-item]
         i = 0
         while i < len(new):
@@ -152,6 +157,9 @@ class Apply(cst.CSTTransformer):
             if key in e.delete:
                 i += 1
                 continue
+            for code in e.hoisted.get(key, []):  # `v = await f()` before `X += v`: it takes the comments
+                result.append(self._stmt(code).with_changes(leading_lines=getattr(stmt, "leading_lines", ())))
+                stmt = stmt.with_changes(leading_lines=())  # type: ignore[attr-defined]
             for code in e.insert_before.get(key, []):
                 # a new definition takes the blank lines and comments that preceded its anchor
                 result.append(self._stmt(code).with_changes(leading_lines=getattr(stmt, "leading_lines", ())))

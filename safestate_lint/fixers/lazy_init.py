@@ -31,6 +31,7 @@ from safestate_lint.engine.shapes import EarlyPublish, early_publish, has_unlock
 from safestate_lint.engine.syntax import ast_block_of, inside
 from safestate_lint.finding import Finding
 from safestate_lint.fixers.base import FixContext, Unfixable, contains_await, plan_each, plan_recheck
+from safestate_lint.fixers.event_loop import fix_across_await
 
 CODES = ("SST201", "SST202", "SST203")
 
@@ -40,6 +41,8 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
         if act.key[0] == "n":
             raise Unfixable(f"'{act.key[2]}' is a closure variable of '{act.key[1]}()': create a lock beside it "
                             f"there and hold it across the test and the set")
+        if ctx.event_loop_key(act.key) and fix_across_await(ctx, act):
+            return True  # one loop's tasks: a single flight (fixers/event_loop.py)
         status = ctx.m.lazy_init_status(act)
         publish = early_publish(act)
         if publish is not None:

@@ -8,7 +8,8 @@ DESCRIPTION:
 * SST402: `x.acquire(); ...; x.release()` in one block becomes `with x: ...`, so a return
   or an exception in between releases it. `acquire(timeout=...)`/`blocking=False` are left.
 * SST405, with --unsafe-fixes only: a module-private `threading.Lock()` used nowhere but in
-  `with` statements of coroutines becomes an `asyncio.Lock()` entered with `async with`
+  `with` statements of coroutines becomes the runtime's `LoopLock()` (an asyncio lock made in
+  each running loop, never bound at import time) entered with `async with`
   (unsafe: correct only when those coroutines all run on one event loop).
 SST403 and SST404 have no automatic fix.
 """
@@ -115,17 +116,21 @@ def _with_statement(ctx: FixContext, item: Unreleased) -> None:
 
 
 def _to_event_loop_lock(ctx: FixContext, name: str) -> None:
-    """`_lock = threading.Lock()` -> `asyncio.Lock()`, and every `with _lock:` -> `async with`."""
+    """`_lock = threading.Lock()` -> `LoopLock()`, and every `with _lock:` -> `async with`.  Not
+    `asyncio.Lock()`: made at import time, it belongs to the first loop that waits on it."""
     m = ctx.m
     binding = m.bindings.get(name)
     if binding is None or binding.kind != "lock" or binding.async_lock:
         raise Unfixable(f"'{name}' is not a module-level threading lock")
     if binding.lock_type != "Lock" or not name.startswith("_"):
-        raise Unfixable(f"only a module-private threading.Lock() becomes an asyncio.Lock(); '{name}' is "
+        raise Unfixable(f"only a module-private threading.Lock() becomes an asyncio lock; '{name}' is "
                         f"{'public' if not name.startswith('_') else f'a {binding.lock_type}'}")
     if not ctx.unsafe_fixes:
-        raise Unfixable(f"with --unsafe-fixes, '{name}' becomes an asyncio.Lock() (correct only when every "
-                        f"coroutine using it runs on one event loop)")
+        raise Unfixable(f"with --unsafe-fixes, '{name}' becomes a LoopLock(), an asyncio lock (correct only when "
+                        f"every coroutine using it runs on one event loop)")
+    if m.config.runtime_module == "none":
+        raise Unfixable(f"'{name}' would become an asyncio lock, and runtime-module is 'none': an asyncio.Lock() "
+                        f"made at import time belongs to the first event loop that waits on it")
     assign = binding.node
     withs: List[ast.With] = []
     for node, parent in m.uses_of_global(name):
@@ -149,6 +154,6 @@ def _to_event_loop_lock(ctx: FixContext, name: str) -> None:
     value = getattr(ctx.small_statement(assign), "value", None)
     if value is None:
         raise Unfixable(f"cannot locate where '{name}' is created")
-    ctx.edits.replace_expr[id(value)] = "asyncio.Lock()"
-    ctx.imports.add(("asyncio", None))
+    ctx.edits.replace_expr[id(value)] = "LoopLock()"
+    ctx.imports.add((m.config.runtime_module, "LoopLock"))
     ctx.edits.to_async_lock.update(id(statement) for statement in statements)

@@ -16,7 +16,9 @@ DESCRIPTION:
   test inside that lock instead (wrapping would take the same lock twice).
 The attributes of an instance every thread shares are locked with the class's own lock
 (`self._lock`) when it has one, else with one class-level `_lock`; their containers are
-never replaced. Never holds a lock across an `await`: such findings are left for a person.
+never replaced. Never holds a threading lock across an `await`; on one event loop
+(`assume-single-event-loop`) the await moves out of the update, or the slow build becomes a
+single flight per key (fixers/event_loop.py), else the finding is left with the reason.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from safestate_lint.engine.shapes import (
 from safestate_lint.engine.syntax import ast_block_of, inside, walk
 from safestate_lint.fixers import single_flight
 from safestate_lint.fixers.base import FixContext, Unfixable, plan_each, plan_recheck
+from safestate_lint.fixers.event_loop import fix_across_await
 from safestate_lint.fixers.single_flight import CacheFill
 
 CODES = ("SST101", "SST102", "SST103", "SST104", "SST105")
@@ -77,6 +80,8 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
         if origin:
             raise Unfixable(f"'{act.key[1]}' is '{origin}', bound in another module: a lock made here would not "
                             f"cover that module's own uses; guard it with a lock that module defines")
+        if ctx.event_loop_key(act.key) and fix_across_await(ctx, act):
+            return True  # the await moved out of the read-modify-write, or a single flight per key
         if finding.code in LONE_MUTATIONS and act.inner is not None:
             # containers held inside the shared one: a locked outer container does not lock them;
             # every such write of the function goes under the one lock (adjacent ones merge)

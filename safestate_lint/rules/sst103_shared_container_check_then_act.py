@@ -6,6 +6,7 @@ from typing import Iterator, Set, Tuple
 
 from safestate_lint.engine.analysis import ModuleAnalysis, SharedKey
 from safestate_lint.engine.facts import Act
+from safestate_lint.engine.syntax import dotted_name, inside
 from safestate_lint.rules.base import Report, Rule, container_word, once_per, shared_name, where
 
 
@@ -81,6 +82,8 @@ class SharedContainerCheckThenAct(Rule):
         "from safestate_lint.runtime import LockedDict\n_c = LockedDict()\ndef get(k):\n    with _c.lock:\n        if k not in _c:\n            _c[k] = 1\n",
         "import sys\ndef install(m):\n    sys.modules['plugins'] = m\n",
         # a loop over a copy whose removal cannot fail
+        "_conns = {}\ndef sweep():\n    for k in list(_conns):\n        if k.closed:\n            try:\n"
+        "                del _conns[k]\n            except KeyError:\n                pass\n",
         "_conns = {}\ndef sweep():\n    for k in list(_conns):\n        if k.closed:\n            _conns.pop(k, None)\n",
     ]
     INVALID = [
@@ -122,9 +125,16 @@ class SharedContainerCheckThenAct(Rule):
 
 
 def _fails_when_gone(act: Act) -> bool:
-    """`del X[k]`, `X.remove(v)`, `X.pop(k)` (no default): raises when another thread removed it."""
-    if act.detail == "del":
-        return True
+    """`del X[k]`, `X.remove(v)`, `X.pop(k)` (no default): raises when another thread removed it,
+    unless a `try` around it catches that (`except KeyError: pass`)."""
     node = act.node
-    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (
-        node.func.attr == "remove" or (node.func.attr == "pop" and len(node.args) == 1 and not node.keywords))
+    if not (act.detail == "del" or (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (
+            node.func.attr == "remove" or (node.func.attr == "pop" and len(node.args) == 1 and not node.keywords)))):
+        return False
+    for outer in ast.walk(act.func.node):
+        if isinstance(outer, ast.Try) and any(inside(act.stmt, stmt) for stmt in outer.body):
+            caught = {dotted_name(t) if t is not None else None for h in outer.handlers for t in
+                      (h.type.elts if isinstance(h.type, ast.Tuple) else [h.type])} if outer.handlers else set()
+            if None in caught or caught & {"KeyError", "ValueError", "LookupError", "Exception", "BaseException"}:
+                return False
+    return True

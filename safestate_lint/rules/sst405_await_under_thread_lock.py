@@ -30,7 +30,9 @@ class AwaitUnderThreadLock(Rule):
 
     ## Fix
     With `--unsafe-fixes` only: a module-private `threading.Lock()` that nothing but `with`
-    statements in coroutines takes becomes an `asyncio.Lock()`, entered with `async with`.
+    statements in coroutines takes becomes the runtime's `LoopLock()` (an asyncio lock made in
+    each running loop: an `asyncio.Lock()` made at import time belongs to the first loop that
+    waits on it), entered with `async with`.
     It is unsafe because it is correct only when those coroutines all run on one event loop
     (an `asyncio.Lock` does not exclude threads or other loops). A lock a thread also takes
     keeps the finding.

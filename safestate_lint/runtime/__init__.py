@@ -18,7 +18,7 @@ _WHERE: Dict[str, str] = {
     "RWLock": "rwlock", "AsyncRWLock": "rwlock",
     "singleton": "singletons", "Singleton": "singletons",
     "StateManager": "state", "Transaction": "state", "MISSING": "state",
-    "TTLCache": "ttl", "GuardedBy": "guarded", "shared": "guarded",
+    "TTLCache": "ttl", "GuardedBy": "guarded", "shared": "guarded", "LoopLock": "looplock",
 }
 __all__ = sorted(_WHERE)
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover - `X as X`: explicit re-exports for type c
     from safestate_lint.runtime.counter import AtomicCounter as AtomicCounter
     from safestate_lint.runtime.errors import LockTimeout as LockTimeout
     from safestate_lint.runtime.guarded import GuardedBy as GuardedBy, shared as shared
+    from safestate_lint.runtime.looplock import LoopLock as LoopLock
     from safestate_lint.runtime.rwlock import AsyncRWLock as AsyncRWLock, RWLock as RWLock
     from safestate_lint.runtime.singletons import Singleton as Singleton, singleton as singleton
     from safestate_lint.runtime.state import MISSING as MISSING, StateManager as StateManager, Transaction as Transaction

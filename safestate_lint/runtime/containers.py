@@ -27,6 +27,7 @@ from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional, Set
                     Union, cast, overload)
 
 from safestate_lint.runtime._flight import Flight, wait_for
+from safestate_lint.runtime._fork import fork_safe_lock
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -87,7 +88,7 @@ class _Snapshots:
 class LockedDict(_Snapshots, Dict[K, V]):
     """A dict whose every single operation is atomic; `with d.lock:` for compound work."""
 
-    __slots__ = ("_lock", "_flights")
+    __slots__ = ("_lock", "_flights", "__weakref__")  # (weakly tracked: its lock is made anew in a forked child)
     _lock: Any  # a threading.RLock, made by `__new__`
     _flights: Optional[Dict[Any, Flight]]  # key -> its build in progress (get_or_create); made on first miss
 
@@ -95,7 +96,7 @@ class LockedDict(_Snapshots, Dict[K, V]):
         # the lock exists from birth: copy, deepcopy and pickle rebuild through `cls.__new__(cls)`
         # and never call `__init__`, and a subclass may forget `super().__init__()`
         self = super().__new__(cls)
-        self._lock = threading.RLock()
+        self._lock = fork_safe_lock(self)
         self._flights = None
         return self
 
@@ -263,14 +264,14 @@ class LockedDict(_Snapshots, Dict[K, V]):
 class LockedList(_Snapshots, List[T]):
     """A list whose every single operation is atomic; `with l.lock:` for compound work."""
 
-    __slots__ = ("_lock",)
+    __slots__ = ("_lock", "__weakref__")  # (weakly tracked: its lock is made anew in a forked child)
     _lock: Any  # a threading.RLock, made by `__new__`
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         # the lock exists from birth: copy, deepcopy and pickle rebuild through `cls.__new__(cls)`
         # and never call `__init__`, and a subclass may forget `super().__init__()`
         self = super().__new__(cls)
-        self._lock = threading.RLock()
+        self._lock = fork_safe_lock(self)
         return self
 
     def __init__(self, iterable: Iterable[T] = ()) -> None:
@@ -379,14 +380,14 @@ class LockedList(_Snapshots, List[T]):
 class LockedSet(_Snapshots, Set[T]):
     """A set whose every single operation is atomic; `with s.lock:` for compound work."""
 
-    __slots__ = ("_lock",)
+    __slots__ = ("_lock",)  # (a set can be weakly referenced already: its lock is made anew in a forked child)
     _lock: Any  # a threading.RLock, made by `__new__`
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         # the lock exists from birth: copy, deepcopy and pickle rebuild through `cls.__new__(cls)`
         # and never call `__init__`, and a subclass may forget `super().__init__()`
         self = super().__new__(cls)
-        self._lock = threading.RLock()
+        self._lock = fork_safe_lock(self)
         return self
 
     def __init__(self, iterable: Iterable[T] = ()) -> None:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import threading
 
+from safestate_lint.runtime._fork import fork_safe_lock
+
 
 class AtomicCounter:
     """A thread-safe integer counter: `increment(n=1)`, `decrement(n=1)`, `value`."""
 
-    __slots__ = ("_value", "_lock")
+    __slots__ = ("_value", "_lock", "__weakref__")  # (weakly tracked: its lock is made anew in a forked child)
 
     def __init__(self, initial: int = 0) -> None:
         self._value = initial
-        self._lock = threading.Lock()
+        self._lock = fork_safe_lock(self, threading.Lock)
 
     def increment(self, n: int = 1) -> int:
         """Add `n` and return the new value."""

@@ -3,10 +3,12 @@
 import asyncio
 import threading
 
+from safestate_lint.runtime import LoopLock
+
 total = 0
-_total_lock = asyncio.Lock()
 served = 0
 _sessions = {}
+_sessions_locks = LoopLock()
 _pending = []
 _stats = {"calls": 0}
 _stats_lock = threading.Lock()
@@ -19,19 +21,21 @@ async def size(request):
 
 async def add(request):
     global total
-    async with _total_lock:
-        total += await size(request)  # read before the await, written after it
+    # read before the await, written after it: the await moves before the read
+    size_result = await size(request)
+    total += size_result
 
 
 async def reset():
     global total
-    async with _total_lock:
-        total = 0  # no await here, but it must take the same lock as add()
+    total = 0  # no await here: on one loop it runs whole, between the read and the write of add()
 
 
 async def session(user):
     if user not in _sessions:
-        _sessions[user] = await login(user)
+        async with _sessions_locks[user]:
+            if user not in _sessions:
+                _sessions[user] = await login(user)
     return _sessions[user]
 
 

@@ -16,12 +16,13 @@ async def size(request):
 
 async def add(request):
     global total
-    total += await size(request)  # read before the await, written after it
+    # read before the await, written after it: the await moves before the read
+    total += await size(request)
 
 
 async def reset():
     global total
-    total = 0  # no await here, but it must take the same lock as add()
+    total = 0  # no await here: on one loop it runs whole, between the read and the write of add()
 
 
 async def session(user):

@@ -1,5 +1,6 @@
 import asyncio
 import threading
+
 from safestate_lint.runtime import LockedDict, singleton
 
 request_count = 0

@@ -1,4 +1,5 @@
 import time
+
 from safestate_lint.runtime import LockedDict
 
 _stats = LockedDict()

@@ -1,5 +1,5 @@
-from collections import defaultdict
 import threading
+from collections import defaultdict
 
 ITEMS = []
 _items_lock = threading.Lock()

@@ -1,4 +1,5 @@
 import threading
+
 from safestate_lint.runtime import LockedDict
 
 _sessions = LockedDict()

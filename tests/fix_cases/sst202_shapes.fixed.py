@@ -1,5 +1,6 @@
 import threading
 
+
 class Registry:
     """The registry."""
 

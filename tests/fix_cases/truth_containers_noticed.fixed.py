@@ -1,7 +1,8 @@
 import bisect
 import heapq
-import xmlrpc.client
 import threading
+import xmlrpc.client
+
 from safestate_lint.runtime import LockedDict
 
 _status = {"db": "up"}

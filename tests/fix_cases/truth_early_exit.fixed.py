@@ -1,4 +1,5 @@
 import hashlib
+
 from safestate_lint.runtime import LockedDict
 
 _users = LockedDict()

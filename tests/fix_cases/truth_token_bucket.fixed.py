@@ -1,4 +1,5 @@
 import threading
+
 from safestate_lint.runtime import LockedList
 
 _tokens = 100

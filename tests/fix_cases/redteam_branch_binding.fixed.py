@@ -1,0 +1,29 @@
+"""A counter bound in both branches of a config switch, and a table bound in both branches of
+an optional import: each lock is declared after the whole statement, at module level, so it
+exists whichever branch ran."""
+import os
+import threading
+
+try:
+    import ujson as codec
+    _table = {}
+except ImportError:  # the fallback
+    import json as codec
+    _table = {}
+_table_lock = threading.Lock()
+
+if os.environ.get("SAFESTATE_NEVER_SET"):
+    _count = 100
+else:
+    _count = 0
+_count_lock = threading.Lock()
+
+
+def add(key):
+    global _count
+    with _table_lock:
+        _table[key] = _table.get(key, 0) + 1
+    with _count_lock:
+        _count = _count + 1
+        count = _count
+    return codec.dumps(count)
