@@ -2,6 +2,7 @@
 import json
 import threading
 import urllib.request
+
 from safestate_lint.runtime import LockedDict
 
 _pages = LockedDict()
