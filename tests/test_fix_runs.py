@@ -50,8 +50,9 @@ url = f"p{(i + me()) % 2}"
 assert json.loads(m.get_page(url)) == {"url": url}
 assert m.get_user(i % 3) == {"url": f"https://users.example/{i % 3}"}
 m.get_profile(i % 3); m.get_avatar(i % 3, 64); m.get_setting("theme")
-once = [k for k in builds if "settings" not in k]
-assert not FIXED or all(builds[k] == 1 for k in once), {k: builds[k] for k in once if builds[k] != 1}
+with builds_lock:  # other threads count their builds meanwhile
+    once = {k: n for k, n in builds.items() if "settings" not in k}
+assert not FIXED or all(n == 1 for n in once.values()), {k: n for k, n in once.items() if n != 1}
 """
 
 # per case: setup (run once) and the body each thread runs, with `m` the loaded module
