@@ -333,3 +333,33 @@ def test_an_annotation_without_a_value_declares_the_instances_attribute():
                 self.registry[k] = 1
     """
     assert codes(source) == ["SST202"]  # the ClassVar's test-then-set; `names` is each instance's own
+
+
+def test_blocking_calls_under_one_acquisition_are_one_finding():
+    source = """
+    import threading, time
+    _lock = threading.Lock()
+    def resize():
+        with _lock:
+            time.sleep(1)
+            time.sleep(2)
+        with _lock:
+            time.sleep(3)
+    def submit():
+        with _lock:
+            return 0
+    """
+    found = check_source(textwrap.dedent(source), "app.py", Config())
+    assert [(f.code, f.line) for f in found] == [("SST404", 6), ("SST404", 9)]  # one per acquisition
+    assert "1 more blocking call under the same lock (line 7)" in found[0].context
+
+
+@pytest.mark.parametrize("release,expected", [
+    ("", []),  # never released here: a hand-off (an exit handshake another process releases)
+    ("    _exit_lock.release()\n", ["SST404"]),  # a critical section around the join
+])
+def test_a_lock_acquired_and_handed_off_holds_no_critical_section(release, expected):
+    source = ("import threading\n_exit_lock = threading.Lock()\ndef worker(t):\n"
+              "    clean = _exit_lock.acquire(True, timeout=30)\n    t.join()\n" + release +
+              "def release_worker():\n    _exit_lock.release()\ndef status():\n    with _exit_lock:\n        return 0\n")
+    assert codes(source) == expected

@@ -25,6 +25,9 @@ class Held:
     region: LockRegion
     func: FunctionInfo
     node: ast.AST
+    # `X.acquire()` that the function never releases after it: a hand-off (another thread or
+    # process releases it) that marks a state, not a region of code others wait to enter
+    handoff: bool = False
 
     @property
     def ident(self) -> str:
@@ -124,7 +127,7 @@ def _walk_block(m: "ModuleAnalysis", reach: Reach, walker, info: FunctionInfo,  
         if region is not None:  # `X.acquire()`, or `if not X.acquire(...): return`: held from here on
             if isinstance(getattr(stmt, "value", None), ast.Await):  # `await X.acquire()`: an event-loop lock
                 region = dataclasses.replace(region, async_lock=True)
-            new = Held(region, info, stmt)
+            new = Held(region, info, stmt, handoff=not _released_after(info, target, stmt))
             usage.acquisitions.append(new)
             _order(usage, current, new, info, stmt)
             acquired[ast.dump(target)] = new  # type: ignore[arg-type]
@@ -170,7 +173,7 @@ def _walk_stmt(m: "ModuleAnalysis", reach: Reach, walker, info: FunctionInfo,  #
 def _under(m: "ModuleAnalysis", reach: Reach, info: FunctionInfo, nodes: List[ast.AST],
            held: Tuple[Held, ...], usage: LockUsage) -> None:
     """What these expressions do while `held` is held."""
-    thread_held = [h for h in held if not h.region.async_lock]
+    thread_held = [h for h in held if not h.region.async_lock and not h.handoff]
     if not held or not nodes:
         return
     summary = reach.statements(info, nodes)
@@ -197,6 +200,19 @@ def _under(m: "ModuleAnalysis", reach: Reach, info: FunctionInfo, nodes: List[as
             node = next((n for root in nodes for n in ast.walk(root)
                          if isinstance(n, (ast.Await, ast.AsyncFor, ast.AsyncWith))), nodes[0])
             usage.awaits.append((thread_held[-1], node))
+
+
+def _released_after(info: FunctionInfo, target: ast.AST, stmt: ast.stmt) -> bool:
+    """Whether `info` releases `target` anywhere after `stmt` (a `release()` call, or a `with`
+    on it, which releases it on exit)."""
+    key, line = ast.dump(target), getattr(stmt, "end_lineno", None) or stmt.lineno
+    for node in walk(info.node):
+        if getattr(node, "lineno", 0) <= line:
+            continue
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "release" \
+                and ast.dump(node.func.value) == key:
+            return True
+    return False
 
 
 def _blocking(summary: Summary, held: List[Held]) -> List[Tuple[str, Held]]:

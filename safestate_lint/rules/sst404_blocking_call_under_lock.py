@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Dict, Iterator, List
 
 from safestate_lint.engine.analysis import ModuleAnalysis
+from safestate_lint.engine.locking import Blocking
 from safestate_lint.rules.base import Report, Rule
 
 
@@ -18,7 +19,11 @@ class BlockingCallUnderLock(Rule):
     It is reported only when another function of the module takes the same lock without
     blocking under it (and the message names it): that path waits for the slow call. A lock
     every acquisition of which is around blocking work (a socket's write lock, a lock that
-    serialises start and stop) exists to serialise that work, and is not reported.
+    serialises start and stop) exists to serialise that work, and is not reported; nor is a
+    lock the function acquires and never releases (a hand-off or exit handshake that another
+    thread or process releases: it marks a state, it is no region others wait to enter).
+    One acquisition that blocks several times is one finding, at its first blocking call; the
+    others are listed in the details.
 
     ## Why is this bad?
     Every other thread that needs the lock waits for the slow call too: one slow HTTP
@@ -70,6 +75,11 @@ class BlockingCallUnderLock(Rule):
         "def g():\n    with _lock:\n        time.sleep(0)\n",
         # an awaited wait under a threading lock is SST405's finding, not a blocked thread
         "import threading\n_lock = threading.Lock()\nasync def f(event):\n    with _lock:\n        await event.wait()\n",
+        # acquired and never released here: a hand-off another thread or process releases (an exit
+        # handshake), which marks a state rather than a region others wait to enter
+        "import threading\n_exit_lock = threading.Lock()\ndef worker(t):\n    clean = _exit_lock.acquire(True, timeout=30)\n"
+        "    t.join()\n    return clean\ndef release_worker():\n    _exit_lock.release()\n"
+        "def status():\n    with _exit_lock:\n        return 0\n",
         # a receive that `poll()` said is ready returns at once (multiprocessing's Pool)
         "import threading\n_lock = threading.Lock()\ndef drain(reader):\n    with _lock:\n        while reader.poll():\n"
         "            reader.recv()\n",
@@ -77,6 +87,9 @@ class BlockingCallUnderLock(Rule):
     INVALID = [
         "import threading, time\n_lock = threading.Lock()\ndef f():\n    with _lock:\n        time.sleep(1)  # SST404\n"
         "def status():\n    with _lock:\n        return 0\n",
+        # one finding per acquisition: its first blocking call (the others are counted in the details)
+        "import threading, time\n_lock = threading.Lock()\ndef f():\n    with _lock:\n        time.sleep(1)  # SST404\n"
+        "        time.sleep(2)\ndef status():\n    with _lock:\n        return 0\n",
         "import threading, subprocess\n_lock = threading.Lock()\ndef _run():\n    subprocess.run(['ls'])\ndef f():\n    with _lock:\n        _run()  # SST404\n"
         "def status():\n    with _lock:\n        return 0\n",
         "import threading\nimport requests\n_lock = threading.Lock()\n_cache = {}\ndef f(k):\n    with _lock:\n        _cache[k] = requests.get(k)  # SST404\n"
@@ -94,19 +107,23 @@ class BlockingCallUnderLock(Rule):
     def check(cls, m: ModuleAnalysis) -> Iterator[Report]:
         usage = m.lock_usage()
         blocked_at = {id(b.held.node) for b in usage.blocking}
-        seen = set()
-        for blocking in usage.blocking:
-            key = id(blocking.node)  # one finding per statement: the first call that blocks
-            if key in seen:
-                continue
-            seen.add(key)
+        # one finding per acquisition of a lock: its first blocking call, with the count of the others
+        groups: Dict[int, List[Blocking]] = {}
+        for blocking in sorted(usage.blocking, key=lambda b: (getattr(b.node, "lineno", 0), getattr(b.node, "col_offset", 0))):
+            group = groups.setdefault(id(blocking.held.node), [])
+            if all(other.node is not blocking.node for other in group):
+                group.append(blocking)
+        for blocking, *others in groups.values():
             held = blocking.held
             # who else needs the lock without blocking under it: that path waits for the I/O
             waiter = next((h for h in usage.acquisitions if h.ident == held.ident and h.func is not held.func
                            and id(h.node) not in blocked_at), None)
             if waiter is None:
                 continue  # every acquisition is around blocking work: the lock serialises it, by design
+            more = f"; {len(others)} more blocking call{'s' if len(others) > 1 else ''} under the same lock " \
+                   f"(line{'s' if len(others) > 1 else ''} {', '.join(str(getattr(o.node, 'lineno', 0)) for o in others)})" \
+                if others else ""
             yield blocking.node, (
                 f"{blocking.call} can block while '{held.ident}' is held"
-                f"\n'{waiter.func.qualname}()' (line {getattr(waiter.node, 'lineno', 0)}) waits for it"
+                f"\n'{waiter.func.qualname}()' (line {getattr(waiter.node, 'lineno', 0)}) waits for it{more}"
             ), None
