@@ -363,3 +363,51 @@ def test_a_lock_acquired_and_handed_off_holds_no_critical_section(release, expec
               "    clean = _exit_lock.acquire(True, timeout=30)\n    t.join()\n" + release +
               "def release_worker():\n    _exit_lock.release()\ndef status():\n    with _exit_lock:\n        return 0\n")
     assert codes(source) == expected
+
+
+@pytest.mark.parametrize("write,expected", [
+    ("self._stats.append(stat)", []),  # appends move no element: the loop sees one moment of the list
+    ("self._stats.remove(stat)", ["SST302"]),  # a removal shifts what the loop has yet to read
+])
+def test_an_append_does_not_tear_a_loop_over_the_list(write, expected):
+    source = f"""
+    import threading
+    class Sensor:
+        def __init__(self):
+            self._lock = threading.Lock()
+            self._stats = []
+        def record(self, value):
+            with self._lock:
+                for stat in self._stats:
+                    stat.record(value)
+        def add(self, stat):
+            with self._lock:
+                self._stats.append(stat)
+        def change(self, stat):
+            {write}
+    """
+    assert codes(source) == expected
+
+
+@pytest.mark.parametrize("write,expected", [
+    ("self._states[k].error = e", []),  # an attribute of an element: the dict does not change
+    ("self._states[k] = e", ["SST302"]),  # an insert: the loop raises 'changed size during iteration'
+])
+def test_setting_an_attribute_of_an_element_does_not_tear_a_loop_over_the_container(write, expected):
+    source = f"""
+    import threading
+    class Monitor:
+        def __init__(self):
+            self._lock = threading.Lock()
+            self._states = {{}}
+        def new(self, k, state):
+            with self._lock:
+                self._states[k] = state
+        def fail(self, k, e):
+            {write}
+        def cancel_all(self):
+            with self._lock:
+                for state in self._states.values():
+                    state.cancel()
+    """
+    assert codes(source) == expected

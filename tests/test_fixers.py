@@ -23,7 +23,7 @@ UNFIXABLE = {
     "safety_existing_lock_reached": ["SST101"],  # the statement calls a function taking the lock
     "safety_generator": ["SST103"],  # a lock cannot be held across the yield
     "safety_blocking_call": ["SST103"],  # the lock would be held across time.sleep()
-    "truth_containers_noticed": ["SST104"],
+    "truth_containers_noticed": [],  # the loop over _work meets only appends: it cannot tear
     "truth_writers": ["SST101", "SST101"],
     "redteam_two_branch": ["SST202", "SST202"],  # a lock in one of two class definitions would break the other
     "redteam_enum_body": ["SST202"],  # an attribute added to an Enum body becomes a member

@@ -28,6 +28,14 @@ Sources (cited by key in each entry):
   create the entry and one of them writes into a container nobody keeps.
 * ``undocumented``: no build documents the operation as atomic; it is implemented in C and
   does not release the GIL, so it is atomic with the GIL only.
+* ``listiter``: ``Objects/listobject.c`` ``listiter_next`` reads the length again at every step
+  and appends never move an element (made safe on the free-threaded build by gh-115999,
+  "should behave like iteration normally does"): an iteration that meets appends sees the list
+  as it was at one moment, with or without the new elements.
+
+Iteration is a sequence of reads, never atomic; whether a concurrent write *tears* it (raises,
+skips or repeats an element, or returns a state the container never had) is data too:
+:func:`tears_iteration`.
 """
 
 from __future__ import annotations
@@ -37,7 +45,8 @@ import enum
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
-__all__ = ["Build", "Guarantee", "guarantee", "lone_guarantee", "operation_of", "SOURCES", "TABLE"]
+__all__ = ["Build", "Guarantee", "guarantee", "lone_guarantee", "operation_of", "tears_iteration", "SOURCES", "TABLE",
+           "ITERATION_SAFE"]
 
 
 class Build(enum.Enum):
@@ -53,6 +62,7 @@ SOURCES: Dict[str, str] = {
     "python-impl": "the standard library implements it in Python",
     "missing": "Modules/_collectionsmodule.c defdict_missing: factory call and store are two steps",
     "undocumented": "not documented as atomic; a C call that keeps the GIL",
+    "listiter": "Objects/listobject.c listiter_next re-reads the length; appends move no element (gh-115999)",
 }
 
 
@@ -229,3 +239,21 @@ def lone_guarantee(type_name: str, operation: str) -> Optional[Guarantee]:
     if not found:
         return None
     return min(found, key=lambda entry: (entry.gil and entry.free_threaded, entry.gil))
+
+
+# (type, operation) -> source: writes a concurrent iteration of the same container survives intact
+# (it sees the container as it was at one moment); every other write can tear it
+ITERATION_SAFE: Dict[Tuple[str, str], str] = {
+    ("list", "append"): "listiter",
+    ("list", "extend"): "listiter",
+    ("list", "iadd"): "listiter",
+}
+
+
+def tears_iteration(type_name: str, operation: str) -> bool:
+    """Whether a write can tear an iteration of the same container that runs meanwhile: it can,
+    unless the write changes no container at all (`X[k].attr = v` sets an attribute of an
+    element) or the table says the iteration survives it (appending to a list)."""
+    if operation == "setattr":
+        return False
+    return (type_name, operation) not in ITERATION_SAFE

@@ -20,10 +20,10 @@ import enum
 from dataclasses import dataclass
 from typing import Dict, Optional
 
-from safestate_lint.engine.atomicity import Guarantee, lone_guarantee, operation_of
-from safestate_lint.engine.facts import Act, SharedKey
+from safestate_lint.engine.atomicity import Guarantee, lone_guarantee, operation_of, tears_iteration
+from safestate_lint.engine.facts import Act, Binding, SharedKey
 
-__all__ = ["ConsequenceKind", "Race", "RaceFinder", "non_atomic"]
+__all__ = ["ConsequenceKind", "Race", "RaceFinder", "non_atomic", "tears"]
 
 
 class ConsequenceKind(enum.Enum):
@@ -77,7 +77,7 @@ class RaceFinder:
                 build = "" if not unsafe.gil else " (free-threaded build)"
                 return Race(act, ConsequenceKind.NOT_ATOMIC, unsafe.consequence + build)
             reader = self._iterations.get(act.key)
-            if reader is not None and reader.func is not act.func:
+            if reader is not None and reader.func is not act.func and tears(act, binding):
                 return Race(act, ConsequenceKind.TORN_ITERATION,
                             f"'{reader.func.qualname}()' iterates it meanwhile (line {reader.stmt.lineno})", reader)
         update = self._locked_updates.get(act.key)
@@ -107,6 +107,14 @@ def non_atomic(act: Act, type_name: str) -> Optional[Guarantee]:
     if entry is None or entry.atomic:
         return None
     return entry
+
+
+def tears(act: Act, binding: Optional[Binding]) -> bool:
+    """Whether the mutation at `act` can tear an iteration of its container that runs meanwhile
+    (`engine/atomicity.py`): an attribute set on an element changes no container, and an
+    append to a list moves no element the iteration has yet to read."""
+    type_name = binding.type_name if binding is not None and act.inner is None else ""
+    return tears_iteration(type_name, operation_of(act.node, act.detail, type_name))
 
 
 def _is_root(act: Act, node: ast.AST) -> bool:

@@ -5,6 +5,7 @@ from typing import Dict, Iterator, Set
 from safestate_lint.engine.analysis import Act, ModuleAnalysis, SharedKey
 from safestate_lint.engine.bindings import PROCESS_STATE
 from safestate_lint.engine.facts import BEFORE_SHARING, ESCAPED_VIEW
+from safestate_lint.engine.races import tears
 from safestate_lint.rules.base import Report, Rule, container_word, once_per, shared_name, where
 
 
@@ -30,8 +31,11 @@ class SharedContainerIteration(Rule):
 
     ## Why is this bad?
     Iterating a dict or set while another thread adds or removes a key raises
-    `RuntimeError: dictionary changed size during iteration`; a list being appended to or
-    popped from can be walked past its end or skip items. The error is intermittent: it
+    `RuntimeError: dictionary changed size during iteration`; a list another thread removes
+    from, inserts into or reorders can skip or repeat items. (Appending to a list moves no
+    element: a loop over it sees the list as it was at one moment, so appends alone are not
+    reported; nor is setting an attribute of an element, which changes no container. See
+    `engine/atomicity.py`.) The error is intermittent: it
     happens only when the other thread's mutation lands inside the loop.
 
     ## Example
@@ -85,6 +89,10 @@ class SharedContainerIteration(Rule):
         "from safestate_lint.runtime import LockedList\n_c = LockedList()\ndef add(k):\n    _c.append(k)\ndef show():\n    for k in _c:\n        print(k)\n",
         '_load = {}\ndef put(k, v):\n    _load[k] = v\ndef names():\n    return sorted(_load.keys())\n',
         "import sys\ndef get_files():\n    return [m.__file__ for m in list(sys.modules.values()) if hasattr(m, '__file__')]\n",
+        # appends move no element: a loop over the list sees it as it was at one moment
+        "_jobs = []\ndef add(j):\n    _jobs.append(j)\ndef report():\n    for i, j in enumerate(_jobs):\n        print(i, j)\n",
+        # setting an attribute of an element changes no container
+        "_jobs = {}\ndef fail(k, e):\n    _jobs[k].error = e\ndef report():\n    for j in _jobs.values():\n        print(j)\n",
     ]
     INVALID = [
         # a live view handed to the caller, who iterates it after the lock is released
@@ -93,7 +101,8 @@ class SharedContainerIteration(Rule):
         "    def keys(self):\n        with self._lock:\n            return self._items.keys()  # SST104\n",
         "_clients = {}\ndef register(n, c):\n    _clients[n] = c\ndef broadcast(m):\n    for c in _clients.values():  # SST104\n        c.send(m)\n",
         "_seen = set()\ndef see(x):\n    _seen.add(x)\ndef dump():\n    return [x for x in _seen]  # SST104\n",
-        "_jobs = []\ndef add(j):\n    _jobs.append(j)\ndef report():\n    for i, j in enumerate(_jobs):  # SST104\n        print(i, j)\n",
+        "_jobs = []\ndef add(j):\n    _jobs.append(j)\ndef done(j):\n    _jobs.remove(j)\ndef report():\n"
+        "    for i, j in enumerate(_jobs):  # SST104\n        print(i, j)\n",
         "from safestate_lint.runtime import LockedDict\n_c = LockedDict()\ndef add(k):\n    _c[k] = 1\ndef show():\n    for k in _c.items():  # SST104\n        print(k)\n",
         '_load = {}\ndef put(k, v):\n    _load[k] = v\ndef total():\n    return sum(_load.values())  # SST104\n',
         '_load = {}\ndef put(k, v):\n    _load[k] = v\ndef busiest():\n    return max(_load.items(), key=lambda kv: kv[1])  # SST104\n',
@@ -107,8 +116,8 @@ class SharedContainerIteration(Rule):
         mutators: Dict[SharedKey, Act] = {}
         guarded: Set[SharedKey] = set()  # touched under a thread lock somewhere: the code says it needs one
         for act in m.acts:
-            if act.kind == "mutate" and act.func.name not in BEFORE_SHARING:
-                mutators.setdefault(act.key, act)
+            if act.kind == "mutate" and act.func.name not in BEFORE_SHARING and tears(act, m.binding_of(act.key)):
+                mutators.setdefault(act.key, act)  # a write that can tear a loop over it (not a list append)
             if act.key[0] != "g" and any(m.thread_capable(region) for region in act.locks):
                 guarded.add(act.key)
         for act in once_per(m.acts, lambda a: (id(a.node), a.key)):

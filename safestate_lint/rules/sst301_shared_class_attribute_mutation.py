@@ -105,8 +105,8 @@ class SharedClassAttributeMutation(Rule):
         "class Handlers:\n    handlers = {}\n    seen = []\n    def add(self, name, fn):\n"
         "        self.handlers[name] = fn\n"
         "        self.seen.append(name)\n        self.seen.sort()  # SST301\n",
-        "class Model:\n    registry = []\n    def __init__(self):\n        self.registry.append(self)  # SST301\n"
-        "    @classmethod\n    def every(cls):\n        for m in cls.registry:\n            yield m\n",
+        "class Model:\n    registry = {}\n    def __init__(self):\n        self.registry[id(self)] = self  # SST301\n"
+        "    @classmethod\n    def every(cls):\n        for m in cls.registry.values():\n            yield m\n",
         "class Base:\n    handlers = {}\n    @classmethod\n    def register(cls, k, v):\n        if 'handlers' not in cls.__dict__:\n            cls.handlers = cls.handlers.copy()  # SST301\n        cls.handlers[k] = v\n",
     ]
 
