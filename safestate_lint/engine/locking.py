@@ -127,10 +127,11 @@ def _walk_block(m: "ModuleAnalysis", reach: Reach, walker, info: FunctionInfo,  
         if region is not None:  # `X.acquire()`, or `if not X.acquire(...): return`: held from here on
             if isinstance(getattr(stmt, "value", None), ast.Await):  # `await X.acquire()`: an event-loop lock
                 region = dataclasses.replace(region, async_lock=True)
+            assert target is not None  # a region is found only for an acquire's target
             new = Held(region, info, stmt, handoff=not _released_after(info, target, stmt))
             usage.acquisitions.append(new)
             _order(usage, current, new, info, stmt)
-            acquired[ast.dump(target)] = new  # type: ignore[arg-type]
+            acquired[ast.dump(target)] = new
         released = _release_target(stmt)
         if released is not None:
             acquired.pop(ast.dump(released), None)
