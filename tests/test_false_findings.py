@@ -411,3 +411,67 @@ def test_setting_an_attribute_of_an_element_does_not_tear_a_loop_over_the_contai
                     state.cancel()
     """
     assert codes(source) == expected
+
+
+RESERVOIR = """
+import threading
+class Reservoir:
+    def __init__(self):
+        self._lock = threading.Lock()
+    def collect(self):
+        with self._lock:
+            self._reset()
+    def offer(self, v):
+        with self._lock:
+            self._find(v)
+    def _reset(self):
+        pass
+    def _find(self, v):
+        pass
+class Simple(Reservoir):
+    def __init__(self):
+        super().__init__()
+        self._seen = 0
+    def _reset(self):
+        super()._reset()
+        self._seen = 0
+    def _find(self, v):
+        self._seen += 1
+"""
+
+
+@pytest.mark.parametrize("extra,expected", [
+    ("", []),  # `super()._reset()` in the override runs the base's: every caller of the override holds the lock
+    ("    def clear(self):\n        self._reset()\n", ["SST302"]),  # a caller without the lock
+])
+def test_a_super_call_is_no_unknown_caller_of_the_override(extra, expected):
+    assert codes(RESERVOIR + extra) == expected
+
+
+CONNECTION = """
+import threading
+class Connection:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._reason = None
+        def _run():
+            try:
+                pass
+            except Exception as exc:
+{call}
+        self._thread = threading.Thread(target=_run)
+    def close(self, reason):
+        with self._lock:
+            if self._reason is None:
+                self._record(reason)
+    def _record(self, reason):
+        self._reason = reason
+"""
+
+
+@pytest.mark.parametrize("call,expected", [
+    ("                with self._lock:\n                    self._record(exc)", []),  # a closure calls it under the lock
+    ("                self._record(exc)", ["SST302"]),
+])
+def test_a_closure_over_self_is_a_caller_the_graph_knows(call, expected):
+    assert codes(CONNECTION.format(call=call)) == expected

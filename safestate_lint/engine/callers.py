@@ -26,6 +26,7 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 from safestate_lint.engine.bindings import _CONSTRUCTORS, ModuleBindings
 from safestate_lint.engine.facts import Act, CallSite, FunctionInfo, LockRegion, SharedKey
 from safestate_lint.engine.syntax import dotted_name, iter_scope_nodes
+from safestate_lint.engine.walker import is_super_call
 
 __all__ = ["TOP", "Uses", "build", "is_private", "per_instance_lock"]
 
@@ -215,6 +216,10 @@ class Uses:
                         (isinstance(node, ast.Attribute) and node.attr == name and is_method):
                     uses.append(node)
             for use in uses:
+                if isinstance(use, ast.Attribute) and is_super_call(use.value) and not (
+                        owner is not None and owner.class_name is not None
+                        and info.class_name in m.bases(owner.class_name)):
+                    continue  # `super().name` runs a base's method: never this class's own, nor an unrelated one
                 if id(use) not in calls:
                     return False  # used as a value: passed, stored or returned
                 if owner is None or owner.import_time:

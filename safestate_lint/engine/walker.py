@@ -20,6 +20,11 @@ from safestate_lint.engine.syntax import (
 )
 
 
+def is_super_call(node: ast.AST) -> bool:
+    """`super()` (or `super(C, self)`)."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super"
+
+
 @dataclass
 class _Derived:
     keys: FrozenSet[SharedKey]
@@ -62,6 +67,34 @@ class FunctionWalker:
         if binding is None or binding.kind in ("function", "class", "lock", "threadsafe"):
             return None
         return ("g", name)
+
+    def instance_of(self, node: ast.AST) -> Optional[str]:
+        """The class whose instance a name denotes: the method's `self`, or in a function nested
+        in a method, the enclosing method's `self` it closes over (not rebound on the way)."""
+        if not isinstance(node, ast.Name):
+            return None
+        info = self.info
+        if info.self_param:
+            return info.class_name if node.id == info.self_param else None
+        if node.id in info.locals:
+            return None
+        for outer in reversed(info.parents):  # innermost first
+            if outer.self_param and outer.class_name:
+                return outer.class_name if node.id == outer.self_param else None
+            if node.id in outer.locals:
+                return None
+        return None
+
+    def base_method(self, name: str) -> Optional[FunctionInfo]:
+        """The method `super().name()` runs in a method of a module class: the nearest module
+        base that defines it."""
+        if self.info.class_name is None:
+            return None
+        for base in self.m.bases(self.info.class_name):
+            found = self.m.function_index.get((base, name))
+            if found is not None:
+                return found
+        return None
 
     def class_of(self, node: ast.AST) -> Optional[str]:
         """The class a `cls`, `ClassName`, `type(self)` or `self.__class__` expression denotes."""
@@ -174,11 +207,12 @@ class FunctionWalker:
             return None
         if not isinstance(func, ast.Attribute) or not isinstance(func.value, (ast.Name, ast.Call, ast.Attribute)):
             return None
+        if is_super_call(func.value):
+            return self.base_method(func.attr)
         owner = self.class_of(func.value)
         if owner is None and isinstance(func.value, ast.Name):
-            if info.self_param and func.value.id == info.self_param:
-                owner = info.class_name
-            elif func.value.id in m.instances and func.value.id not in info.locals:
+            owner = self.instance_of(func.value)
+            if owner is None and func.value.id in m.instances and func.value.id not in info.locals:
                 owner = m.instances[func.value.id]
         return m.method(owner, func.attr) if owner is not None else None
 
@@ -372,10 +406,7 @@ class FunctionWalker:
             if binding is not None and binding.kind == "lock" and expr.id not in self.info.locals:
                 return LockRegion(0, name, binding.async_lock, ident=name, reentrant=binding.reentrant)
         elif isinstance(expr, ast.Attribute):
-            owner = self.class_of(expr.value)
-            if owner is None and self.info.self_param and isinstance(expr.value, ast.Name) \
-                    and expr.value.id == self.info.self_param:
-                owner = self.info.class_name
+            owner = self.class_of(expr.value) or self.instance_of(expr.value)
             found = self.m.lock_owner(owner, expr.attr) if owner is not None else None
             if found is not None:
                 definer, binding = found
