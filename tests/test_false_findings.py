@@ -475,3 +475,76 @@ class Connection:
 ])
 def test_a_closure_over_self_is_a_caller_the_graph_knows(call, expected):
     assert codes(CONNECTION.format(call=call)) == expected
+
+
+SELECTOR = """
+import threading
+class Selector:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._thread = None
+        self._ready = []
+    def start(self):
+        if self._thread is not None:
+            return
+        t = threading.Thread(target=self._run, daemon=True)
+        self._thread = t
+        t.start()
+        {after}
+    def stop(self):
+        if self._thread is None:
+            return
+        self._thread.join()
+        self._thread = None
+    def _run(self):
+        with self._lock:
+            self._ready.clear()
+{extra}"""
+
+
+@pytest.mark.parametrize("after,extra,expected", [
+    # before `t.start()` no thread of the class runs, and only its owner calls start(): like `__init__`
+    ("pass", "", {"stop"}),
+    # a test and write after the start runs beside the class's thread
+    ("if self._thread is None:\n            self._thread = t", "", {"start", "stop"}),
+    # a method that may run once the object is shared calls start() again: after sharing too
+    ("pass", "    def restart(self):\n        self.stop()\n        self.start()\n", {"start", "stop"}),
+])
+def test_a_start_method_before_it_starts_the_thread_is_like_the_constructor(after, extra, expected):
+    found = check_source(textwrap.dedent(SELECTOR).format(after=after, extra=extra), "app.py", Config())
+    assert {f.function.rsplit(".", 1)[-1] for f in found if f.code == "SST304"} == expected
+
+
+OBSERVER = """
+import threading
+class Observer(threading.Thread):
+    def __init__(self):
+        super().__init__()
+        self._lock = threading.RLock()
+        self._emitters = {}
+    def start(self):
+        for key in list(self._emitters):
+            try:
+                self._emitters[key].start()
+            except Exception:
+                self._remove(key)
+                raise
+        super().start()
+    def schedule(self, key, emitter):
+        with self._lock:
+            self._emitters[key] = emitter
+    def unschedule(self, key):
+        with self._lock:
+            self._remove(key)
+    def _remove(self, key):
+        if key in self._emitters:
+            del self._emitters[key]
+{extra}"""
+
+
+@pytest.mark.parametrize("extra,expected", [
+    ("", []),  # the only unlocked call is in start() before super().start(): as from the constructor
+    ("    def forget(self, key):\n        self._remove(key)\n", ["SST302"]),
+])
+def test_a_helper_called_before_the_thread_starts_is_called_as_from_the_constructor(extra, expected):
+    assert codes(OBSERVER.replace("{extra}", extra)) == expected

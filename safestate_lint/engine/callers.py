@@ -25,6 +25,7 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 from safestate_lint.engine.bindings import _CONSTRUCTORS, ModuleBindings
 from safestate_lint.engine.facts import Act, CallSite, FunctionInfo, LockRegion, SharedKey
+from safestate_lint.engine.phases import before_start
 from safestate_lint.engine.syntax import dotted_name, iter_scope_nodes
 from safestate_lint.engine.walker import is_super_call
 
@@ -54,7 +55,10 @@ def build(m: ModuleBindings, walk) -> None:  # type: ignore[no-untyped-def]
                 info.ensure_scope()
                 walk(info)
         _propagate_writes(m, writes, propagated)
-    _caller_context(m)
+    early = before_start(m)
+    _caller_context(m, early)
+    if early:  # the object's own state, written before its class's thread starts: not concurrent
+        m.acts[:] = [act for act in m.acts if act.key[0] not in ("i", "o") or id(act.stmt) not in early]
     _blind_rebinds(m)
 
 
@@ -234,9 +238,10 @@ class Uses:
 TOP: Optional[FrozenSet[str]] = None  # "every lock": called only where nothing runs concurrently
 
 
-def _caller_context(m: ModuleBindings) -> None:
+def _caller_context(m: ModuleBindings, early: Set[int]) -> None:
     """Locks every caller holds, for functions the outside cannot call; drop the facts of
-    functions called only at import time (or only from such functions)."""
+    functions called only at import time (or only from such functions). A call in `early` (a
+    statement before its class's thread starts) is made as from a constructor."""
     with_acts = {id(act.func) for act in m.acts}
     if not with_acts:
         return
@@ -302,7 +307,8 @@ def _caller_context(m: ModuleBindings) -> None:
             caller = held.get(id(site.caller), frozenset())
             if caller is not None:
                 result = here | caller if result is None else result & (here | caller)
-            building = site.caller.name in _CONSTRUCTORS or only_constructors.get(id(site.caller), False)
+            building = site.caller.name in _CONSTRUCTORS or only_constructors.get(id(site.caller), False) \
+                or id(site.stmt) in early
             caller = held_object.get(id(site.caller), frozenset())
             if caller is not None and not building:
                 result_object = here | caller if result_object is None else result_object & (here | caller)
