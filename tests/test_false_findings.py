@@ -548,3 +548,26 @@ class Observer(threading.Thread):
 ])
 def test_a_helper_called_before_the_thread_starts_is_called_as_from_the_constructor(extra, expected):
     assert codes(OBSERVER.replace("{extra}", extra)) == expected
+
+
+@pytest.mark.parametrize("store,expected", [
+    ("self._agg = cast(Sum, self._agg)", []),  # the same object, for the type checker
+    ("self._agg = Sum(self._agg)", ["SST304"]),  # a new object, after a test of the old one
+])
+def test_an_attribute_rebound_for_the_type_checker_is_no_write(store, expected):
+    source = f"""
+    import threading
+    from typing import cast
+    class Sum:
+        def __init__(self, other=None):
+            self.n = 0
+    class Match:
+        def __init__(self):
+            self._lock = threading.Lock()
+            self._agg = Sum()
+        def conflicts(self):
+            if isinstance(self._agg, Sum):
+                {store}
+            return self._agg.n
+    """
+    assert codes(source) == expected

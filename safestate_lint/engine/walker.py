@@ -456,10 +456,11 @@ class FunctionWalker:
         return guards
 
     def _same_object(self, value: Optional[ast.AST], name: str) -> bool:
+        """`name = name`, `name = cast(T, name)` (`name` dotted: `self.x = cast(T, self.x)`)."""
         if isinstance(value, ast.Call) and len(value.args) == 2 and not value.keywords \
                 and self.m.qualify(value.func) in ("typing.cast", "typing_extensions.cast"):
             value = value.args[1]
-        return isinstance(value, ast.Name) and value.id == name
+        return isinstance(value, (ast.Name, ast.Attribute)) and dotted_name(value) == name
 
     def _is_fork(self, node: ast.AST) -> bool:
         return isinstance(node, ast.Call) and dotted_name(node.func) is not None \
@@ -647,6 +648,9 @@ class FunctionWalker:
             return
         if isinstance(target, ast.Attribute):
             direct = self.key_of(target)
+            if direct is not None and not augmented and not deleting \
+                    and self._same_object(getattr(stmt, "value", None), dotted_name(target) or "<expression>"):
+                return  # `self.x = cast(T, self.x)`: a rebinding for the type checker, the same object
             if direct is not None:  # cls._instance = ...
                 self.add(Act(direct, "rebind", stmt, stmt, locks, self.info,
                              "del" if deleting else "assignment",
