@@ -571,3 +571,37 @@ def test_an_attribute_rebound_for_the_type_checker_is_no_write(store, expected):
             return self._agg.n
     """
     assert codes(source) == expected
+
+
+@pytest.mark.parametrize("guard,expected", [
+    # the raise states the contract (start once): racing past it takes two callers that break it
+    ("if self._running:\n            raise RuntimeError('not reentrant')", []),
+    # a decision the method relies on: two callers both run the loop
+    ("if self._running:\n            return", ["SST304"]),
+])
+def test_a_precondition_that_raises_is_no_check_then_act(guard, expected):
+    source = """
+    import threading
+    class Poller:
+        def __init__(self):
+            self._lock = threading.Lock()
+            self._running = False
+        def start(self):
+            {guard}
+            self._running = True
+            self.poll()
+        def poll(self):
+            with self._lock:
+                pass
+    """
+    assert codes(textwrap.dedent(source).replace("{guard}", guard)) == expected
+
+
+@pytest.mark.parametrize("guard,expected", [
+    ("if _METHOD is not None and not force:\n        raise RuntimeError('already set')", []),
+    ("if _METHOD is not None and not force:\n        return", ["SST201"]),
+])
+def test_a_setter_that_rejects_a_second_call_is_no_lazy_initialisation(guard, expected):
+    source = "_METHOD = None\ndef set_method(method, force=False):\n    global _METHOD\n    " + guard + \
+             "\n    _METHOD = method\n"
+    assert codes(source) == expected

@@ -25,6 +25,18 @@ def is_super_call(node: ast.AST) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super"
 
 
+def is_precondition(check: Check, stmt: ast.stmt) -> bool:
+    """A test whose branch raises (`if self._running: raise RuntimeError("already running")`),
+    guarding a store of the state it tested after it: the method's precondition. It rejects a
+    caller that breaks the method's contract (a second `start()`, a second configuration);
+    racing past it takes two callers that both break it, which is the callers' misuse the raise
+    reports, not a check-then-act the method relies on (the precision issue's "one-time start-up
+    calls")."""
+    site = check.site
+    return isinstance(site, ast.If) and bool(site.body) and isinstance(site.body[-1], ast.Raise) \
+        and not site.orelse and not any(node is stmt for node in walk(site))
+
+
 @dataclass
 class _Derived:
     keys: FrozenSet[SharedKey]
@@ -801,6 +813,8 @@ class FunctionWalker:
     def add(self, act: Act, checks: Tuple[Check, ...]) -> None:
         for check in reversed(checks):
             if act.key in check.keys:
+                if act.kind == "rebind" and is_precondition(check, act.stmt):
+                    continue  # `if self._running: raise ...` then `self._running = True`: a contract, not a decision
                 act.check = check
                 break
         self.m.acts.append(act)

@@ -24,6 +24,10 @@ class CheckThenActSingleton(Rule):
     (`_ready = True` then `_value = compute()`, while another function tests `_ready` and
     reads `_value`) is reported on the flag: set the value first.
 
+    A test whose branch raises (`if _method is not None: raise RuntimeError("already set")`,
+    then `_method = method`) is a precondition, not a lazy initialisation: it rejects a second
+    call, and two callers racing past it both break the function's contract.
+
     ## Why is this bad?
     Two threads can both see `None` and both run the constructor: two health monitors,
     two connection pools, two schedulers, each holding its own state, and one of them is
@@ -79,6 +83,9 @@ class CheckThenActSingleton(Rule):
     fixable = True
 
     VALID = [
+        # a precondition: the raise rejects a second configuration (a caller's misuse)
+        "_method = None\ndef set_method(m):\n    global _method\n    if _method is not None:\n"
+        "        raise RuntimeError('already set')\n    _method = m\n",
         "import threading\n_x = None\n_lock = threading.Lock()\ndef get():\n    global _x\n    if _x is None:\n        with _lock:\n            if _x is None:\n                _x = object()\n    return _x\n",
         "import threading\n_x = None\n_lock = threading.Lock()\ndef get():\n    global _x\n    with _lock:\n        if _x is None:\n            _x = object()\n        return _x\n",
         "import functools\n@functools.lru_cache(maxsize=None)\ndef get():\n    return object()\n",
