@@ -167,10 +167,18 @@ def test_bad_input_never_crashes_and_undecided_context_counts_as_threads(source)
 
 
 def test_a_function_used_as_a_value_counts_as_reachable_from_threads():
-    source = "n = 0\ndef _bump():\n    global n\n    n += 1\nasync def f(loop):\n    loop.call_soon_threadsafe(_bump)\n"
+    source = "n = 0\ndef _bump():\n    global n\n    n += 1\nasync def f(callbacks):\n    callbacks.append(_bump)\n"
     assert [m for _, m in messages(source, ON)] == [
         "global 'n' is read and rebound without a lock in '_bump()'; "
         "reachable from threads via '_bump()' (used as a value: where it runs cannot be followed)"]
+
+
+def test_a_callback_scheduled_on_the_loop_runs_on_the_loop():
+    source = "n = 0\ndef _bump():\n    global n\n    n += 1\nasync def f(loop):\n    loop.call_soon_threadsafe(_bump)\n"
+    assert messages(source, ON) == []  # call_soon_threadsafe runs it on the loop, among its tasks
+    assert [m for _, m in messages(source)] == [
+        "global 'n' is read and rebound without a lock in '_bump()'; only from coroutines (safe on one event loop; "
+        "a race once threads or several loops call it)"]
 
 
 def test_config_key_and_flag(tmp_path):

@@ -605,3 +605,41 @@ def test_a_setter_that_rejects_a_second_call_is_no_lazy_initialisation(guard, ex
     source = "_METHOD = None\ndef set_method(method, force=False):\n    global _METHOD\n    " + guard + \
              "\n    _METHOD = method\n"
     assert codes(source) == expected
+
+
+NOTIFIER = """
+class Notifier:
+    \"\"\"Safe to call from any thread: notify() routes through the loop's thread-safe call_soon.\"\"\"
+    def __init__(self, loop):
+        self._loop = loop
+        self._fut = None
+        self._pending = False
+    def _wakeup(self):
+        if self._fut is not None:
+            self._fut.set_result(None)
+        else:
+            self._pending = True
+    async def wait(self):
+        if self._fut is not None:
+            return
+        self._fut = self._loop.create_future()
+        if self._pending:
+            self._pending = False
+            self._fut.set_result(None)
+        try:
+            await self._fut
+        finally:
+            self._fut = None
+    def notify(self):
+        self._loop.call_soon_threadsafe(self._wakeup)
+{extra}"""
+
+
+@pytest.mark.parametrize("extra,expected", [
+    # only its coroutine and the callback it schedules on its loop touch the state: one loop runs both
+    ("", []),
+    # a method any thread calls writes the state too
+    ("    def reset(self):\n        if self._pending:\n            self._pending = False\n", ["SST304"]),
+])
+def test_state_of_an_object_bound_to_one_event_loop_lives_on_that_loop(extra, expected):
+    assert codes(NOTIFIER.replace("{extra}", extra)) == expected

@@ -12,6 +12,7 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 from safestate_lint.config import Config
 from safestate_lint.engine.analysis import Act, ModuleAnalysis, char_col
+from safestate_lint.engine.context import ExecutionContexts
 from safestate_lint.engine.facts import SharedKey
 from safestate_lint.engine.syntax import physical_lines
 from safestate_lint.index.view import ModuleView
@@ -123,7 +124,8 @@ def reports(analysis: ModuleAnalysis, path: str, *, honour_noqa: bool = True,
                 continue  # state with a declared lock: SST303 holds every use of it to that lock
             message, context = split_message(message)
             if act is not None and contexts is not None:
-                if (config.assume_single_event_loop or _shared_by_tasks(analysis, act)) and contexts.loop_confined(act):
+                if (config.assume_single_event_loop or _shared_by_tasks(analysis, act) or _on_its_loop(contexts, act)) \
+                        and contexts.loop_confined(act):
                     continue  # one event loop: no other task runs inside this window
                 message += contexts.headline(act)
                 context = "; ".join(part for part in (context, contexts.describe(act)) if part)
@@ -143,6 +145,13 @@ def _shared_by_tasks(m: ModuleAnalysis, act: Act) -> bool:
     """State of an instance that another module shares, which only coroutines touch: the evidence
     is that tasks share it, not threads."""
     return act.key[0] == "i" and act.key[1] in m.shared_why
+
+
+def _on_its_loop(contexts: ExecutionContexts, act: Act) -> bool:
+    """State of an object bound to one event loop (it schedules its own methods on a loop it holds),
+    which only its coroutines and loop callbacks touch: it lives on that loop, whatever threads
+    call the object's other methods."""
+    return act.key[0] in ("i", "o") and contexts.bound_to_one_loop(act.key[1])
 
 
 _VIA = re.compile(r" \((through '[^']*'(?: \(line \d+\))?)\)")

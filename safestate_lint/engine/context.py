@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 from safestate_lint.engine.bindings import _CONSTRUCTORS, ModuleBindings
 from safestate_lint.engine.callgraph import Uses, is_private
 from safestate_lint.engine.facts import Act, FunctionInfo, SharedKey
-from safestate_lint.engine.syntax import child_nodes, dotted_name
+from safestate_lint.engine.syntax import child_nodes, dotted_name, walk
 from safestate_lint.engine.walker import FunctionWalker
 
 # call -> index of the argument that is the function run in another thread
@@ -43,12 +43,18 @@ _THREAD_METHODS: Dict[str, int] = {  # `<anything>.name(...)`
     "run_in_executor": 1, "to_thread": 0, "submit": 0, "map": 0, "apply_async": 0, "imap": 0,
     "imap_unordered": 0, "starmap": 0, "run_sync": 0, "run_in_threadpool": 0, "start_new_thread": 0,
 }
+# `<loop>.name(...)`: schedules a callback on an event loop, which runs it on the loop's thread;
+# the index of the argument that is the callback
+LOOP_CALLBACKS: Dict[str, int] = {
+    "call_soon": 0, "call_soon_threadsafe": 0, "call_later": 1, "call_at": 1, "add_callback": 0,
+    "add_callback_threadsafe": 0,
+}
 _LOOP_RUNNERS = frozenset({"asyncio.run", "anyio.run", "trio.run"})
 _LOOP_RUN_METHODS = frozenset({"run_until_complete"})
 _ROUTE_DECORATORS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "route", "api_route",
                                "websocket", "websocket_route", "trace"})
 _WORDS = tuple(sorted({*(name.rsplit(".", 1)[-1] for name in _THREAD_FUNCTIONS), *_THREAD_METHODS, "run",
-                       *_LOOP_RUN_METHODS}))
+                       *_LOOP_RUN_METHODS, *LOOP_CALLBACKS}))
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _PAUSES = (ast.Await, ast.AsyncFor, ast.AsyncWith)
 
@@ -109,6 +115,8 @@ class ExecutionContexts:
         self._state: Dict[SharedKey, ExecContext] = {}
         self._pauses: Dict[int, List[ast.AST]] = {}
         self._walkers: Dict[int, FunctionWalker] = {}
+        self._loop_callbacks: Dict[int, List[ast.expr]] = {}  # function -> the expressions handing it to a loop
+        self._loop_bound: Set[str] = set()  # classes that schedule their own methods on a loop they hold
         self._solve()
 
     # ---- functions ----------------------------------------------------------------------
@@ -153,6 +161,8 @@ class ExecutionContexts:
             return ExecContext(threads=f"'{info.qualname}()' (whoever creates a {info.class_name})")
         if self.uses.internal(info):
             return NOBODY  # only its callers' contexts
+        if id(info) in self._loop_callbacks and self._only_scheduled(info):
+            return NOBODY  # only handed to an event loop: it runs where the loop runs (`_started_elsewhere`)
         if is_private(info) and info.name not in self.uses.exported and not info.node.decorator_list:
             if id(info) in self.uses.unresolved:
                 return ExecContext(threads=f"'{info.qualname}()' (a call to '{info.name}()' the call graph cannot "
@@ -173,6 +183,15 @@ class ExecutionContexts:
         for owner, body in owners:
             for node in _own_nodes(body):
                 if not isinstance(node, ast.Call):
+                    continue
+                scheduled = self._loop_callback(node)
+                if scheduled is not None:
+                    if owner is not None and owner.class_name and isinstance(scheduled, ast.Attribute) \
+                            and isinstance(scheduled.value, ast.Name) and scheduled.value.id == owner.self_param:
+                        self._loop_bound.add(owner.class_name)
+                    for info in self._resolve(owner, scheduled):
+                        self._loop_callbacks.setdefault(id(info), []).append(scheduled)
+                        found[id(info)] = found.get(id(info), NOBODY).join(LOOP)
                     continue
                 how, target = self._thread_target(node)
                 if target is None:
@@ -196,6 +215,35 @@ class ExecutionContexts:
                                           f"thread, by '{owner.qualname}()')", started=True)
                     found[id(info)] = found.get(id(info), NOBODY).join(context)
         return found
+
+    @staticmethod
+    def _loop_callback(call: ast.Call) -> Optional[ast.expr]:
+        """The function a `loop.call_soon(f)` / `call_later(t, f)` / `add_callback(f)` schedules
+        on an event loop (None for any other call)."""
+        func = call.func
+        if not isinstance(func, ast.Attribute) or func.attr not in LOOP_CALLBACKS:
+            return None
+        index = LOOP_CALLBACKS[func.attr]
+        if len(call.args) <= index or not isinstance(call.args[index], (ast.Name, ast.Attribute)):
+            return None
+        return call.args[index]
+
+    def _only_scheduled(self, info: FunctionInfo) -> bool:
+        """Every use of the function's name that is not a call the graph knows hands it to a loop."""
+        handed = {id(expr) for expr in self._loop_callbacks.get(id(info), ())}
+        known = {id(site.node.func) for site in self.uses.sites.get(id(info), ())}
+        is_method = info.class_name is not None
+        for node in walk(self.m.tree):
+            named = (isinstance(node, ast.Attribute) and is_method and node.attr == info.name) or \
+                (isinstance(node, ast.Name) and not is_method and node.id == info.name)
+            if named and id(node) not in handed and id(node) not in known:
+                return False
+        return True
+
+    def bound_to_one_loop(self, class_name: str) -> bool:
+        """The class schedules its own methods on an event loop it holds (`self._net.call_soon(
+        self._wakeup)`): its callbacks and its coroutines run on that one loop."""
+        return class_name in self._loop_bound
 
     def _thread_target(self, call: ast.Call) -> Tuple[str, Optional[ast.expr]]:
         """("run_in_executor", the function) for a call that runs a function in another thread;
