@@ -643,3 +643,46 @@ class Notifier:
 ])
 def test_state_of_an_object_bound_to_one_event_loop_lives_on_that_loop(extra, expected):
     assert codes(NOTIFIER.replace("{extra}", extra)) == expected
+
+
+POLLER = '''
+import threading
+class Poller:
+    {doc}
+    def __init__(self):
+        self._mutex = threading.Lock()
+        self._events = {{}}
+        self._waker = object()
+    def wake_threadsafe(self):
+        with self._mutex:
+            if self._waker is not None:
+                self._send()
+    def _send(self):
+        pass
+    def close(self):
+        with self._mutex:
+            self._remove(0)
+            if self._waker is not None:
+                self._waker = None
+    def add_handler(self, fd):
+        self._events[fd] = 1
+        self._remove(fd)
+    def poll_once(self):
+        if self._waker is not None:
+            self._waker = None
+    def _remove(self, fd):
+        if fd in self._events:
+            del self._events[fd]
+'''
+
+
+@pytest.mark.parametrize("doc,expected", [
+    # `wake_threadsafe` is what other threads may call: the handler map is the loop thread's alone,
+    # while the waker it touches stays shared
+    ('"""An I/O loop\'s poller."""', [("SST302", 25)]),
+    # the class says all of it is safe for threads: every method is an entry from any thread
+    ('"""A poller that is safe to use from multiple threads."""', [("SST302", 25), ("SST302", 28)]),
+])
+def test_a_class_that_names_its_thread_safe_methods_keeps_the_rest_on_its_owner_thread(doc, expected):
+    found = check_source(textwrap.dedent(POLLER.format(doc=doc)), "app.py", Config())
+    assert [(f.code, f.line) for f in found] == expected

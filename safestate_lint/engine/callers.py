@@ -24,6 +24,7 @@ import bisect
 from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 from safestate_lint.engine.bindings import _CONSTRUCTORS, ModuleBindings
+from safestate_lint.engine.confinement import confined_key, owner_thread_state
 from safestate_lint.engine.facts import Act, CallSite, FunctionInfo, LockRegion, SharedKey
 from safestate_lint.engine.phases import before_start
 from safestate_lint.engine.syntax import dotted_name, iter_scope_nodes
@@ -59,6 +60,9 @@ def build(m: ModuleBindings, walk) -> None:  # type: ignore[no-untyped-def]
     _caller_context(m, early)
     if early:  # the object's own state, written before its class's thread starts: not concurrent
         m.acts[:] = [act for act in m.acts if act.key[0] not in ("i", "o") or id(act.stmt) not in early]
+    confined = owner_thread_state(m)
+    if confined:  # state no thread-safe method of its class touches: its owner thread's alone
+        m.acts[:] = [act for act in m.acts if not confined_key(confined, act.key, m)]
     _blind_rebinds(m)
 
 
