@@ -686,3 +686,24 @@ class Poller:
 def test_a_class_that_names_its_thread_safe_methods_keeps_the_rest_on_its_owner_thread(doc, expected):
     found = check_source(textwrap.dedent(POLLER.format(doc=doc)), "app.py", Config())
     assert [(f.code, f.line) for f in found] == expected
+
+
+@pytest.mark.parametrize("doc,expected", [
+    ('"""Needs to be called before any other methods."""', []),  # the object's one-time set-up
+    ('"""Begin a transaction."""', ["SST304"]),
+])
+def test_a_method_documented_as_the_one_time_set_up_runs_before_sharing(doc, expected):
+    source = f'''
+    import threading
+    class Producer:
+        """Thread-safe: share one producer."""
+        def __init__(self):
+            self._lock = threading.Lock()
+            self._init_result = None
+        def init_transactions(self):
+            {doc}
+            if self._init_result is None:
+                self._init_result = object()
+            return self._init_result
+    '''
+    assert codes(source) == expected

@@ -1,16 +1,19 @@
-"""Before the class's own thread starts: what a start method does first runs on one thread.
+"""Before the object is shared: what a start or set-up method does first runs on one thread.
 
 A class that starts a thread or timer on one of its own methods
 (`Thread(target=self._run).start()`, `Timer(0, self._resolve).start()`), a `Thread` subclass
 whose `start()` calls `super().start()`, or a method named for starting (`start()`,
 `start_refresh_loop()`) that hands one of the class's methods to an executor or an event loop
-(`loop.call_soon(self._loop)`) does so in a *start method*. What that method does before the start (and the store of the
-thread's handle in the statement that starts it) runs before the class's thread exists, as
-what `__init__` does: it cannot race with that thread, and, as long as only constructors and
-other start methods of the module call it, or a context manager's `__enter__` (the object is
-not yet handed to other threads),
-not with another caller either (the precision issue: "writes in methods that run before the
-class starts its thread (`__init__`, `start()` before `Thread.start`)").
+(`loop.call_soon(self._loop)`), does so in a *start method*. What that method does before the
+start (and the store of the handle the start returns) runs before the class's thread exists,
+as what `__init__` does. A method whose docstring makes it the object's one-time set-up
+("Needs to be called before any other methods") runs so as a whole.
+
+Such a method cannot race with the class's thread, and, as long as only constructors, a
+context manager's `__enter__` and other such methods of the module call it (the object is not
+yet handed to other threads), not with another caller either: the precision issue's "writes
+in methods that run before the class starts its thread (`__init__`, `start()` before
+`Thread.start`)" and "one-time start-up calls".
 
 The call graph (:mod:`.callers`) reads :func:`before_start`: the object's own state written in
 those statements is not concurrent, and a helper called there is called as from a constructor.
@@ -19,6 +22,7 @@ those statements is not concurrent, and a helper called there is called as from 
 from __future__ import annotations
 
 import ast
+import re
 from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 from safestate_lint.engine.bindings import ModuleBindings
@@ -35,6 +39,9 @@ _HANDOFFS = {"submit": 0, "to_thread": 0, "start_new_thread": 0, "run_in_executo
 # methods that set an object up before anything else has it: construction, and entering the `with`
 # block that will use it (`with Observer() as o:` starts it)
 _SETUP = BEFORE_SHARING | {"__enter__", "__aenter__"}
+# a docstring that makes a method the object's one-time set-up, before anything else uses it
+_SETUP_DOC = re.compile(r"\b(?:must|needs? to|has to|should) be (?:called|invoked|run) (?:exactly )?(?:once )?"
+                        r"(?:,? ?(?:first|before (?:any|all) other (?:methods?|calls?|operations?)|before (?:using|use)\b))")
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _WORDS = ("start", *_HANDOFFS)
@@ -154,6 +161,14 @@ def _statements_before(info: FunctionInfo, call: ast.Call) -> Set[int]:
     return found
 
 
+def documented_setup(info: FunctionInfo) -> bool:
+    """A method whose docstring makes it the object's set-up, called once before it is used
+    ("Needs to be called before any other methods", "must be called once, before ..."): like
+    `__init__`, it runs before other threads use the object."""
+    doc = " ".join((ast.get_docstring(info.node) or "").lower().split())
+    return bool(doc) and bool(_SETUP_DOC.search(doc))
+
+
 def _used_as_values(m: ModuleBindings) -> Set[str]:
     """Names of methods the module uses as values (`Thread(target=self.start)`, a callback): such a
     method runs wherever it is handed, not only where its class is being set up."""
@@ -163,28 +178,28 @@ def _used_as_values(m: ModuleBindings) -> Set[str]:
 
 
 def before_start(m: ModuleBindings) -> Set[int]:
-    """The ids of the statements that run before their class's own thread starts, in start methods
-    that only constructors and other such start methods of the module call."""
+    """The ids of the statements that run before their object is shared: in start methods before
+    they start the class's thread, and in methods documented as the object's set-up, when only
+    constructors, `__enter__` and other such methods of the module call them."""
     offsets = m._occurrences(_WORDS)
-    if m._text is not None and not offsets:
-        return set()
-    starts: Dict[int, Tuple[FunctionInfo, ast.Call]] = {}
+    statements: Dict[int, Set[int]] = {}  # method -> its statements that run before sharing
     for info in m.functions:
-        if info.class_name is not None and not info.import_time and m._node_contains(offsets, info.node):
+        if info.class_name is None or info.self_param is None or info.import_time:
+            continue
+        if documented_setup(info):
+            statements[id(info)] = {id(node) for node, _ in _own_nodes(info.node) if isinstance(node, ast.stmt)}
+        elif m._node_contains(offsets, info.node):
             call = start_call(m, info)
             if call is not None:
-                starts[id(info)] = (info, call)
-    if starts:
-        values = _used_as_values(m)
-        starts = {key: found for key, found in starts.items() if found[0].name not in values}
-    if not starts:
+                statements[id(info)] = _statements_before(info, call)
+    if not statements:
         return set()
-    statements = {key: _statements_before(info, call) for key, (info, call) in starts.items()}
+    values = _used_as_values(m)
+    early = {id(info) for info in m.functions if id(info) in statements and info.name not in values}
     callers: Dict[int, List[Tuple[FunctionInfo, int]]] = {}
     for site in m.calls:
         callers.setdefault(id(site.callee), []).append((site.caller, id(site.stmt)))
     # a start method another method calls once the object may be shared runs after sharing too
-    early = set(starts)
     changed = True
     while changed:
         changed = False
