@@ -707,3 +707,23 @@ def test_a_method_documented_as_the_one_time_set_up_runs_before_sharing(doc, exp
             return self._init_result
     '''
     assert codes(source) == expected
+
+
+@pytest.mark.parametrize("update,expected", [
+    ("self.running += [work_id]", []),  # a list extended in place: the same object is stored back
+    ("self.count += 1", ["SST304"]),  # a number: read, add, store (a lost update)
+])
+def test_extending_a_list_in_place_is_no_read_modify_write(update, expected):
+    source = f"""
+    import threading
+    class Manager(threading.Thread):
+        def __init__(self):
+            super().__init__()
+            self.running = []
+            self.count = 0
+        def run(self):
+            self.add(0)
+        def add(self, work_id):
+            {update}
+    """
+    assert codes(source) == expected

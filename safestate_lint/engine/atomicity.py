@@ -216,6 +216,8 @@ def operation_of(node: ast.AST, detail: str, type_name: str) -> str:
         return "item-rmw"  # `X[k] += 1`: a read-modify-write, never atomic
     if detail == "attribute assignment":
         return "setattr"
+    if detail == "+= (in place)":
+        return "iadd"
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and detail.startswith("."):
         method = node.func.attr
         if method == "pop":

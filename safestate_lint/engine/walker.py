@@ -467,6 +467,21 @@ class FunctionWalker:
                 checks, guards = checks + found, guards + found
         return guards
 
+    def _extends_in_place(self, stmt: ast.AugAssign, locks: Tuple[LockRegion, ...], checks: Tuple[Check, ...]) -> bool:
+        """`X += [v]` on shared state: only a list takes a list display, and a list's `+=` extends it
+        in place and stores the same object back, one atomic `extend` (engine/atomicity.py's
+        ("list", "iadd")): recorded as that mutation, not as a read-modify-write."""
+        if not isinstance(stmt.op, ast.Add) or not isinstance(stmt.value, (ast.List, ast.ListComp)):
+            return False
+        target = stmt.target
+        key = self.key_of_name(target.id) if isinstance(target, ast.Name) and target.id in self.info.globals_declared \
+            else self.key_of(target) if isinstance(target, ast.Attribute) else None
+        if key is None:
+            return False
+        self.record_calls(stmt.value, stmt, locks, checks)
+        self.add(Act(key, "mutate", stmt, stmt, locks, self.info, "+= (in place)"), checks)
+        return True
+
     def _same_object(self, value: Optional[ast.AST], name: str) -> bool:
         """`name = name`, `name = cast(T, name)` (`name` dotted: `self.x = cast(T, self.x)`)."""
         if isinstance(value, ast.Call) and len(value.args) == 2 and not value.keywords \
@@ -589,6 +604,8 @@ class FunctionWalker:
             targets, value = list(stmt.targets), stmt.value
         elif isinstance(stmt, ast.AnnAssign):
             targets, value = [stmt.target], stmt.value
+        elif isinstance(stmt, ast.AugAssign) and self._extends_in_place(stmt, locks, checks):
+            return
         elif isinstance(stmt, ast.AugAssign):
             targets, value, augmented = [stmt.target], stmt.value, True
         elif isinstance(stmt, ast.Delete):
