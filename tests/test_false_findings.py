@@ -727,3 +727,33 @@ def test_extending_a_list_in_place_is_no_read_modify_write(update, expected):
             {update}
     """
     assert codes(source) == expected
+
+
+REGISTRY = """
+import threading
+class Registry:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._items = {}
+    def add(self, k, v):
+        with self._lock:
+            self._items[k] = v
+    def _pairs(self):
+        for k in self._items:
+            yield k, self._items[k]
+    def dump(self):
+        with self._lock:
+            for k, v in self._pairs():
+                print(k, v)
+            return sorted(self._pairs())
+{extra}"""
+
+
+@pytest.mark.parametrize("extra,expected", [
+    ("", []),  # the generator helper is iterated only under the lock: caller-locked, as a function is
+    # made under the lock, iterated after it is released: its loop runs unlocked
+    ("    def snapshot(self):\n        with self._lock:\n            pairs = self._pairs()\n        return list(pairs)\n",
+     ["SST104"]),
+])
+def test_a_generator_helper_is_locked_where_it_is_iterated(extra, expected):
+    assert codes(REGISTRY.replace("{extra}", extra)) == expected

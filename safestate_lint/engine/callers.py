@@ -30,7 +30,7 @@ from safestate_lint.engine.phases import before_start
 from safestate_lint.engine.syntax import dotted_name, iter_scope_nodes
 from safestate_lint.engine.walker import is_super_call
 
-__all__ = ["TOP", "Uses", "build", "is_private", "per_instance_lock"]
+__all__ = ["TOP", "Uses", "build", "consumed_in_place", "is_generator", "is_private", "per_instance_lock"]
 
 # -- building the graph ---------------------------------------------------------------------------
 
@@ -307,13 +307,15 @@ def _caller_context(m: ModuleBindings, early: Set[int]) -> None:
             result = result_object = external[key]
             ctor_only = False
         for site in uses.sites.get(key, ()):
-            here = frozenset(r.ident or r.name for r in site.locks if m.thread_capable(r))
-            caller = held.get(id(site.caller), frozenset())
+            # a generator runs where it is iterated: the call's locks count only when it is iterated there
+            lazy = is_generator(by_id[key]) and not consumed_in_place(site)
+            here = frozenset() if lazy else frozenset(r.ident or r.name for r in site.locks if m.thread_capable(r))
+            caller = frozenset() if lazy else held.get(id(site.caller), frozenset())
             if caller is not None:
                 result = here | caller if result is None else result & (here | caller)
             building = site.caller.name in _CONSTRUCTORS or only_constructors.get(id(site.caller), False) \
                 or id(site.stmt) in early
-            caller = held_object.get(id(site.caller), frozenset())
+            caller = frozenset() if lazy else held_object.get(id(site.caller), frozenset())
             if caller is not None and not building:
                 result_object = here | caller if result_object is None else result_object & (here | caller)
             if not building:
@@ -357,6 +359,34 @@ def _caller_context(m: ModuleBindings, early: Set[int]) -> None:
                 check.locks = held_here + check.locks
         kept.append(act)
     m.acts[:] = kept
+
+
+_CONSUMERS = frozenset({"list", "tuple", "set", "frozenset", "dict", "sorted", "sum", "min", "max", "any", "all",
+                        "enumerate", "next", "zip", "join"})
+
+
+def is_generator(info: FunctionInfo) -> bool:
+    """A generator function: its body runs as it is iterated, not when it is called."""
+    return any(isinstance(node, (ast.Yield, ast.YieldFrom)) for node in iter_scope_nodes(info.node.body))
+
+
+def consumed_in_place(site: CallSite) -> bool:
+    """The generator a call makes is iterated in the statement that calls it (`for x in self._gen():`,
+    `list(self._gen())`, a comprehension over it, `yield from` it), under the locks held there."""
+    call, stmt = site.node, site.stmt
+    if isinstance(stmt, (ast.For, ast.AsyncFor)) and stmt.iter is call:
+        return True
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.comprehension) and node.iter is call:
+            return True
+        if isinstance(node, ast.YieldFrom) and node.value is call:
+            return True
+        if isinstance(node, ast.Call) and any(arg is call for arg in node.args):
+            name = node.func.id if isinstance(node.func, ast.Name) else \
+                node.func.attr if isinstance(node.func, ast.Attribute) else ""
+            if name in _CONSUMERS:
+                return True
+    return False
 
 
 def per_instance_lock(m: ModuleBindings, region: LockRegion) -> bool:
