@@ -757,3 +757,41 @@ class Registry:
 ])
 def test_a_generator_helper_is_locked_where_it_is_iterated(extra, expected):
     assert codes(REGISTRY.replace("{extra}", extra)) == expected
+
+
+@pytest.mark.parametrize("make,expected", [
+    ("self._job_lock = zk.Lock('/jobs/lock')", []),  # a ZooKeeper lock: it excludes other processes, not threads
+    ("self._job_lock = filelock.FileLock(path)", []),
+    ("self._job_lock = threading.Lock()", ["SST404"]),  # an in-process lock held across the request
+])
+def test_a_lock_outside_the_process_is_no_critical_section(make, expected):
+    source = f"""
+    import threading, time, filelock
+    class Jobs:
+        def __init__(self, zk, path):
+            {make}
+            self.done = []
+        def run(self, job):
+            with self._job_lock:
+                time.sleep(1)
+        def finished(self):
+            with self._job_lock:
+                return len(self.done)
+    """
+    assert codes(source) == expected
+
+
+def test_a_named_lock_made_in_the_with_is_no_thread_lock():
+    source = """
+    import time
+    def run(zk, job):
+        with zk.Lock("/jobs/run"):
+            time.sleep(1)
+    def status(zk):
+        with zk.Lock("/jobs/status"):
+            return 0
+    """
+    assert codes(source) == []
+    assert codes(source.replace('zk.Lock("/jobs/run")', "_run_lock")
+                 .replace('zk.Lock("/jobs/status")', "_run_lock")
+                 .replace("import time", "import threading, time\n    _run_lock = threading.Lock()")) == ["SST404"]

@@ -13,6 +13,7 @@ from safestate_lint.engine.bindings import (
     MUTATING_FUNCTIONS, MUTATORS, PROCESS_STATE, ModuleBindings,
 )
 from safestate_lint.engine.cells import shared_cell
+from safestate_lint.engine.interprocess import out_of_process, out_of_process_attribute
 from safestate_lint.engine.facts import ESCAPED_VIEW, FORK_CALLS, Act, CallSite, Check, FunctionInfo, LockRegion, SharedKey
 from safestate_lint.engine.syntax import (
     COMPREHENSIONS, _acquire_target, _is_none, _is_reset, _release_target, _target_names, terminates,
@@ -384,6 +385,8 @@ class FunctionWalker:
         if self.per_call_lock(expr) is not None:
             return None
         if isinstance(expr, ast.Call):
+            if out_of_process(self.m, expr):
+                return None  # `with zk.Lock("/path"):`, `with FileLock(path):`: it excludes other processes
             func = expr.func
             if isinstance(func, ast.Attribute) and func.attr in LOCK_METHODS:
                 return self.lock_of(func.value)
@@ -417,6 +420,9 @@ class FunctionWalker:
             binding = self.m.bindings.get(expr.id)
             if binding is not None and binding.kind == "lock" and expr.id not in self.info.locals:
                 return LockRegion(0, name, binding.async_lock, ident=name, reentrant=binding.reentrant)
+            if binding is not None and expr.id not in self.info.locals \
+                    and out_of_process(self.m, getattr(binding.node, "value", None)):
+                return None
         elif isinstance(expr, ast.Attribute):
             owner = self.class_of(expr.value) or self.instance_of(expr.value)
             found = self.m.lock_owner(owner, expr.attr) if owner is not None else None
@@ -428,6 +434,8 @@ class FunctionWalker:
                 binding = self.m.bindings.get(expr.value.id)
                 if binding is not None and binding.kind == "locked":
                     return LockRegion(0, name, ident=name, reentrant=True)  # the runtime's containers hold an RLock
+            if owner is not None and out_of_process_attribute(self.m, (owner, *self.m.bases(owner)), expr.attr):
+                return None  # `self._zk_lock = client.Lock("/path")`: it excludes other processes
             if owner is not None and self.m.matches_lock_name(last):
                 return LockRegion(0, name, ident=f"{owner}.{expr.attr}")
         if self.m.matches_lock_name(last):

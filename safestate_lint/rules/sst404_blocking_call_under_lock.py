@@ -23,7 +23,10 @@ class BlockingCallUnderLock(Rule):
     lock the function acquires and never releases (a hand-off or exit handshake that another
     thread or process releases: it marks a state, it is no region others wait to enter).
     One acquisition that blocks several times is one finding, at its first blocking call; the
-    others are listed in the details.
+    others are listed in the details. A lock outside the process (`filelock.FileLock(path)`, a
+    ZooKeeper or Redis lock made by path or name, `client.Lock("/jobs")`) is held across I/O by
+    design and excludes no thread of this process: it is not a threading lock here (nor for
+    SST403, SST302 or SST304).
 
     ## Why is this bad?
     Every other thread that needs the lock waits for the slow call too: one slow HTTP
@@ -80,6 +83,9 @@ class BlockingCallUnderLock(Rule):
         "import threading\n_exit_lock = threading.Lock()\ndef worker(t):\n    clean = _exit_lock.acquire(True, timeout=30)\n"
         "    t.join()\n    return clean\ndef release_worker():\n    _exit_lock.release()\n"
         "def status():\n    with _exit_lock:\n        return 0\n",
+        # a ZooKeeper lock made by path: it excludes other processes, not this process's threads
+        "import time\ndef run(zk):\n    with zk.Lock('/jobs/run'):\n        time.sleep(1)\n"
+        "def status(zk):\n    with zk.Lock('/jobs/run'):\n        return 0\n",
         # a receive that `poll()` said is ready returns at once (multiprocessing's Pool)
         "import threading\n_lock = threading.Lock()\ndef drain(reader):\n    with _lock:\n        while reader.poll():\n"
         "            reader.recv()\n",
