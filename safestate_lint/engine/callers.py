@@ -27,8 +27,7 @@ from safestate_lint.engine.bindings import _CONSTRUCTORS, ModuleBindings
 from safestate_lint.engine.confinement import confined_key, owner_thread_state
 from safestate_lint.engine.facts import Act, CallSite, FunctionInfo, LockRegion, SharedKey
 from safestate_lint.engine.phases import before_start
-from safestate_lint.engine.syntax import dotted_name, iter_scope_nodes
-from safestate_lint.engine.walker import is_super_call
+from safestate_lint.engine.syntax import dotted_name, is_super_call, iter_scope_nodes
 
 __all__ = ["TOP", "Uses", "build", "consumed_in_place", "is_generator", "is_private", "per_instance_lock"]
 

@@ -26,10 +26,10 @@ import re
 from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 from safestate_lint.engine.bindings import ModuleBindings
-from safestate_lint.engine.facts import BEFORE_SHARING, FunctionInfo
-from safestate_lint.engine.syntax import dotted_name
+from safestate_lint.engine.facts import BEFORE_SHARING, Check, FunctionInfo
+from safestate_lint.engine.syntax import dotted_name, walk
 
-__all__ = ["before_start", "start_call"]
+__all__ = ["before_start", "documented_setup", "is_precondition", "start_call"]
 
 _THREAD_CTORS = {"Thread": ("target", 1), "Timer": ("function", 1)}  # keyword, position of the function
 # methods that run a function on another thread or on an event loop: the argument that is the function
@@ -211,3 +211,15 @@ def before_start(m: ModuleBindings) -> Set[int]:
                 changed = True
                 break
     return set().union(*(statements[key] for key in early)) if early else set()
+
+
+def is_precondition(check: Check, stmt: ast.stmt) -> bool:
+    """A test whose branch raises (`if self._running: raise RuntimeError("already running")`),
+    guarding a store of the state it tested after it: the method's precondition. It rejects a
+    caller that breaks the method's contract (a second `start()`, a second configuration);
+    racing past it takes two callers that both break it, which is the callers' misuse the raise
+    reports, not a check-then-act the method relies on (the precision issue's "one-time start-up
+    calls")."""
+    site = check.site
+    return isinstance(site, ast.If) and bool(site.body) and isinstance(site.body[-1], ast.Raise) \
+        and not site.orelse and not any(node is stmt for node in walk(site))

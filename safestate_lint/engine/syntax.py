@@ -321,3 +321,8 @@ def split_statement(stmt: ast.stmt) -> Tuple[List[ast.AST], List[List[ast.stmt]]
         elif isinstance(value, list):
             headers.extend(v for v in value if isinstance(v, ast.AST))
     return headers, blocks
+
+
+def is_super_call(node: ast.AST) -> bool:
+    """`super()` (or `super(C, self)`)."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super"
