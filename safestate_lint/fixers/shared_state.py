@@ -35,10 +35,9 @@ from safestate_lint.engine.shapes import (
     StaleRead, check_then_act_span, index_holding, nested_writes, reimport_after_delete, uses_of,
 )
 from safestate_lint.engine.syntax import ast_block_of, inside, walk
-from safestate_lint.fixers import single_flight
 from safestate_lint.fixers.base import FixContext, Unfixable, plan_each, plan_recheck
 from safestate_lint.fixers.event_loop import fix_across_await
-from safestate_lint.fixers.single_flight import CacheFill
+from safestate_lint.fixers.single_flight import CacheFill, NoFlight, cache_fill, plan as plan_flight
 
 CODES = ("SST101", "SST102", "SST103", "SST104", "SST105")
 LONE_MUTATIONS = ("SST102", "SST105")  # a container mutated without a lock (not atomic, or the policy)
@@ -121,7 +120,7 @@ def plan(ctx: FixContext, items: List[Tuple[Finding, Act]]) -> Set[Finding]:
             else:
                 wrap_statements(ctx, act, [_read_just_before(act), act.stmt])
         elif finding.code == "SST103" and id(act) in flights:
-            single_flight.plan(ctx, flights[id(act)])
+            plan_flight(ctx, flights[id(act)])
         elif finding.code == "SST103":
             try:
                 _fix_check_then_act(ctx, act)
@@ -152,8 +151,8 @@ def _plan_flight(ctx: FixContext, act: Act, replaced: Dict[str, bool], kept: Dic
     the dict is (or can become) a `LockedDict`; otherwise the reason, for when no other fix applies."""
     name = act.key[1]
     try:
-        fill = single_flight.cache_fill(ctx, act)
-    except single_flight.NoFlight as why:
+        fill = cache_fill(ctx, act)
+    except NoFlight as why:
         no_flight[id(act)] = str(why)
         return
     if fill is None:
