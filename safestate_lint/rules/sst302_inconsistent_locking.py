@@ -157,9 +157,9 @@ def guards(m: ModuleAnalysis) -> Dict[SharedKey, Tuple[LockRegion, Act]]:
     for act in m.acts:
         if act.key[0] != "o" or act.kind == "iterate" or act.func.name in BEFORE_SHARING:
             continue
-        region = _class_lock(m, act)
-        if region is not None:
-            held.setdefault(act.key, {}).setdefault(region.ident or region.name, []).append((region, act))
+        for region in act.locks:  # a write under two of the class's locks counts for both
+            if _own_lock(m, act.key[1], region):
+                held.setdefault(act.key, {}).setdefault(region.ident or region.name, []).append((region, act))
     return {key: max(by_lock.values(), key=len)[0] for key, by_lock in held.items()}
 
 
