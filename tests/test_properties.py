@@ -303,7 +303,8 @@ def runnable_programs(draw):
         lines.append("from safestate_lint.runtime import RWLock")
     if module_lock == "container_lock":
         lines.append("from safestate_lint.runtime import LockedDict")
-    lines += ["", "LOG = []", "COUNT = 0", "_cache = LockedDict()" if module_lock == "container_lock" else "_cache = {}", "items = []", "_value = None", "_seen = set()",
+    cache = "_cache = LockedDict()" if module_lock == "container_lock" else "_cache = {}"
+    lines += ["", "LOG = []", "COUNT = 0", cache, "items = []", "_value = None", "_seen = set()",
               "_listeners = []", "_cb_lock = threading.RLock()", ""]
     if "factory" in (module_lock, class_lock) or class_lock == "factory_instance":
         lines += ["", "def make_lock(name):", f"    return threading.{factory_makes}()", "", ""]
@@ -413,7 +414,8 @@ def claimed_fixed_left(result, after) -> List[str]:
 
     claimed = Counter(identity(f) for f in result.marked() if f.fixable)
     left = Counter(identity(f) for f in result.remaining)
-    return [f"{code} {state!r} in {function or '<module>'}()" for (code, function, state), n in Counter(map(identity, after)).items()
+    return [f"{code} {state!r} in {function or '<module>'}()"
+            for (code, function, state), n in Counter(map(identity, after)).items()
             if claimed[(code, function, state)] and n > left[(code, function, state)]]
 
 
@@ -613,8 +615,9 @@ BROKEN_FIXES = {
     # the fix changes what the program computes
     "output": lambda s: s.replace("COUNT += 1", "COUNT += 2"),
     # a non-reentrant lock around a callback that re-enters it: the single-threaded main hangs
-    "hang": lambda s: s.replace("def bump(x):\n    global COUNT\n", EVIL + "def bump(x):\n    global COUNT\n    with _evil:\n        pass\n")
-                       .replace("def on_reenter(x):\n    return bump(x)", "def on_reenter(x):\n    with _evil:\n        return bump(x)"),
+    "hang": lambda s: s.replace("def bump(x):\n    global COUNT\n",
+                                EVIL + "def bump(x):\n    global COUNT\n    with _evil:\n        pass\n").replace(
+        "def on_reenter(x):\n    return bump(x)", "def on_reenter(x):\n    with _evil:\n        return bump(x)"),
     # a lock the forked child takes while another thread holds it
     "fork": lambda s: s.replace("def bump(x):", EVIL + "def bump(x):").replace(
         "        try:\n            LOG.append(k)", "        try:\n            with _evil:\n                LOG.append(k)"),
