@@ -10,10 +10,11 @@ import dataclasses
 import difflib
 import os
 import re
+import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 import pytest
 
@@ -253,8 +254,9 @@ CLASS_CHILD_OPS = ["self._n += 1", "self._data[k] = self._data.get(k, 0) + 1", "
 
 def lock_words(kind: str, name: str) -> dict:
     if kind == "runtime_rwlock":
-        return dict(with_=f"{name}.write()", acquire=f"{name}.acquire_write()", release=f"{name}.release_write()")
-    return dict(with_=name, acquire=f"{name}.acquire()", release=f"{name}.release()")
+        return dict(with_=f"{name}.write()", acquire=f"{name}.acquire_write()", release=f"{name}.release_write()",
+                    read_with=f"{name}.read()")
+    return dict(with_=name, acquire=f"{name}.acquire()", release=f"{name}.release()", read_with=name)
 
 
 def lock_value(kind: str, factory: str) -> str:
@@ -287,8 +289,9 @@ def draw_body(draw, ops, lock, callee: str, earlier: List[str]) -> Tuple[List[st
 def runnable_programs(draw):
     """(source, plan for helpers.PROGRAM_HARNESS): module state and functions, maybe a class with
     a shared instance, maybe forks."""
-    module_lock = draw(st.sampled_from([None, *LOCK_KINDS]))
-    class_lock = draw(st.sampled_from([None, *LOCK_KINDS, "create_lock"]))
+    # the module's own lock: any kind, or the lock of a runtime container it already has (`_cache.lock`)
+    module_lock = draw(st.sampled_from([None, *LOCK_KINDS, "container_lock"]))
+    class_lock = draw(st.sampled_from([None, *LOCK_KINDS, "create_lock", "factory_instance"]))
     with_class = draw(st.sampled_from([True, True, False]))
     factory_makes = draw(st.sampled_from(["Lock", "RLock"]))
     # a module that forks gets no new lock (the fix says why): forks in about one program in three
@@ -298,11 +301,14 @@ def runnable_programs(draw):
     lines = ["import os", "import threading"]
     if "runtime_rwlock" in (module_lock, class_lock):
         lines.append("from safestate_lint.runtime import RWLock")
-    lines += ["", "LOG = []", "COUNT = 0", "_cache = {}", "items = []", "_value = None", "_seen = set()",
+    if module_lock == "container_lock":
+        lines.append("from safestate_lint.runtime import LockedDict")
+    cache = "_cache = LockedDict()" if module_lock == "container_lock" else "_cache = {}"
+    lines += ["", "LOG = []", "COUNT = 0", cache, "items = []", "_value = None", "_seen = set()",
               "_listeners = []", "_cb_lock = threading.RLock()", ""]
-    if "factory" in (module_lock, class_lock):
+    if "factory" in (module_lock, class_lock) or class_lock == "factory_instance":
         lines += ["", "def make_lock(name):", f"    return threading.{factory_makes}()", "", ""]
-    if module_lock is not None:
+    if module_lock not in (None, "container_lock"):
         lines += [f"_lock = {lock_value(module_lock, 'make_lock(' + repr('state') + ')')}", ""]
     lines += ["", "def on_change(x):", "    with _cb_lock:", "        LOG.append(x)", "    return x", "", "",
               "def on_plain(x):", "    LOG.append(-x)", "    return x", "", "",
@@ -319,13 +325,16 @@ def runnable_programs(draw):
         lines += ["", "def _after_fork_in_child():"] + ([f"    global {rebound}"] if rebound else [])
         lines += ["    k = 0"] + indent(text) + ["", "", "os.register_at_fork(after_in_child=_after_fork_in_child)", ""]
     if with_class:
-        cls_lock = None if class_lock is None else ("lock" if class_lock == "create_lock" else class_lock, "self._lock")
+        cls_lock = None if class_lock is None else (
+            "lock" if class_lock in ("create_lock", "factory_instance") else class_lock, "self._lock")
         lines += ["", "class Store:", "    registry = {}", "    created = 0"]
         if class_lock == "factory":
             lines += ["    _lock = make_lock('store')"]
         lines += ["", "    def __init__(self, on_change):"]
         if class_lock == "create_lock":
             lines += ["        self._lock = self._create_lock()"]
+        elif class_lock == "factory_instance":
+            lines += ["        self._lock = make_lock('store')"]
         elif class_lock not in (None, "factory"):
             lines += [f"        self._lock = {lock_value(class_lock, '')}"]
         lines += ["        self._n = 0", "        self._data = {}", "        self._items = []", "        self._listeners = []",
@@ -334,11 +343,20 @@ def runnable_programs(draw):
             lines += ["        type(self).created += 1"]
         if class_lock == "create_lock":
             lines += ["", "    def _create_lock(self):", f"        return threading.{factory_makes}()"]
-        lines += ["", "    def __len__(self):", "        return len(self._data)",
-                  "", "    def __contains__(self, k):", "        return k in self._data",
-                  "", "    def __repr__(self):", "        return f'Store(n={self._n}, items={len(self._items)})'",
-                  "", "    @property", "    def size(self):", "        return self._n + len(self._items)",
-                  "", "    def add_listener(self, cb):", "        self._listeners.append(cb)"]
+        # the dunders and the property read the state, under the class's lock when it has one and the
+        # draw says so: a fix that holds a non-reentrant lock across `len(self)` then deadlocks
+        reads = [("__len__(self)", "len(self._data)"), ("__contains__(self, k)", "k in self._data"),
+                 ("__repr__(self)", "f'Store(n={self._n}, items={len(self._items)})'"),
+                 ("size(self)", "self._n + len(self._items)")]
+        locked_reads = cls_lock is not None and draw(st.booleans())
+        for signature, value in reads:
+            lines += ["", "    @property"] if signature.startswith("size") else [""]
+            lines += [f"    def {signature}:"]
+            if locked_reads:
+                lines += [f"        with {lock_words(*cls_lock)['read_with']}:", f"            return {value}"]
+            else:
+                lines += [f"        return {value}"]
+        lines += ["", "    def add_listener(self, cb):", "        self._listeners.append(cb)"]
         methods: List[str] = []
         for index in range(draw(st.integers(1, 3))):
             body, _ = draw_body(draw, CLASS_OPS, cls_lock, "self.", methods)
@@ -361,7 +379,7 @@ def runnable_programs(draw):
         setup += [f"obj.add_listener(m.{cb})" for cb in draw(st.lists(st.sampled_from(CALLBACKS), max_size=2))]
         state += ["obj._n", "obj._data", "obj._items", "m.Store.registry", "m.Store.created", "len(obj)", "repr(obj)"]
     functions: List[str] = []
-    lock = None if module_lock is None else (module_lock, "_lock")
+    lock = None if module_lock is None else (module_lock, "_cache.lock" if module_lock == "container_lock" else "_lock")
     for index in range(draw(st.integers(1, 4))):
         body, rebound = draw_body(draw, MODULE_OPS, lock, "", functions)
         lines += ["", "", f"def f{index}(k, callback={draw(st.sampled_from(CALLBACKS))}):"]
@@ -396,7 +414,8 @@ def claimed_fixed_left(result, after) -> List[str]:
 
     claimed = Counter(identity(f) for f in result.marked() if f.fixable)
     left = Counter(identity(f) for f in result.remaining)
-    return [f"{code} {state!r} in {function or '<module>'}()" for (code, function, state), n in Counter(map(identity, after)).items()
+    return [f"{code} {state!r} in {function or '<module>'}()"
+            for (code, function, state), n in Counter(map(identity, after)).items()
             if claimed[(code, function, state)] and n > left[(code, function, state)]]
 
 
@@ -412,10 +431,12 @@ class RunFailure:
     fixed: str
 
 
-def run_failure(source: str, plan: dict, config: Config) -> Optional[RunFailure]:
+def run_failure(source: str, plan: dict, config: Config,
+                amend: Optional[Callable[[str, str], str]] = None) -> Optional[RunFailure]:
     """The four properties of a fixed program.  Asserted here: it parses, a second fix changes
     nothing, `check` reports nothing `fix` claims it fixed.  Returned: how it fails to run like the
-    original, single-threaded (the same output) or from threads and forks (it finishes)."""
+    original, single-threaded (the same output) or from threads and forks (it finishes).
+    `amend(original, fixed)` edits the fixed program before it runs (a known bug mended by hand)."""
     result = fix_source(source, "gen.py", config)
     fixed = result.source
     ast.parse(fixed)
@@ -424,6 +445,8 @@ def run_failure(source: str, plan: dict, config: Config) -> Optional[RunFailure]
     assert not fix_source(fixed, "gen.py", config).changed, f"a second fix changes the program:\n{shown}"
     claimed = claimed_fixed_left(result, check_source(fixed, "gen.py", config))
     assert not claimed, f"`check` still reports what `fix` claims it fixed: {claimed}\n{shown}"
+    if amend is not None:
+        fixed = amend(source, fixed)
     with tempfile.TemporaryDirectory() as tmp:
         (code0, out0, err0), (code1, out1, err1) = run_programs([source, fixed], plan, Path(tmp))
     # the generator's own guarantee (or a regression case's): the original runs and finishes
@@ -444,19 +467,30 @@ def runs_like_the_original(source: str, plan: dict, config: Config) -> None:
 
 # ---- fixer bugs these properties found (issue 24) -------------------------------------------
 # Each is a minimal program, run by `test_known_fixer_bug` as a strict xfail: when the fixer is
-# mended it passes, the xfail fails, and its entry goes (with its excuse below).  Until then the
-# generated test excuses an example only when it shows exactly this bug: the fixed source has the
-# bug's mark *and* the run fails with its symptom.  Every other failure fails the test.
+# mended it passes, the xfail fails, and its entry moves to MENDED (its cases then must pass).
+# Until then the generated test excuses an example only when it is exactly this bug: the fixed
+# source has the bug's mark, the run fails with its symptom, and the same fixed program with only
+# this bug mended by hand runs like the original.  Every other failure fails the test.
+
+def _rwlocks(fixed: str) -> Set[str]:
+    """The names and attributes bound to the runtime's RWLock (`_lock`, `self._lock`)."""
+    return {ast.unparse(target) for node in ast.walk(ast.parse(fixed)) if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)
+            and node.value.func.id == "RWLock" for target in node.targets}
+
 
 def _rwlock_used_bare(fixed: str) -> bool:
     """The fix writes `with X:` for an X bound to the runtime's RWLock (it has .read()/.write(),
     no __enter__): every call of the fixed function raises TypeError."""
-    tree = ast.parse(fixed)
-    bound = {ast.unparse(target) for node in ast.walk(tree) if isinstance(node, ast.Assign)
-             and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)
-             and node.value.func.id == "RWLock" for target in node.targets}
-    return any(ast.unparse(item.context_expr) in bound for node in ast.walk(tree) if isinstance(node, ast.With)
-               for item in node.items)
+    bound = _rwlocks(fixed)
+    return any(ast.unparse(item.context_expr) in bound for node in ast.walk(ast.parse(fixed))
+               if isinstance(node, ast.With) for item in node.items)
+
+
+def _rwlock_written(original: str, fixed: str) -> str:
+    """The bug mended by hand: `with X:` -> `with X.write():` for the RWLocks."""
+    names = "|".join(re.escape(name) for name in _rwlocks(fixed))
+    return re.sub(rf"^([ \t]*)with ({names}):$", r"\1with \2.write():", fixed, flags=re.M) if names else fixed
 
 
 def _runtime_container_in_forking_module(fixed: str) -> bool:
@@ -466,16 +500,18 @@ def _runtime_container_in_forking_module(fixed: str) -> bool:
         re.search(r"\bos\.(fork|register_at_fork)\(", fixed))
 
 
-KNOWN_FIXER_BUGS = {
-    "rwlock_as_context_manager": ("output", _rwlock_used_bare),
+# name -> (symptom, mark on the fixed source, the bug mended by hand in the fixed source)
+KNOWN_FIXER_BUGS: Dict[str, Tuple[str, Callable[[str], bool], Callable[[str, str], str]]] = {
+    "rwlock_as_context_manager": ("output", _rwlock_used_bare, _rwlock_written),
 }
 # bugs these properties found that are mended since: their cases below must keep passing
 MENDED = {"runtime_container_lock_held_in_forked_child": _runtime_container_in_forking_module}
 
 
-def known_bug(failure: RunFailure) -> Optional[str]:
-    for name, (symptom, mark) in KNOWN_FIXER_BUGS.items():
-        if failure.symptom == symptom and mark(failure.fixed):
+def known_bug(failure: RunFailure, source: str, plan: dict, config: Config) -> Optional[str]:
+    """The known bug this failure is, proved by mending it by hand and running again; else None."""
+    for name, (symptom, mark, mend) in KNOWN_FIXER_BUGS.items():
+        if failure.symptom == symptom and mark(failure.fixed) and run_failure(source, plan, config, mend) is None:
             return name
     return None
 
@@ -488,9 +524,10 @@ RUNS = dict(deadline=None, suppress_health_check=list(HealthCheck), database=Non
 def test_fixed_programs_run_like_the_originals(program, every_mutation):
     source, plan = program
     # with SST105 (every unlocked mutation) too: its fixer replaces containers and locks lone mutations
-    failure = run_failure(source, plan, Config(extend_select=("SST105",)) if every_mutation else Config())
+    config = Config(extend_select=("SST105",)) if every_mutation else Config()
+    failure = run_failure(source, plan, config)
     if failure is not None:
-        bug = known_bug(failure)
+        bug = known_bug(failure, source, plan, config)
         assert bug is not None, failure.message
         event(f"excused: known fixer bug {bug}")
 
@@ -542,3 +579,77 @@ def test_known_fixer_bug(name):
 def test_every_known_bug_has_a_regression_case():
     assert {name.split("-")[0] for name in REGRESSIONS} == set(KNOWN_FIXER_BUGS) | set(MENDED)
     assert set(KNOWN_FIXER_BUGS) == set(REASONS)
+
+
+# ---- the properties fail when a fix breaks them ----------------------------------------------
+PROBE = """import os
+import threading
+
+COUNT = 0
+LOG = []
+
+
+def bump(x):
+    global COUNT
+    COUNT += 1
+    return x
+
+
+def on_reenter(x):
+    return bump(x)
+
+
+def spawn(k):
+    if os.fork() == 0:
+        try:
+            LOG.append(k)
+        finally:
+            os._exit(0)
+    os.wait()
+    return k
+"""
+PROBE_PLAN = dict(setup="", calls=["m.bump(k)", "m.on_reenter(k)"], forkers=["m.spawn(k)"], fork_hooks=False,
+                  state=["m.COUNT", "m.LOG"], threads=4, iterations=4, seconds=2)
+EVIL = "_evil = threading.Lock()\n\n\n"
+BROKEN_FIXES = {
+    # the fix changes what the program computes
+    "output": lambda s: s.replace("COUNT += 1", "COUNT += 2"),
+    # a non-reentrant lock around a callback that re-enters it: the single-threaded main hangs
+    "hang": lambda s: s.replace("def bump(x):\n    global COUNT\n",
+                                EVIL + "def bump(x):\n    global COUNT\n    with _evil:\n        pass\n").replace(
+        "def on_reenter(x):\n    return bump(x)", "def on_reenter(x):\n    with _evil:\n        return bump(x)"),
+    # a lock the forked child takes while another thread holds it
+    "fork": lambda s: s.replace("def bump(x):", EVIL + "def bump(x):").replace(
+        "        try:\n            LOG.append(k)", "        try:\n            with _evil:\n                LOG.append(k)"),
+}
+
+
+@pytest.mark.parametrize("broken", sorted(BROKEN_FIXES))
+def test_a_broken_fix_fails_the_run_properties(monkeypatch, broken):
+    if broken == "fork" and not hasattr(os, "fork"):
+        pytest.skip("no os.fork here")
+    real = fix_source
+
+    def breaking(source, path, config, **kwargs):
+        result = real(source, path, config, **kwargs)
+        if "_evil" in result.source or "COUNT += 2" in result.source:  # broken already: a second fix keeps it
+            return result
+        return dataclasses.replace(result, source=BROKEN_FIXES[broken](result.source), changed=True)
+
+    monkeypatch.setattr(sys.modules[__name__], "fix_source", breaking)
+    assert BROKEN_FIXES[broken](PROBE) != PROBE
+    failure = run_failure(PROBE, PROBE_PLAN, Config())
+    assert failure is not None and failure.symptom == ("output" if broken == "output" else "hang"), failure
+    assert known_bug(failure, PROBE, PROBE_PLAN, Config()) is None
+
+
+def test_a_fix_that_claims_too_much_or_changes_twice_fails(monkeypatch):
+    real = fix_source
+    monkeypatch.setattr(sys.modules[__name__], "fix_source", lambda source, path, config, **kwargs: dataclasses.replace(
+        real(source, path, config, **kwargs), source=source, changed=False, remaining=[]))
+    with pytest.raises(AssertionError, match="still reports what `fix` claims it fixed"):
+        run_failure(PROBE, PROBE_PLAN, Config())
+    monkeypatch.setattr(sys.modules[__name__], "fix_source", lambda source, path, config, **kwargs: dataclasses.replace(
+        real(source, path, config, **kwargs), source=source + "# fixed\n", changed=True))
+    with pytest.raises(AssertionError, match="a second fix changes the program"):
+        run_failure(PROBE, PROBE_PLAN, Config())
