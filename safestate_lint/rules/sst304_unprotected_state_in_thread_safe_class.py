@@ -34,8 +34,9 @@ class UnprotectedStateInThreadSafeClass(Rule):
     self._token = fetch()`: both threads fetch; also `hasattr(self, "_busy")` then
     `setattr(self, "_busy", True)`), or a container operation that is not atomic.
     An attribute some method writes under the class's lock is SST302's; constructors,
-    `__del__` and unittest's `tearDown` are not reported, and a private helper only when a public method (or a method
-    its threads run) calls it without a lock: the message names that caller.
+    `__del__` and unittest's `tearDown` are not reported, and a private helper only when a
+    public method that the class's own thread does not run calls it without a lock (two
+    callers' threads then run it at once): the message names that caller.
 
     ## Why is this bad?
     The class says it will be used by several threads at once, and this state takes no part in
