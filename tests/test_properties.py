@@ -487,12 +487,6 @@ def _rwlock_used_bare(fixed: str) -> bool:
                if isinstance(node, ast.With) for item in node.items)
 
 
-def _rwlock_written(original: str, fixed: str) -> str:
-    """The bug mended by hand: `with X:` -> `with X.write():` for the RWLocks."""
-    names = "|".join(re.escape(name) for name in _rwlocks(fixed))
-    return re.sub(rf"^([ \t]*)with ({names}):$", r"\1with \2.write():", fixed, flags=re.M) if names else fixed
-
-
 def _runtime_container_in_forking_module(fixed: str) -> bool:
     """The fix swapped a container for a runtime Locked* in a module that forks: the container's
     own lock, held by another thread at the fork, stays held in the child (no at-fork re-creation)."""
@@ -501,11 +495,10 @@ def _runtime_container_in_forking_module(fixed: str) -> bool:
 
 
 # name -> (symptom, mark on the fixed source, the bug mended by hand in the fixed source)
-KNOWN_FIXER_BUGS: Dict[str, Tuple[str, Callable[[str], bool], Callable[[str, str], str]]] = {
-    "rwlock_as_context_manager": ("output", _rwlock_used_bare, _rwlock_written),
-}
+KNOWN_FIXER_BUGS: Dict[str, Tuple[str, Callable[[str], bool], Callable[[str, str], str]]] = {}
 # bugs these properties found that are mended since: their cases below must keep passing
-MENDED = {"runtime_container_lock_held_in_forked_child": _runtime_container_in_forking_module}
+MENDED = {"runtime_container_lock_held_in_forked_child": _runtime_container_in_forking_module,
+          "rwlock_as_context_manager": _rwlock_used_bare}
 
 
 def known_bug(failure: RunFailure, source: str, plan: dict, config: Config) -> Optional[str]:
@@ -559,10 +552,7 @@ REGRESSIONS = {
         "    os.wait()\n",
         dict(calls=["m.put(k)"], forkers=["m.spawn(k)"], state=["m._cache"]), SST105),
 }
-REASONS = {
-    "rwlock_as_context_manager": "the fixer reuses a runtime RWLock as `with lock:` (it needs `with lock.write():`): "
-                                 "the fixed code raises TypeError",
-}
+REASONS: Dict[str, str] = {}
 
 
 @pytest.mark.parametrize("name", [

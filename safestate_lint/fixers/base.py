@@ -201,6 +201,20 @@ class FixContext:
                 raise Unfixable(f"'{interrupts}()' can interrupt code holding the non-reentrant '{lock}' "
                                 f"(a signal handler or __del__ runs in the same thread) and would deadlock")
         self._check_existing(act.func, lock, act.key, reach)
+        return self._held_as(act, lock)
+
+    def _held_as(self, act: Act, lock: str) -> str:
+        """How `with` holds an existing lock: the runtime's `RWLock` is no context manager
+        itself, its writer side is (`with lock.write():`)."""
+        head, _, attr = lock.partition(".")
+        if attr and "." not in attr:
+            cls = act.func.class_name or act.key[1] if head in (act.func.self_param, "cls") else head
+            binding = next((b for (owner, name), b in self.m.class_attrs.items()
+                            if name == attr and owner in {cls, *self.m.bases(cls)}), None)
+        else:
+            binding = self.m.bindings.get(lock)
+        if binding is not None and binding.kind == "lock" and binding.lock_type == "RWLock":
+            return f"{lock}.write()"
         return lock
 
     def fork_site(self) -> Optional[ForkSite]:
