@@ -209,8 +209,8 @@ class FixContext:
         head, _, attr = lock.partition(".")
         if attr and "." not in attr:
             cls = act.func.class_name or act.key[1] if head in (act.func.self_param, "cls") else head
-            binding = next((b for (owner, name), b in self.m.class_attrs.items()
-                            if name == attr and owner in {cls, *self.m.bases(cls)}), None)
+            owner = self.m.lock_owner(cls, attr)
+            binding = owner[1] if owner is not None else None
         else:
             binding = self.m.bindings.get(lock)
         if binding is not None and binding.kind == "lock" and binding.lock_type == "RWLock":

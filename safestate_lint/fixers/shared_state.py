@@ -34,7 +34,7 @@ from safestate_lint.finding import Finding
 from safestate_lint.engine.shapes import (
     StaleRead, check_then_act_span, index_holding, nested_writes, reimport_after_delete, uses_of,
 )
-from safestate_lint.engine.syntax import ast_block_of, inside, walk
+from safestate_lint.engine.syntax import ast_block_of, inside
 from safestate_lint.fixers.base import FixContext, Unfixable, plan_each, plan_recheck
 from safestate_lint.fixers.event_loop import fix_across_await
 from safestate_lint.fixers.single_flight import CacheFill, NoFlight, cache_fill, plan as plan_flight
@@ -221,10 +221,7 @@ def _iterate_a_copy(ctx: FixContext, act: Act) -> bool:
         return False
     if any(a.key == act.key and a.kind == "mutate" and a.func is act.func and inside(a.stmt, loop) for a in ctx.m.acts):
         raise Unfixable("the loop changes the container it walks: a copy would change what it visits")
-    stops = [n for stmt in loop.body for n in walk(stmt) if isinstance(n, (ast.Break, ast.Return))
-             and not any(isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.For, ast.While,
-                                        ast.AsyncFor)) for p in _parents_between(loop, n))]
-    if stops:
+    if _leaves_loop(loop.body):
         raise Unfixable("the loop can stop at the first item: copying the whole container each time is not "
                         "the fix; hold the lock around the search instead")
     source = ast.get_source_segment("".join(ctx.m.lines or ()), act.node)
@@ -234,28 +231,16 @@ def _iterate_a_copy(ctx: FixContext, act: Act) -> bool:
     return True
 
 
-def _parents_between(top: ast.AST, node: ast.AST) -> List[ast.AST]:
-    """The nodes strictly between `top` and `node` (on the way down)."""
-    path: List[ast.AST] = []
-
-    def find(current: ast.AST) -> bool:
-        for child in ast.iter_child_nodes(current):
-            if child is node:
-                return True
-            path.append(child)
-            if find(child):
-                return True
-            path.pop()
-        return False
-
-    for stmt in getattr(top, "body", ()):
-        if stmt is node:
-            return []
-        path.append(stmt)
-        if find(stmt):
-            return path
-        path.pop()
-    return path
+def _leaves_loop(body: List[ast.stmt]) -> bool:
+    """A `break` or `return` of this loop (not of a loop or function nested in it)."""
+    stack: List[ast.AST] = list(body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Break, ast.Return)):
+            return True
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.For, ast.AsyncFor, ast.While)):
+            stack.extend(ast.iter_child_nodes(node))
+    return False
 
 
 def _snapshot_code(iterable: ast.expr, name: str) -> str:
